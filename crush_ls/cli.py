@@ -1,0 +1,55 @@
+"""Command line: `crush-ls` serves the protocol; `crush-ls chat` / `sessions` are clients of it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crush-ls",
+        description="Serve the crush-ls agent protocol (JSON-RPC with LSP framing) on stdio or TCP.",
+        epilog="Subcommands: `crush-ls chat [PROMPT]` talks to the agent from a terminal; "
+        "`crush-ls sessions [show ID]` lists the sessions of a folder.",
+    )
+    parser.add_argument("--stdio", action="store_true", help="serve on stdin/stdout (the default)")
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="serve one client on a TCP socket instead")
+    parser.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+    parser.add_argument("--version", action="version", version=f"crush-ls {__version__}")
+    return parser
+
+
+def _parse_host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SystemExit(f"crush-ls: --tcp wants HOST:PORT, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("chat", "sessions"):
+        from .chat import main as chat_main  # the terminal client, imported only when used
+
+        raise SystemExit(chat_main(args))
+    options = _serve_parser().parse_args(args)
+    # stdout belongs to JSON-RPC: keep its buffer for the protocol, send print() to stderr.
+    protocol_out = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    logging.basicConfig(
+        level=options.log_level.upper(), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pygls").setLevel(logging.WARNING)  # pygls logs every body at INFO
+
+    from .server import serve_stdio, serve_tcp
+
+    if options.tcp:
+        code = serve_tcp(*_parse_host_port(options.tcp))
+    else:
+        code = serve_stdio(sys.stdin.buffer, protocol_out)
+    raise SystemExit(code)

@@ -1,0 +1,48 @@
+"""Errors the backend raises, each with its stable `data.reason` (PROTOCOL section 5).
+
+The backend and agent raise these without knowing JSON-RPC; the server module
+turns them into JSON-RPC errors with `code`, `message` and `data.reason`.
+"""
+
+from __future__ import annotations
+
+CODES = {
+    "invalid_params": -32602,
+    "empty_prompt": -32602,
+    "session_missing": -32602,
+    "workspace_not_found": -32011,
+    "agent_not_initialized": -32012,
+    "workspace_closing": -32013,
+    "session_not_found": -32014,
+    "session_busy": -32015,
+    "server_shutting_down": -32016,
+}
+
+
+class CrushError(Exception):
+    """An error a client can branch on (by `reason`) and a person can act on (by message)."""
+
+    reason = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def code(self) -> int:
+        return CODES.get(self.reason, -32603)
+
+
+def _error(reason: str) -> type[CrushError]:
+    return type("".join(w.title() for w in reason.split("_")) + "Error", (CrushError,), {"reason": reason})
+
+
+InvalidParams = _error("invalid_params")
+EmptyPrompt = _error("empty_prompt")
+SessionMissing = _error("session_missing")
+WorkspaceNotFound = _error("workspace_not_found")
+AgentNotInitialized = _error("agent_not_initialized")
+WorkspaceClosing = _error("workspace_closing")
+SessionNotFound = _error("session_not_found")
+SessionBusy = _error("session_busy")
+ServerShuttingDown = _error("server_shutting_down")

@@ -1,0 +1,404 @@
+"""Sessions, messages and file history in SQLite, off the event loop.
+
+One `Store` per workspace: `<folder>/<dataDirectory>/crush-ls.db` in WAL
+mode. Every statement runs on the store's own single worker thread, so
+writes keep their order and the event loop never blocks on disk. Sessions
+are also kept in memory: `agent/sendMessage` checks that a session exists
+without touching the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+T = TypeVar("T")
+
+DB_NAME = "crush-ls.db"
+DEFAULT_TITLE = "New Session"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    parent_session_id TEXT,
+    title TEXT NOT NULL,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    cost REAL NOT NULL DEFAULT 0,
+    summary_message_id TEXT,
+    todos TEXT NOT NULL DEFAULT '[]',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    parts TEXT NOT NULL DEFAULT '[]',
+    model TEXT,
+    provider TEXT,
+    is_summary INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_session ON messages(session_id, seq);
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    content TEXT,
+    version INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE(path, session_id, version)
+);
+CREATE INDEX IF NOT EXISTS files_by_path ON files(path);
+CREATE TABLE IF NOT EXISTS read_files (
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    read_at REAL NOT NULL,
+    mtime REAL,
+    PRIMARY KEY (path, session_id)
+);
+"""
+
+
+def now() -> float:
+    return time.time()
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@attrs.define
+class Session:
+    id: str
+    title: str
+    created_at: float
+    updated_at: float
+    message_count: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    summary_message_id: str | None = None
+    todos: list[dict[str, Any]] = attrs.Factory(list)
+    parent_session_id: str | None = None
+
+    def to_wire(self, busy: bool = False) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+            "messageCount": self.message_count,
+            "promptTokens": self.prompt_tokens,
+            "completionTokens": self.completion_tokens,
+            "cost": self.cost,
+            "busy": busy,
+        }
+
+
+@attrs.define
+class Message:
+    id: str
+    session_id: str
+    role: str  # user | assistant | tool
+    parts: list[dict[str, Any]]
+    created_at: float
+    updated_at: float
+    model: str | None = None
+    provider: str | None = None
+    is_summary: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "id": self.id,
+            "sessionId": self.session_id,
+            "role": self.role,
+            "parts": self.parts,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+        }
+        if self.model:
+            wire["model"] = self.model
+        if self.provider:
+            wire["provider"] = self.provider
+        return wire
+
+    def text(self) -> str:
+        return "".join(p["text"] for p in self.parts if p.get("type") == "text")
+
+    def finish_reason(self) -> str | None:
+        for part in reversed(self.parts):
+            if part.get("type") == "finish":
+                return part.get("reason")
+        return None
+
+
+def _session_from_row(row: sqlite3.Row) -> Session:
+    return Session(
+        id=row["id"],
+        title=row["title"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        message_count=row["message_count"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        cost=row["cost"],
+        summary_message_id=row["summary_message_id"],
+        todos=json.loads(row["todos"] or "[]"),
+        parent_session_id=row["parent_session_id"],
+    )
+
+
+def _message_from_row(row: sqlite3.Row) -> Message:
+    return Message(
+        id=row["id"],
+        session_id=row["session_id"],
+        role=row["role"],
+        parts=json.loads(row["parts"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        model=row["model"],
+        provider=row["provider"],
+        is_summary=bool(row["is_summary"]),
+    )
+
+
+def prepare_data_directory(folder: Path, data_directory: str) -> Path:
+    """Create the data directory and its `.gitignore` (never changing an existing one)."""
+    data_dir = folder / data_directory
+    data_dir.mkdir(parents=True, exist_ok=True)
+    gitignore = data_dir / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text("*\n")
+    return data_dir
+
+
+class Store:
+    """The storage of one workspace. Create with `await Store.open(path)`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crush-ls-db")
+        self._db: sqlite3.Connection | None = None
+        self.sessions: dict[str, Session] = {}
+        self._message_seq = 0
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        store = cls(path)
+        await store._call(store._open)
+        return store
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # ------------------------------------------------------------------ worker thread
+    def _open(self) -> None:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        self._db = db
+        for row in db.execute("SELECT * FROM sessions"):
+            session = _session_from_row(row)
+            self.sessions[session.id] = session
+        self._message_seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "store is closed"
+        return self._db
+
+    def _save_session(self, s: Session) -> None:
+        self.db.execute(
+            """INSERT INTO sessions (id, parent_session_id, title, message_count, prompt_tokens,
+                   completion_tokens, cost, summary_message_id, todos, created_at, updated_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?)
+               ON CONFLICT(id) DO UPDATE SET title=excluded.title, message_count=excluded.message_count,
+                   prompt_tokens=excluded.prompt_tokens, completion_tokens=excluded.completion_tokens,
+                   cost=excluded.cost, summary_message_id=excluded.summary_message_id,
+                   todos=excluded.todos, updated_at=excluded.updated_at""",
+            (
+                s.id, s.parent_session_id, s.title, s.message_count, s.prompt_tokens,
+                s.completion_tokens, s.cost, s.summary_message_id, json.dumps(s.todos),
+                s.created_at, s.updated_at,
+            ),
+        )
+
+    def _save_message(self, m: Message, seq: int | None) -> None:
+        if seq is None:
+            self.db.execute(
+                "UPDATE messages SET parts=?, model=?, provider=?, updated_at=? WHERE id=?",
+                (json.dumps(m.parts), m.model, m.provider, m.updated_at, m.id),
+            )
+            return
+        self.db.execute(
+            """INSERT INTO messages (id, session_id, role, parts, model, provider, is_summary,
+                   seq, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)""",
+            (
+                m.id, m.session_id, m.role, json.dumps(m.parts), m.model, m.provider,
+                int(m.is_summary), seq, m.created_at, m.updated_at,
+            ),
+        )
+
+    # ------------------------------------------------------------------ sessions
+    def get_session(self, session_id: str) -> Session | None:
+        return self.sessions.get(session_id)
+
+    def list_sessions(self) -> list[Session]:
+        top = [s for s in self.sessions.values() if s.parent_session_id is None]
+        return sorted(top, key=lambda s: (s.updated_at, s.created_at), reverse=True)
+
+    async def create_session(self, title: str | None = None, session_id: str | None = None) -> Session:
+        ts = now()
+        session = Session(id=session_id or new_id(), title=title or DEFAULT_TITLE, created_at=ts, updated_at=ts)
+        self.sessions[session.id] = session
+        await self._call(self._save_session, attrs.evolve(session))
+        return session
+
+    async def save_session(self, session: Session) -> None:
+        session.updated_at = now()
+        await self._call(self._save_session, attrs.evolve(session, todos=list(session.todos)))
+
+    async def delete_session(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+        await self._call(lambda: self.db.execute("DELETE FROM sessions WHERE id=?", (session_id,)))
+
+    # ------------------------------------------------------------------ messages
+    async def create_message(
+        self, session_id: str, role: str, parts: list[dict[str, Any]], *,
+        model: str | None = None, provider: str | None = None, is_summary: bool = False,
+    ) -> Message:
+        ts = now()
+        message = Message(
+            id=new_id(), session_id=session_id, role=role, parts=parts, created_at=ts,
+            updated_at=ts, model=model, provider=provider, is_summary=is_summary,
+        )
+        self._message_seq += 1
+        session = self.sessions.get(session_id)
+        if session is not None:
+            session.message_count += 1
+            session.updated_at = ts
+        snapshot = attrs.evolve(message, parts=json.loads(json.dumps(parts)))
+        seq = self._message_seq
+
+        def write() -> None:
+            self._save_message(snapshot, seq)
+            self.db.execute(
+                "UPDATE sessions SET message_count = message_count + 1, updated_at=? WHERE id=?",
+                (ts, session_id),
+            )
+
+        await self._call(write)
+        return message
+
+    async def update_message(self, message: Message) -> None:
+        message.updated_at = now()
+        snapshot = attrs.evolve(message, parts=json.loads(json.dumps(message.parts)))
+        await self._call(self._save_message, snapshot, None)
+
+    async def delete_message(self, message: Message) -> None:
+        session = self.sessions.get(message.session_id)
+        if session is not None:
+            session.message_count = max(0, session.message_count - 1)
+
+        def write() -> None:
+            self.db.execute("DELETE FROM messages WHERE id=?", (message.id,))
+            self.db.execute(
+                "UPDATE sessions SET message_count = MAX(0, message_count - 1) WHERE id=?",
+                (message.session_id,),
+            )
+
+        await self._call(write)
+
+    async def list_messages(self, session_id: str) -> list[Message]:
+        def read() -> list[Message]:
+            rows = self.db.execute(
+                "SELECT * FROM messages WHERE session_id=? ORDER BY seq", (session_id,)
+            )
+            return [_message_from_row(r) for r in rows]
+
+        return await self._call(read)
+
+    # ------------------------------------------------------------------ file history
+    async def add_file_version(self, session_id: str, path: str, content: str | None) -> int:
+        """Keep one version of a file (its content before or after a tool wrote it)."""
+
+        def write() -> int:
+            row = self.db.execute(
+                "SELECT COALESCE(MAX(version), -1) FROM files WHERE path=? AND session_id=?",
+                (path, session_id),
+            ).fetchone()
+            version = row[0] + 1
+            self.db.execute(
+                "INSERT INTO files (id, session_id, path, content, version, created_at) VALUES (?,?,?,?,?,?)",
+                (new_id(), session_id, path, content, version, now()),
+            )
+            return version
+
+        return await self._call(write)
+
+    async def file_versions(self, path: str, session_id: str | None = None) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            sql = "SELECT session_id, path, content, version, created_at FROM files WHERE path=?"
+            args: tuple[Any, ...] = (path,)
+            if session_id is not None:
+                sql += " AND session_id=?"
+                args += (session_id,)
+            return [dict(r) for r in self.db.execute(sql + " ORDER BY created_at, version", args)]
+
+        return await self._call(read)
+
+    async def record_read(self, session_id: str, path: str, mtime: float | None) -> None:
+        await self._call(
+            lambda: self.db.execute(
+                "INSERT INTO read_files (session_id, path, read_at, mtime) VALUES (?,?,?,?) "
+                "ON CONFLICT(path, session_id) DO UPDATE SET read_at=excluded.read_at, mtime=excluded.mtime",
+                (session_id, path, now(), mtime),
+            )
+        )
+
+    async def last_read(self, session_id: str, path: str) -> tuple[float, float | None] | None:
+        def read() -> tuple[float, float | None] | None:
+            row = self.db.execute(
+                "SELECT read_at, mtime FROM read_files WHERE session_id=? AND path=?", (session_id, path)
+            ).fetchone()
+            return (row["read_at"], row["mtime"]) if row else None
+
+        return await self._call(read)
+
+    # ------------------------------------------------------------------ lifetime
+    async def flush(self) -> None:
+        """Wait for every write queued so far."""
+        await self._call(lambda: None)
+
+    async def close(self) -> None:
+        def close() -> None:
+            if self._db is not None:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._db.close()
+                self._db = None
+
+        await self._call(close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,124 @@
+"""What a tool is to the agent, and the confinement every path goes through.
+
+A tool declares its input as an attrs class (structured strictly, like
+request params), says what a call would touch (`Access`, used for the
+permission decision before anything runs) and runs. Bad input is a
+`ToolInputError`: the model sees it as an error result; the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+import cattrs
+
+from ..wire import STRICT, describe_structure_error
+
+if TYPE_CHECKING:
+    from ..storage import Store
+
+
+class ToolInputError(Exception):
+    """The model's input to a tool was wrong; the message is shown to the model."""
+
+
+@attrs.define
+class ToolResult:
+    content: str
+    is_error: bool = False
+    metadata: dict[str, Any] | None = None
+    # A result that ends the turn without another model call (a denial).
+    stop_turn: bool = False
+
+
+@attrs.frozen
+class Access:
+    """What one call would do, decided before it runs (PROTOCOL section 4)."""
+
+    action: str  # read | list | write | execute | fetch | "" (todos)
+    path: str | None  # absolute resolved path; for bash the working directory
+    inside: bool  # the path resolves inside the workspace folder
+    # Inside the workspace, does this call need a decision? (write, bash, fetch ...)
+    asks_inside: bool
+    description: str
+
+
+@attrs.define
+class ToolContext:
+    """Everything a running tool may use. Tools never see the transport."""
+
+    root: Path  # the workspace folder, resolved
+    session_id: str
+    run_id: str
+    tool_call_id: str
+    store: Store
+
+
+def resolve_path(root: Path, raw: str | None) -> tuple[Path, bool]:
+    """Resolve a tool path (relative to the workspace) and say if it is inside.
+
+    ``..``, symlinks and absolute paths are resolved first, so a path is
+    "inside" only if what it really points at is inside.
+    """
+    if raw is None or raw == "":
+        return root, True
+    if "\x00" in raw:
+        raise ToolInputError("path contains a NUL byte")
+    candidate = Path(os.path.expanduser(raw))
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    resolved = Path(os.path.realpath(candidate))
+    return resolved, is_inside(root, resolved)
+
+
+def is_inside(root: Path, path: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def relative_display(root: Path, path: Path) -> str:
+    """A path as a person reads it: relative when inside the workspace."""
+    return str(path.relative_to(root)) if is_inside(root, path) and path != root else str(path)
+
+
+class Tool:
+    """Base class of the built-in tools. Subclasses set the class attributes."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    parameters: ClassVar[dict[str, Any]]  # JSON schema shown to the model
+    input_type: ClassVar[type]  # attrs class the input is structured into
+    action: ClassVar[str] = ""
+    asks_inside: ClassVar[bool] = False
+
+    def parse(self, raw: Any) -> Any:
+        """Structure the model's input strictly, or raise ToolInputError."""
+        if not isinstance(raw, dict):
+            raise ToolInputError(f"{self.name}: input must be a JSON object")
+        try:
+            return STRICT.structure(raw, self.input_type)
+        except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+            raise ToolInputError(f"{self.name}: invalid input: {describe_structure_error(exc)}") from exc
+
+    def target(self, args: Any) -> str | None:
+        """The path argument the call touches (None: the workspace folder)."""
+        return None
+
+    def access(self, ctx: ToolContext, args: Any) -> Access:
+        path, inside = resolve_path(ctx.root, self.target(args))
+        return Access(
+            action=self.action,
+            path=str(path),
+            inside=inside,
+            asks_inside=self.asks_inside,
+            description=self.describe(ctx, args),
+        )
+
+    def describe(self, ctx: ToolContext, args: Any) -> str:
+        target = self.target(args)
+        return f"{self.name} {target}" if target else self.name
+
+    async def run(self, ctx: ToolContext, args: Any) -> ToolResult:
+        raise NotImplementedError

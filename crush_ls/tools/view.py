@@ -1,0 +1,74 @@
+"""`view`: read a text file, with line numbers (Crush's `view`)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import attrs
+
+from .base import Tool, ToolContext, ToolInputError, ToolResult, relative_display, resolve_path
+
+MAX_BYTES = 200 * 1024
+MAX_LINE = 2000
+DEFAULT_LIMIT = 200
+
+
+@attrs.define
+class ViewInput:
+    file_path: str
+    offset: int = 0
+    limit: int = DEFAULT_LIMIT
+
+
+def read_numbered(path: Path, offset: int, limit: int) -> str:
+    if not path.exists():
+        raise ToolInputError(f"file not found: {path}")
+    if path.is_dir():
+        raise ToolInputError(f"{path} is a directory; use ls")
+    if path.stat().st_size > MAX_BYTES:
+        raise ToolInputError(f"file is too large ({path.stat().st_size} bytes, max {MAX_BYTES}); view a range of it")
+    raw = path.read_bytes()
+    if b"\x00" in raw[:8192]:
+        raise ToolInputError(f"{path} is a binary file")
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    shown = lines[offset : offset + limit]
+    out = []
+    for number, line in enumerate(shown, start=offset + 1):
+        if len(line) > MAX_LINE:
+            line = line[:MAX_LINE] + "..."
+        out.append(f"{number:6}|{line}")
+    body = "\n".join(out)
+    if offset + limit < len(lines):
+        body += f"\n\n(File has more lines. Use 'offset' to read beyond line {offset + limit}.)"
+    return f"<file>\n{body}\n</file>"
+
+
+class ViewTool(Tool):
+    name = "view"
+    action = "read"
+    input_type = ViewInput
+    description = (
+        "Read a file of the workspace with line numbers. `offset` is the 0-based first line, "
+        f"`limit` the number of lines (default {DEFAULT_LIMIT})."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {
+            "file_path": {"type": "string", "description": "Path of the file, relative to the workspace"},
+            "offset": {"type": "integer", "description": "0-based line to start at"},
+            "limit": {"type": "integer", "description": "Number of lines to read"},
+        },
+        "required": ["file_path"],
+    }
+
+    def target(self, args: ViewInput) -> str | None:
+        return args.file_path
+
+    async def run(self, ctx: ToolContext, args: ViewInput) -> ToolResult:
+        if args.offset < 0 or args.limit <= 0:
+            raise ToolInputError("offset must be >= 0 and limit > 0")
+        path, _inside = resolve_path(ctx.root, args.file_path)
+        text = await asyncio.to_thread(read_numbered, path, args.offset, args.limit)
+        await ctx.store.record_read(ctx.session_id, str(path), path.stat().st_mtime)
+        return ToolResult(text, metadata={"path": relative_display(ctx.root, path)})

@@ -1,0 +1,129 @@
+"""Converters between JSON and our attrs classes.
+
+Two strict converters: ``PARAMS`` for request params (camelCase on the wire)
+and ``STRICT`` for tool input and config files (snake_case, as Crush's tools
+and crush.json spell them). Strict means no coercion: ``"no"`` is not a bool
+and ``5`` is not a string. ``describe_structure_error`` turns a cattrs error
+into one line naming the field as the sender spelled it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+T = TypeVar("T")
+
+
+def camel(name: str) -> str:
+    head, *rest = name.rstrip("_").split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+_PY_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _strict(expected: type):
+    def hook(value: Any, _cls: type) -> Any:
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            return float(value) if ok else _reject(expected, value)
+        if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+            return value
+        return _reject(expected, value)
+
+    return hook
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return _PY_NAMES.get(type(value), type(value).__name__)
+
+
+def _reject(expected: type, value: Any):
+    raise TypeError(f"expected {_PY_NAMES.get(expected, expected.__name__)}, got {_json_type(value)}")
+
+
+def _any(value: Any, _cls: type) -> Any:
+    return value
+
+
+def _dict(value: Any, _cls: type) -> Any:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected object, got {_json_type(value)}")
+    return value
+
+
+def _make(camel_case: bool) -> cattrs.Converter:
+    conv = cattrs.Converter()
+    for t in (str, int, float, bool):
+        conv.register_structure_hook(t, _strict(t))
+    conv.register_structure_hook(Any, _any)
+    conv.register_structure_hook_func(
+        lambda t: t is dict or getattr(t, "__origin__", None) is dict, _dict
+    )
+
+    def list_hook(value: Any, cls: type) -> Any:
+        if not isinstance(value, list):
+            raise TypeError(f"expected array, got {_json_type(value)}")
+        (item,) = getattr(cls, "__args__", (Any,))
+        return [conv.structure(v, item) for v in value]
+
+    conv.register_structure_hook_func(
+        lambda t: getattr(t, "__origin__", None) is list, list_hook
+    )
+
+    def factory(cls: type):
+        renames = {a.name: override(rename=camel(a.name)) for a in attrs.fields(cls)} if camel_case else {}
+        return make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=True, **renames)
+
+    conv.register_structure_hook_factory(attrs.has, factory)
+    return conv
+
+
+PARAMS = _make(camel_case=True)
+STRICT = _make(camel_case=False)
+
+
+def _format(exc: BaseException, _type: Any) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    return str(exc) or type(exc).__name__
+
+
+_FIELD = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def describe_structure_error(exc: BaseException, path: str = "", camel_case: bool = False) -> str:
+    """One readable line: 'expected string, got integer @ params.sessionId'."""
+    if isinstance(exc, cattrs.BaseValidationError):
+        lines = cattrs.transform_error(exc, path=path or "$", format_exception=_format)
+        if camel_case:
+            lines = [_FIELD.sub(lambda m: "." + camel(m.group(1)), line) for line in lines]
+        if not path:
+            lines = [line.replace(" @ $.", " @ ").replace(" @ $", "") for line in lines]
+        return "; ".join(lines)
+    return str(exc) or type(exc).__name__
+
+
+def structure_params(raw: Any, cls: type[T]) -> T:
+    """Structure request params; raises ValueError with a readable message."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"params must be an object, got {_json_type(raw)}")
+    try:
+        return PARAMS.structure(raw, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+        raise ValueError(describe_structure_error(exc, path="params", camel_case=True)) from exc
