@@ -1,0 +1,194 @@
+"""`crush-ls chat` (one turn, or the interactive loop) and `crush-ls sessions`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from rich.text import Text
+
+from .app import EXIT_CANCELED, EXIT_ERROR, EXIT_OK, EXIT_USAGE, ChatApp, exit_code, print_server_exit
+from .options import init_options, workspace_folder
+from .rpc import RpcError
+from .server import AgentServer, ServerExited
+from .view import JsonView, TerminalView, render_message, session_header, sessions_table
+
+HELP = """\
+Enter sends · Esc-Enter or a trailing \\ adds a line · Ctrl-C cancels the turn · Ctrl-D quits
+/new  start a new session          /sessions  list this folder's sessions
+/session ID  switch to a session   /model [PROVIDER:MODEL]  show or change the model
+/help  this text                   /exit  quit"""
+
+
+@contextlib.asynccontextmanager
+async def running_server(app: ChatApp) -> AsyncIterator[None]:
+    """Start the child, hand its messages to `app`, and always stop it (even on Ctrl-C)."""
+    await app.server.start()
+    app.attach()
+    try:
+        yield
+    finally:
+        app.detach()
+        try:
+            await app.server.stop()
+        except asyncio.CancelledError:
+            app.server.kill()
+
+
+async def guarded(app: ChatApp, body) -> int:
+    """Run `body`, turning protocol errors, a dead server and Ctrl-C into exit codes."""
+    try:
+        async with running_server(app):
+            return await body()
+    except RpcError as exc:
+        app.view.error(exc.message)
+        return EXIT_ERROR
+    except ServerExited as exc:
+        print_server_exit(app.view, exc)
+        return EXIT_ERROR
+    except asyncio.CancelledError:
+        return EXIT_CANCELED
+
+
+# -- chat ------------------------------------------------------------------------
+
+
+def read_prompt(args: argparse.Namespace) -> str:
+    prompt = " ".join(args.prompt).strip()
+    if not prompt and not sys.stdin.isatty():
+        prompt = sys.stdin.read().strip()
+    return prompt
+
+
+async def chat(args: argparse.Namespace) -> int:
+    folder = workspace_folder(args)
+    options = init_options(args)
+    view = JsonView() if args.json else TerminalView()
+    prompt = read_prompt(args)
+    if not prompt and (args.json or not sys.stdin.isatty()):
+        view.error("crush-ls chat: no prompt given (pass one as an argument or on standard input)")
+        return EXIT_USAGE
+    app = ChatApp(AgentServer(folder, forward_stderr=args.verbose), view, yolo=args.yolo)
+
+    async def body() -> int:
+        # Only a person at a terminal (or --yolo) can answer permission requests.
+        await app.server.initialize(options, permissions=args.yolo or sys.stdin.isatty())
+        await app.open_session(session_id=args.session, latest=args.continue_)
+        if not prompt:
+            return await interactive(app)
+        complete = await app.run_turn(prompt)
+        return exit_code(complete.get("finishReason", "unknown"))
+
+    return await guarded(app, body)
+
+
+async def interactive(app: ChatApp) -> int:
+    from .ask import PromptReader
+
+    view: TerminalView = app.view  # the loop is never in --json mode
+    reader = PromptReader()
+    await print_banner(app)
+    while True:
+        try:
+            text = (await reader.read()).strip()
+        except (EOFError, KeyboardInterrupt):
+            return EXIT_OK
+        if not text:
+            continue
+        try:
+            if text.startswith("/"):
+                if await slash_command(app, text) == "exit":
+                    return EXIT_OK
+            else:
+                await app.run_turn(text)
+        except RpcError as exc:
+            view.error(exc.message)
+
+
+async def print_banner(app: ChatApp) -> None:
+    view: TerminalView = app.view
+    view.console.print(Text(f"crush-ls · {await model_name(app)} · {app.server.folder}", style="bold"))
+    view.info(f"session {app.session_id}")
+    view.info(HELP)
+
+
+async def model_name(app: ChatApp) -> str:
+    try:
+        current = (await app.server.ws_call("agent/models")).get("current") or {}
+    except RpcError as exc:
+        return f"no model ({exc.reason})"
+    return f"{current.get('provider')}:{current.get('model')}"
+
+
+async def slash_command(app: ChatApp, line: str) -> str | None:
+    view: TerminalView = app.view
+    name, _, arg = line[1:].partition(" ")
+    arg = arg.strip()
+    if name in ("exit", "quit", "q"):
+        return "exit"
+    if name == "new":
+        await app.open_session()
+        view.info(f"new session {app.session_id}")
+    elif name == "sessions":
+        view.console.print(sessions_table((await app.server.ws_call("session/list")).get("sessions") or []))
+    elif name == "session" and arg:
+        await app.open_session(session_id=arg)
+        view.info(f"session {app.session_id}")
+    elif name == "model":
+        if arg:
+            from .options import UsageError, parse_model
+
+            try:
+                await app.server.ws_call("agent/setModel", model=parse_model(arg))
+            except UsageError as exc:
+                view.error(str(exc))
+        view.info(f"model {await model_name(app)}")
+    else:
+        view.info(HELP)
+    return None
+
+
+# -- sessions ----------------------------------------------------------------------
+
+
+async def sessions(args: argparse.Namespace) -> int:
+    folder = workspace_folder(args)
+    view = JsonView() if args.json else TerminalView()
+    if args.action == "show" and not args.session_id:
+        view.error("crush-ls sessions show: which session? (crush-ls sessions show ID)")
+        return EXIT_USAGE
+    options = init_options(args)
+    app = ChatApp(AgentServer(folder, forward_stderr=args.verbose), view)
+
+    async def body() -> int:
+        await app.server.initialize(options, permissions=False)
+        if args.action == "show":
+            await show_session(app, args.session_id, as_json=args.json)
+        else:
+            listed = await app.server.ws_call("session/list")
+            print_json(listed) if args.json else view.console.print(sessions_table(listed.get("sessions") or []))
+        return EXIT_OK
+
+    return await guarded(app, body)
+
+
+async def show_session(app: ChatApp, session_id: str, *, as_json: bool) -> None:
+    session = await app.server.ws_call("session/get", sessionId=session_id)
+    messages = (await app.server.ws_call("session/messages", sessionId=session_id)).get("messages") or []
+    if as_json:
+        print_json({"session": session, "messages": messages})
+        return
+    console = app.view.console
+    console.print(session_header(session))
+    for message in messages:
+        console.print(render_message(message))
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

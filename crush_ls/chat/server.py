@@ -1,0 +1,147 @@
+"""The crush-ls server as a child process, spoken to over its stdio (PROTOCOL.md).
+
+`AgentServer` starts `python -m crush_ls` in the workspace folder, runs the
+`initialize` handshake and offers the requests the terminal client needs.
+The child gets its own session (process group) so that a Ctrl-C typed in the
+terminal reaches only the client, which turns it into `agent/cancel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .rpc import Connection, ConnectionClosed, RpcError
+
+STDERR_TAIL_LINES = 40
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
+class ServerExited(Exception):
+    """The server process ended unexpectedly; `stderr_tail` holds its last log lines."""
+
+    def __init__(self, message: str, stderr_tail: list[str]) -> None:
+        super().__init__(message)
+        self.stderr_tail = stderr_tail
+
+
+def server_command() -> list[str]:
+    # CRUSH_LS_SERVER_COMMAND lets a harness point the client at another build.
+    override = os.environ.get("CRUSH_LS_SERVER_COMMAND")
+    if override:
+        import shlex
+
+        return shlex.split(override)
+    return [sys.executable, "-m", "crush_ls"]
+
+
+class AgentServer:
+    def __init__(self, folder: Path, *, forward_stderr: bool = False) -> None:
+        self.folder = folder
+        self.workspace = folder.as_uri()
+        self._forward_stderr = forward_stderr
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._proc: asyncio.subprocess.Process | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.rpc: Connection | None = None
+        self.info: dict[str, Any] = {}
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            *server_command(),
+            cwd=self.folder,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # terminal Ctrl-C is ours to handle, not the server's
+        )
+        self.rpc = Connection(self._proc.stdout, self._proc.stdin)
+        self._tasks = [
+            asyncio.create_task(self.rpc.serve(), name="crush-ls reader"),
+            asyncio.create_task(self._drain_stderr(), name="crush-ls stderr"),
+        ]
+
+    async def initialize(self, init_options: dict[str, Any], *, permissions: bool) -> dict[str, Any]:
+        """The `initialize` handshake; `permissions` declares that we answer permission requests."""
+        params = {
+            "processId": os.getpid(),
+            "clientInfo": {"name": "crush-ls chat", "version": __version__},
+            "rootUri": self.workspace,
+            "workspaceFolders": [{"uri": self.workspace, "name": self.folder.name or str(self.folder)}],
+            "capabilities": {"experimental": {"crush": {"permissions": permissions}}},
+            "initializationOptions": init_options,
+        }
+        self.info = await self.call("initialize", params)
+        await self.rpc.notify("initialized", {})
+        return self.info
+
+    async def stop(self) -> int | None:
+        """`shutdown` + `exit`, then wait; a server that does not leave in time is killed."""
+        if self._proc is None:
+            return None
+        if self._proc.returncode is None:
+            with contextlib.suppress(RpcError, ConnectionClosed, ConnectionError, asyncio.TimeoutError):
+                await asyncio.wait_for(self.rpc.request("shutdown"), SHUTDOWN_TIMEOUT_S)
+                await self.rpc.notify("exit")
+            self.rpc.close_output()
+            try:
+                await asyncio.wait_for(self._proc.wait(), SHUTDOWN_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                self.kill()
+                await self._proc.wait()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return self._proc.returncode
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+
+    async def _drain_stderr(self) -> None:
+        # Always read the pipe (a full pipe would block the server); keep the tail for crash reports.
+        while line := await self._proc.stderr.readline():
+            text = line.decode("utf-8", "replace").rstrip("\n")
+            self._stderr_tail.append(text)
+            if self._forward_stderr:
+                print(text, file=sys.stderr, flush=True)
+
+    # -- requests ------------------------------------------------------------
+
+    async def call(self, method: str, params: Any = None) -> Any:
+        try:
+            return await self.rpc.request(method, params)
+        except ConnectionClosed as exc:
+            await self.wait_exit()
+            raise ServerExited(
+                f"crush-ls exited (code {self._proc.returncode}) while waiting for {method}",
+                list(self._stderr_tail),
+            ) from exc
+
+    async def wait_exit(self) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._proc.wait(), 2)
+        # let the stderr reader catch the last lines
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._tasks[1]), 1)
+
+    async def ws_call(self, method: str, **params: Any) -> Any:
+        """A request of this workspace (every `agent/*` and `session/*` method names it)."""
+        return await self.call(method, {"workspace": self.workspace, **params})
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        return list(self._stderr_tail)
+
+    @property
+    def reader_done(self) -> asyncio.Task[None]:
+        return self._tasks[0]

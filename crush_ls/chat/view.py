@@ -1,0 +1,368 @@
+"""How a run looks: rich output for a person, or NDJSON for scripts.
+
+`TerminalView` keeps the blocks of the running turn (assistant text, tool
+calls) in order. Blocks that are finished are printed for good; the rest stay
+in a `rich.live.Live` area that redraws as deltas arrive (a spinner until the
+first token). `JsonView` prints every `agent/notification` as one JSON line
+and nothing else on stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.spinner import Spinner
+from rich.syntax import Syntax
+from rich.text import Text
+
+TERMINAL_TOOL_STATUSES = {"completed", "failed", "canceled"}
+STATUS_MARKS = {
+    "pending": ("○", "dim"),
+    "awaiting_permission": ("?", "yellow"),
+    "running": ("…", "cyan"),
+    "completed": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "canceled": ("⊘", "yellow"),
+}
+FINISH_STYLES = {"end_turn": "green", "canceled": "yellow", "error": "red"}
+MAIN_INPUT_KEYS = ("file_path", "path", "pattern", "command", "url")
+RESULT_PREVIEW_LINES = 3
+
+
+def input_summary(tool_input: Any, width: int = 80) -> str:
+    """The one argument of a tool call a person wants to see (its path, command, ...)."""
+    if isinstance(tool_input, dict):
+        for key in MAIN_INPUT_KEYS:
+            if isinstance(tool_input.get(key), str):
+                return _shorten(tool_input[key], width)
+    return _shorten(json.dumps(tool_input, ensure_ascii=False), width)
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def usage_line(finish_reason: str, usage: dict[str, Any] | None, seconds: float | None = None) -> Text:
+    usage = usage or {}
+    parts = [
+        f"{usage.get('inputTokens', 0)} in",
+        f"{usage.get('outputTokens', 0)} out",
+        f"${usage.get('cost') or 0:.4f}",
+    ]
+    if seconds is not None:
+        parts.append(f"{seconds:.1f}s")
+    line = Text("── ", style="dim")
+    line.append(finish_reason, style=FINISH_STYLES.get(finish_reason, "yellow"))
+    line.append(" · " + " · ".join(parts), style="dim")
+    return line
+
+
+# -- blocks of a turn ----------------------------------------------------------
+
+
+@attrs.define
+class TextBlock:
+    message_id: str
+    text: str = ""
+    reasoning: str = ""
+    done: bool = False
+
+    def render(self) -> RenderableType:
+        parts: list[RenderableType] = []
+        if self.reasoning:
+            parts.append(Text(self.reasoning.strip(), style="dim italic"))
+        if self.text:
+            parts.append(Markdown(self.text))
+        return Group(*parts)
+
+
+@attrs.define
+class ToolBlock:
+    id: str
+    name: str
+    input: Any = None
+    status: str = "pending"
+    result: dict[str, Any] | None = None
+    note: str = ""  # e.g. the permission decision
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_TOOL_STATUSES and (self.result is not None or self.status == "canceled")
+
+    def render(self) -> RenderableType:
+        mark, style = STATUS_MARKS.get(self.status, ("•", ""))
+        head = Text()
+        head.append(f"{mark} ", style=style)
+        head.append(self.name, style="bold")
+        head.append(f"  {input_summary(self.input)}", style="cyan")
+        if self.note:
+            head.append(f"  {self.note}", style="yellow")
+        return Group(head, *render_tool_result(self.result))
+
+
+def render_tool_result(result: dict[str, Any] | None) -> list[RenderableType]:
+    if not result:
+        return []
+    metadata = result.get("metadata") or {}
+    diff = metadata.get("diff") if isinstance(metadata, dict) else None
+    if diff:
+        return [Syntax(diff.rstrip("\n"), "diff", theme="ansi_dark", background_color="default")]
+    content = str(result.get("content") or "")
+    lines = content.splitlines()
+    preview = "\n".join("  " + line for line in lines[:RESULT_PREVIEW_LINES])
+    if len(lines) > RESULT_PREVIEW_LINES:
+        preview += f"\n  … {len(lines) - RESULT_PREVIEW_LINES} more lines"
+    return [Text(preview, style="red" if result.get("isError") else "dim")] if preview else []
+
+
+# -- the views -----------------------------------------------------------------
+
+
+class TerminalView:
+    """Renders one run at a time for a person."""
+
+    def __init__(self, console: Console | None = None, err_console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self.err = err_console or Console(stderr=True, highlight=False)
+        self._blocks: list[TextBlock | ToolBlock] = []
+        self._live: Live | None = None
+        self._status = "Thinking…"
+        self._started = 0.0
+
+    # turn boundaries
+
+    def begin_run(self) -> None:
+        self._blocks = []
+        self._status = "Thinking…"
+        self._started = time.monotonic()
+        self._start_live()
+
+    def end_run(self) -> None:
+        self._commit(everything=True)
+        self._stop_live()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop redrawing while the terminal asks the person something."""
+        was_live = self._live is not None
+        self._stop_live()
+        try:
+            yield
+        finally:
+            if was_live:
+                self._start_live()
+
+    def _start_live(self) -> None:
+        if self._live is None:
+            self._live = Live(
+                console=self.console, get_renderable=self._render_live, refresh_per_second=12,
+                transient=True, vertical_overflow="visible", redirect_stderr=False,
+            )
+            self._live.start()
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _render_live(self) -> RenderableType:
+        parts = [block.render() for block in self._blocks]
+        waiting = not any(isinstance(b, TextBlock) and b.text for b in self._blocks)
+        if waiting or (self._blocks and not isinstance(self._blocks[-1], TextBlock)):
+            parts.append(Spinner("dots", text=Text(self._status, style="dim")))
+        return Group(*parts)
+
+    def _commit(self, everything: bool = False) -> None:
+        """Print the leading blocks that are finished (all of them at the end of a run)."""
+        while self._blocks and (everything or self._blocks[0].done):
+            self.console.print(self._blocks.pop(0).render())
+
+    # messages outside the run's notifications
+
+    def info(self, text: str) -> None:
+        self.console.print(Text(text, style="dim"))
+
+    def error(self, text: str) -> None:
+        self.err.print(Text(text, style="bold red"))
+
+    # notifications of the run
+
+    def notification(self, note: dict[str, Any]) -> None:
+        handler = getattr(self, "_on_" + str(note.get("type")), None)
+        if handler is not None:
+            handler(note)
+            self._commit()
+
+    def _on_run_queued(self, note: dict[str, Any]) -> None:
+        self._status = f"Queued behind {note.get('position', '?')} run(s)…"
+
+    def _on_run_started(self, note: dict[str, Any]) -> None:
+        self._status = "Thinking…"
+
+    def _text_block(self, message_id: str) -> TextBlock:
+        last = self._blocks[-1] if self._blocks else None
+        if isinstance(last, TextBlock) and last.message_id == message_id:
+            return last
+        if isinstance(last, TextBlock):
+            last.done = True
+        block = TextBlock(message_id)
+        self._blocks.append(block)
+        return block
+
+    def _on_text_delta(self, note: dict[str, Any]) -> None:
+        self._text_block(note.get("messageId", "")).text += note.get("text", "")
+
+    def _on_reasoning_delta(self, note: dict[str, Any]) -> None:
+        self._text_block(note.get("messageId", "")).reasoning += note.get("text", "")
+
+    def _tool_block(self, tool_call_id: str, name: str = "") -> ToolBlock:
+        for block in self._blocks:
+            if isinstance(block, ToolBlock) and block.id == tool_call_id:
+                return block
+        for block in self._blocks:
+            if isinstance(block, TextBlock):
+                block.done = True  # text before a tool call is complete
+        block = ToolBlock(tool_call_id, name)
+        self._blocks.append(block)
+        return block
+
+    def _on_tool_call(self, note: dict[str, Any]) -> None:
+        call = note.get("toolCall") or {}
+        block = self._tool_block(call.get("id", ""), call.get("name", ""))
+        block.name = call.get("name") or block.name
+        block.input = call.get("input", block.input)
+        block.status = call.get("status") or block.status
+        self._status = f"Running {block.name}…" if block.status == "running" else "Thinking…"
+
+    def _on_tool_result(self, note: dict[str, Any]) -> None:
+        block = self._tool_block(note.get("toolCallId", ""), note.get("name", ""))
+        block.result = note
+        if block.status not in TERMINAL_TOOL_STATUSES:
+            block.status = "failed" if note.get("isError") else "completed"
+
+    def _on_permission_requested(self, note: dict[str, Any]) -> None:
+        permission = note.get("permission") or {}
+        block = self._tool_block(permission.get("toolCallId", ""), permission.get("tool", ""))
+        block.note = "waiting for permission"
+        self._status = "Waiting for permission…"
+
+    def _on_permission_resolved(self, note: dict[str, Any]) -> None:
+        block = self._tool_block(note.get("toolCallId", ""))
+        block.note = {"allow": "allowed", "allow_session": "allowed for this session"}.get(
+            note.get("decision", ""), str(note.get("decision", "")))
+        self._status = "Thinking…"
+
+    def _on_message_finished(self, note: dict[str, Any]) -> None:
+        for block in self._blocks:
+            if isinstance(block, TextBlock) and block.message_id == note.get("messageId"):
+                block.done = True
+
+    def _on_agent_error(self, note: dict[str, Any]) -> None:
+        self._commit(everything=True)
+        retry = " (retrying)" if note.get("willRetry") else ""
+        self.console.print(Text(f"error [{note.get('code')}]: {note.get('message')}{retry}", style="red"))
+
+    def _on_run_complete(self, note: dict[str, Any]) -> None:
+        self._commit(everything=True)
+        reason = note.get("finishReason", "unknown")
+        if note.get("error"):
+            self.console.print(Text(str(note["error"]), style="red"))
+        self.console.print(usage_line(reason, note.get("usage"), time.monotonic() - self._started))
+
+
+class JsonView:
+    """NDJSON on stdout, one line per `agent/notification`; people's messages go to stderr."""
+
+    def __init__(self, out: Any = None, err_console: Console | None = None) -> None:
+        self._out = out or sys.stdout
+        self.err = err_console or Console(stderr=True, highlight=False)
+
+    def begin_run(self) -> None:
+        pass
+
+    def end_run(self) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        yield
+
+    def info(self, text: str) -> None:
+        pass  # stdout is for notifications only
+
+    def error(self, text: str) -> None:
+        self.err.print(Text(text, style="bold red"))
+
+    def notification(self, note: dict[str, Any]) -> None:
+        pass  # every notification is printed by `raw`, not only the run's
+
+    def raw(self, note: dict[str, Any]) -> None:
+        self._out.write(json.dumps(note, ensure_ascii=False) + "\n")
+        self._out.flush()
+
+
+# -- stored sessions -----------------------------------------------------------
+
+
+def sessions_table(sessions: list[dict[str, Any]]) -> RenderableType:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "Title", "Messages", "Tokens in/out", "Cost", "Updated"):
+        table.add_column(column, no_wrap=column != "Title")
+    for session in sessions:
+        table.add_row(
+            session.get("id", ""), session.get("title") or "(untitled)", str(session.get("messageCount", 0)),
+            f"{session.get('promptTokens', 0)}/{session.get('completionTokens', 0)}",
+            f"${session.get('cost') or 0:.4f}", _short_time(session.get("updatedAt")),
+        )
+    return table
+
+
+def _short_time(iso: str | None) -> str:
+    return (iso or "")[:19].replace("T", " ")
+
+
+def session_header(session: dict[str, Any]) -> Text:
+    text = Text(session.get("title") or "(untitled)", style="bold")
+    text.append(f"  {session.get('id')}  {session.get('messageCount', 0)} messages  "
+                f"{session.get('promptTokens', 0)}/{session.get('completionTokens', 0)} tokens  "
+                f"${session.get('cost') or 0:.4f}  updated {_short_time(session.get('updatedAt'))}", style="dim")
+    return text
+
+
+def render_message(message: dict[str, Any]) -> RenderableType:
+    """One stored Message (PROTOCOL section 6) as the live view would have shown it."""
+    role = message.get("role")
+    parts: list[RenderableType] = []
+    if role == "user":
+        parts.append(Text("❯ " + "".join(p.get("text", "") for p in message.get("parts", [])
+                                         if p.get("type") == "text"), style="bold"))
+    for part in message.get("parts", []):
+        kind = part.get("type")
+        if kind == "text" and role != "user":
+            parts.append(Markdown(part.get("text", "")))
+        elif kind == "reasoning":
+            parts.append(Text(part.get("text", "").strip(), style="dim italic"))
+        elif kind == "tool_call":
+            parts.append(ToolBlock(part.get("id", ""), part.get("name", ""), part.get("input"),
+                                   part.get("status") or "completed").render())
+        elif kind == "tool_result":
+            head = Text(f"↳ {part.get('name', '')} result", style="dim")
+            parts.append(Group(head, *render_tool_result(part)))
+        elif kind == "binary":
+            parts.append(Text(f"[attachment {part.get('path') or ''} {part.get('mimeType', '')}]", style="dim"))
+        elif kind == "finish" and part.get("reason") not in (None, "end_turn", "tool_use"):
+            style = FINISH_STYLES.get(part["reason"], "yellow")
+            parts.append(Text(f"── {part['reason']} {part.get('message') or ''}".rstrip(), style=style))
+    return Group(*parts)
