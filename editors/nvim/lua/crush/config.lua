@@ -1,0 +1,34 @@
+-- Options of the crush plugin: defaults merged with what setup() is given.
+local M = {}
+
+M.defaults = {
+  -- The server command, started through Neovim's LSP client.
+  cmd = { "crush-ls" },
+  -- Sent as `initializationOptions` (model, permissions, dataDirectory, ...).
+  init_options = {},
+  -- The project root is the nearest folder holding one of these, else the cwd.
+  root_markers = { ".git", "crush.json", ".crush.json" },
+  chat = {
+    position = "right", -- "right" (vertical split) or "bottom"
+    width = 80,
+    height = 20,
+    prompt_height = 5,
+  },
+  -- Lines of a tool result shown under its call (diffs are shown whole, folded).
+  result_lines = 8,
+}
+
+M.options = vim.deepcopy(M.defaults)
+
+function M.set(opts)
+  M.options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
+  -- A list is replaced, never merged element by element.
+  for _, key in ipairs({ "cmd", "root_markers" }) do
+    if opts and opts[key] then
+      M.options[key] = vim.deepcopy(opts[key])
+    end
+  end
+  return M.options
+end
+
+return M

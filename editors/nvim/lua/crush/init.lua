@@ -1,0 +1,426 @@
+-- crush.nvim: a chat with the crush-ls agent, through Neovim's LSP client.
+--
+--   require("crush").setup({ cmd = { "crush-ls" }, init_options = { ... } })
+--   require("crush").send("explain this repo")   -- also :CrushChat, :CrushCancel,
+--   require("crush").cancel()                    -- :CrushNew, :CrushSessions
+--   require("crush").new_session()
+local config = require("crush.config")
+local client = require("crush.client")
+local chat = require("crush.chat")
+
+local M = {}
+
+-- What the plugin knows of the conversation shown in crush://chat.
+local state = {
+  session_id = nil,
+  runs = {}, -- runId -> "queued" | "running", until its run_complete
+  user_by_run = {}, -- runId -> the user entry of that prompt
+  assistant_by_message = {}, -- messageId -> assistant entry
+  tool_parts = {}, -- toolCallId -> tool part (its `entry` is the owner)
+  last_run_complete = nil,
+}
+M.state = state
+
+local run_counter = 0
+
+local function new_run_id()
+  run_counter = run_counter + 1
+  return string.format("nvim-%d-%d", vim.uv.hrtime(), run_counter)
+end
+
+local function note(text)
+  return chat.add({ kind = "note", text = text })
+end
+
+local function error_note(err)
+  local reason = err.data and err.data.reason
+  note(string.format("[error] %s%s", reason and (reason .. ": ") or "", err.message or vim.inspect(err)))
+end
+
+local function refresh_status()
+  local running, queued = 0, 0
+  for _, run_state in pairs(state.runs) do
+    if run_state == "running" then
+      running = running + 1
+    else
+      queued = queued + 1
+    end
+  end
+  local label = running > 0 and "running" or (queued > 0 and "queued" or "idle")
+  chat.set_status({ state = label, queued = running > 0 and queued or 0 })
+end
+
+local function set_session_tokens(session)
+  chat.set_status({
+    input_tokens = session.promptTokens or 0,
+    output_tokens = session.completionTokens or 0,
+  })
+end
+
+-- ------------------------------------------------------------ conversation
+
+local function assistant_entry(message_id, run_id)
+  local entry = state.assistant_by_message[message_id]
+  if entry then
+    return entry
+  end
+  local last = chat.entries[#chat.entries]
+  local continues = last and last.kind == "assistant" and last.run_id == run_id
+  entry = chat.add({ kind = "assistant", message_id = message_id, run_id = run_id, header = not continues, parts = {} })
+  state.assistant_by_message[message_id] = entry
+  return entry
+end
+
+local function append_text(entry, kind, text)
+  local last = entry.parts[#entry.parts]
+  if last and last.type == kind then
+    last.text = last.text .. text
+  else
+    table.insert(entry.parts, { type = kind, text = text })
+  end
+end
+
+local function tool_part(entry, call)
+  local part = state.tool_parts[call.id]
+  if not part then
+    part = { type = "tool", id = call.id, entry = entry }
+    table.insert(entry.parts, part)
+    state.tool_parts[call.id] = part
+  end
+  part.name = call.name or part.name
+  part.input = call.input or part.input
+  part.status = call.status or part.status
+  return part
+end
+
+local function attach_result(result)
+  local part = state.tool_parts[result.toolCallId]
+  if not part then
+    local last = chat.entries[#chat.entries]
+    local entry = (last and last.kind == "assistant") and last or assistant_entry("tool:" .. result.toolCallId, nil)
+    part = tool_part(entry, { id = result.toolCallId, name = result.name, status = "completed" })
+  end
+  part.result = { content = result.content, isError = result.isError, metadata = result.metadata }
+  chat.update(part.entry)
+end
+
+local function user_text(message)
+  local texts = {}
+  for _, part in ipairs(message.parts or {}) do
+    if part.type == "text" then
+      table.insert(texts, part.text)
+    end
+  end
+  return table.concat(texts, "\n")
+end
+
+-- Adds the parts of a stored assistant message (history, or message_created).
+local function add_assistant_parts(entry, message)
+  for _, part in ipairs(message.parts or {}) do
+    if part.type == "text" or part.type == "reasoning" then
+      append_text(entry, part.type, part.text)
+    elseif part.type == "tool_call" then
+      tool_part(entry, part)
+    elseif part.type == "finish" and part.reason == "canceled" then
+      entry.canceled = true
+    end
+  end
+  chat.update(entry)
+end
+
+-- ----------------------------------------------------------- notifications
+
+local on = {}
+
+function on.run_queued(n)
+  state.runs[n.runId] = "queued"
+  local user = state.user_by_run[n.runId]
+  if user then
+    user.queued = true
+    chat.update(user)
+  end
+end
+
+function on.run_started(n)
+  state.runs[n.runId] = "running"
+  local user = state.user_by_run[n.runId]
+  if user and user.queued then
+    user.queued = false
+    chat.update(user)
+  end
+end
+
+function on.message_created(n)
+  local message = n.message
+  if message.role == "user" then
+    if not state.user_by_run[n.runId] then
+      state.user_by_run[n.runId] = chat.add({ kind = "user", text = user_text(message), run_id = n.runId })
+    end
+  elseif message.role == "assistant" then
+    add_assistant_parts(assistant_entry(message.id, n.runId), message)
+  end
+  -- Tool messages arrive as tool_result notifications too.
+end
+
+function on.text_delta(n)
+  local entry = assistant_entry(n.messageId, n.runId)
+  append_text(entry, "text", n.text)
+  chat.update(entry)
+end
+
+function on.reasoning_delta(n)
+  local entry = assistant_entry(n.messageId, n.runId)
+  append_text(entry, "reasoning", n.text)
+  chat.update(entry)
+end
+
+function on.tool_call(n)
+  local entry = assistant_entry(n.messageId, n.runId)
+  local part = tool_part(entry, n.toolCall)
+  chat.update(part.entry)
+end
+
+function on.tool_result(n)
+  attach_result(n)
+end
+
+function on.session_updated(n)
+  set_session_tokens(n.session)
+end
+
+function on.agent_error(n)
+  local suffix = n.willRetry and " (retrying)" or ""
+  note(string.format("[error] %s: %s%s", n.code or "internal", n.message or "", suffix))
+end
+
+function on.run_complete(n)
+  state.runs[n.runId] = nil
+  state.last_run_complete = n
+  if n.finishReason == "canceled" and not n.foldedInto then
+    note("[canceled]")
+  elseif n.finishReason == "max_tokens" then
+    note("[stopped: max tokens]")
+  end
+  vim.api.nvim_exec_autocmds("User", { pattern = "CrushRunComplete", data = n, modeline = false })
+end
+
+local function handle_notification(n)
+  if n.sessionId and n.sessionId ~= state.session_id then
+    return -- another session of the workspace
+  end
+  local handler = on[n.type]
+  if handler then
+    handler(n)
+  end
+  refresh_status()
+  vim.api.nvim_exec_autocmds("User", { pattern = "CrushNotification", data = n, modeline = false })
+end
+
+-- --------------------------------------------------------------- sessions
+
+local function reset_conversation(session_id)
+  state.session_id = session_id
+  state.runs = {}
+  state.user_by_run = {}
+  state.assistant_by_message = {}
+  state.tool_parts = {}
+  chat.clear()
+  chat.set_status({ input_tokens = 0, output_tokens = 0 })
+  refresh_status()
+end
+
+local creating = nil -- callbacks waiting for a session/create in flight
+
+local function with_session(callback)
+  if state.session_id then
+    return callback(state.session_id)
+  end
+  if creating then
+    return table.insert(creating, callback)
+  end
+  creating = { callback }
+  client.request("session/create", {}, function(err, session)
+    local callbacks = creating
+    creating = nil
+    if err then
+      return error_note(err)
+    end
+    state.session_id = session.id
+    for _, cb in ipairs(callbacks) do
+      cb(session.id)
+    end
+  end)
+end
+
+-- Starts a new session and clears the chat; `callback(session)` when done.
+function M.new_session(callback)
+  client.request("session/create", {}, function(err, session)
+    if err then
+      return error_note(err)
+    end
+    reset_conversation(session.id)
+    if callback then
+      callback(session)
+    end
+  end)
+end
+
+local function show_history(messages)
+  for _, message in ipairs(messages) do
+    if message.role == "user" then
+      chat.add({ kind = "user", text = user_text(message) })
+    elseif message.role == "assistant" then
+      local entry = assistant_entry(message.id, nil)
+      add_assistant_parts(entry, message)
+      if entry.canceled then
+        note("[canceled]")
+      end
+    else
+      for _, part in ipairs(message.parts or {}) do
+        if part.type == "tool_result" then
+          attach_result(part)
+        end
+      end
+    end
+  end
+end
+
+-- Shows a stored session: its history, then whatever it is still running.
+function M.load_session(session, callback)
+  reset_conversation(session.id)
+  set_session_tokens(session)
+  client.request("session/messages", { sessionId = session.id }, function(err, result)
+    if err then
+      return error_note(err)
+    end
+    show_history(result.messages or {})
+    client.request("agent/status", { sessionId = session.id }, function(status_err, status)
+      if not status_err and status.activeRunId and status.activeRunId ~= vim.NIL then
+        state.runs[status.activeRunId] = "running"
+      end
+      for _, run in ipairs((not status_err and status.queued) or {}) do
+        state.runs[run.runId] = "queued"
+      end
+      refresh_status()
+      chat.scroll_to_end()
+      vim.api.nvim_exec_autocmds("User", { pattern = "CrushSessionLoaded", data = session, modeline = false })
+      if callback then
+        callback(session)
+      end
+    end)
+  end)
+end
+
+local function session_label(session)
+  local title = (session.title and session.title ~= "") and session.title or session.id
+  return string.format("%s  (%d messages, %s)", title, session.messageCount or 0, session.updatedAt or "")
+end
+
+-- :CrushSessions: pick a session with vim.ui.select and load its history.
+function M.sessions()
+  client.request("session/list", {}, function(err, result)
+    if err then
+      return error_note(err)
+    end
+    local sessions = result.sessions or {}
+    if #sessions == 0 then
+      return vim.notify("crush: no sessions yet", vim.log.levels.INFO)
+    end
+    vim.ui.select(sessions, { prompt = "crush sessions", format_item = session_label, kind = "crush.session" },
+      function(choice)
+        if choice then
+          M.load_session(choice)
+        end
+      end)
+  end)
+end
+
+-- ------------------------------------------------------------------- runs
+
+-- Sends a prompt to the current session (made on first use); returns its runId.
+function M.send(text)
+  if type(text) ~= "string" or vim.trim(text) == "" then
+    vim.notify("crush: the prompt is empty", vim.log.levels.WARN)
+    return nil
+  end
+  local run_id = new_run_id()
+  state.user_by_run[run_id] = chat.add({ kind = "user", text = text, run_id = run_id })
+  with_session(function(session_id)
+    local params = { sessionId = session_id, prompt = text, runId = run_id }
+    client.request("agent/sendMessage", params, function(err, result)
+      if err then
+        return error_note(err)
+      end
+      -- The response comes before the run's notifications (PROTOCOL.md section 2).
+      state.runs[run_id] = state.runs[run_id] or (result.queued and "queued" or "running")
+      refresh_status()
+    end)
+  end)
+  return run_id
+end
+
+-- Cancels the current session's active and queued runs.
+function M.cancel()
+  if not state.session_id then
+    return
+  end
+  client.request("agent/cancel", { sessionId = state.session_id })
+end
+
+function M.open()
+  chat.open()
+  client.start()
+end
+
+-- The chat buffer's lines, and the status line text: for scripts and tests.
+function M.chat_lines()
+  return chat.lines()
+end
+
+function M.status()
+  return chat.statusline()
+end
+
+-- ------------------------------------------------------------------ setup
+
+local function on_ready()
+  client.request("agent/models", {}, function(err, result)
+    local current = not err and result and result.current
+    if current then
+      chat.set_status({ model = current.name or current.model })
+    end
+  end)
+end
+
+local function on_exit(info)
+  state.runs = {}
+  chat.set_status({ state = "stopped", queued = 0 })
+  if info.code ~= 0 then
+    note(string.format("[crush-ls exited with code %s]", tostring(info.code)))
+  end
+end
+
+function M.create_commands()
+  local command = vim.api.nvim_create_user_command
+  command("CrushChat", M.open, { desc = "Open the crush chat" })
+  command("CrushCancel", M.cancel, { desc = "Cancel the running crush prompt" })
+  command("CrushNew", function() M.new_session() end, { desc = "Start a new crush session" })
+  command("CrushSessions", M.sessions, { desc = "Pick a crush session" })
+  command("CrushSend", function(args) M.send(args.args) end, { nargs = "+", desc = "Send a prompt to crush" })
+end
+
+function M.setup(opts)
+  config.set(opts)
+  client.on_notification = handle_notification
+  client.on_ready = on_ready
+  client.on_exit = on_exit
+  M.create_commands()
+  return M
+end
+
+-- Defaults work without setup(): `crush-ls` on $PATH.
+client.on_notification = handle_notification
+client.on_ready = on_ready
+client.on_exit = on_exit
+
+return M
