@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from .base import Access, Tool, ToolContext, ToolInputError, ToolResult
+from .bash import BashTool
+from .edit import EditTool
+from .fetch import FetchTool
+from .glob import GlobTool
+from .grep import GrepTool
 from .ls import LsTool
+from .multiedit import MultiEditTool
+from .todos import TodosTool
 from .view import ViewTool
+from .write import WriteTool
 
 
 def builtin_tools() -> dict[str, Tool]:
-    tools: list[Tool] = [ViewTool(), LsTool()]
+    tools: list[Tool] = [
+        ViewTool(), LsTool(), GlobTool(), GrepTool(), WriteTool(), EditTool(), MultiEditTool(),
+        BashTool(), FetchTool(), TodosTool(),
+    ]
     return {tool.name: tool for tool in sorted(tools, key=lambda t: t.name)}
 
 

@@ -1,0 +1,314 @@
+"""`bash`: run a shell command in the workspace folder (Crush's `bash`).
+
+The command runs in its own session (so its own process group); a timeout
+or the cancellation of the run kills the whole group, and background jobs
+the command leaves behind are killed when it ends, so nothing outlives the
+call. Output (stdout and stderr interleaved) is capped at 30000 characters
+by cutting the middle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob as globlib
+import os
+import shlex
+import signal
+import time
+from pathlib import Path
+
+import attrs
+
+from .base import Access, Tool, ToolContext, ToolInputError, ToolResult, resolve_path
+
+DEFAULT_TIMEOUT_MS = 60_000
+MAX_TIMEOUT_MS = 600_000
+MAX_OUTPUT = 30_000
+# Bytes kept from each end of the output while reading (the rest is only counted).
+KEEP_BYTES = 64 * 1024
+# After the shell exits or is killed, how long leftover pipe holders may take to close.
+DRAIN_S = 2.0
+SHELL = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+
+# Crush's banned commands: network clients, privilege changes, package managers,
+# system and network configuration. A call using one anywhere is refused.
+BANNED_COMMANDS = frozenset("""
+alias aria2c axel chrome curl curlie firefox http-prompt httpie links lynx nc safari scp ssh
+telnet w3m wget xh doas su sudo apk apt apt-cache apt-get dnf dpkg emerge home-manager makepkg
+opkg pacman paru pkg pkg_add pkg_delete portage rpm yay yum zypper at batch chkconfig crontab
+fdisk mkfs mount parted service systemctl umount firewall-cmd ifconfig ip iptables netstat pfctl
+route ufw
+""".split())
+
+# Read-only commands that run without a permission prompt when they are the
+# whole call. No wrappers that run another command (env, time, xargs, find),
+# nothing that can write through an option (sort -o, tree -o), nothing that
+# changes state when given an argument (hostname, git branch/tag).
+SAFE_COMMANDS = (
+    "ls", "pwd", "cat", "head", "tail", "wc", "echo", "which", "date", "whoami", "id", "groups",
+    "uname", "df", "du", "stat",
+    "git status", "git log", "git diff", "git show", "git blame", "git ls-files", "git rev-parse",
+)
+# Options that write a file or run a program, by command.
+UNSAFE_OPTIONS = {"git": ("--output", "--ext-diff", "--textconv", "--exec-path")}
+# `date -s` sets the clock: only formats and these options keep it read-only.
+DATE_OPTIONS = ("-u", "--utc", "--universal", "-R", "--rfc-email")
+# Anything that chains, substitutes, redirects or expands: the command is then not "one read-only command".
+SHELL_METACHARACTERS = ("\x00", ";", "|", "&", "$", "`", ">", "<", "\n", "\r", "(", ")", "{", "}", "\\", "~")
+
+
+@attrs.define
+class BashInput:
+    command: str
+    description: str | None = None
+    timeout: int | None = None  # milliseconds
+
+
+def _words(command: str) -> list[str] | None:
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return None
+
+
+def _reaches_outside(word: str) -> bool:
+    """A path argument that could name something outside the workspace folder."""
+    for part in (word, word.split("=", 1)[-1]):
+        if part.startswith("/") or ".." in part.split("/"):
+            return True
+        # A glob in a dot-segment (".*") matches "..".
+        if any(seg.startswith(".") and any(c in seg for c in "*?[") for seg in part.split("/")):
+            return True
+    return False
+
+
+def _unsafe_option(command: str, arg: str) -> bool:
+    if command == "date":
+        return not (arg.startswith("+") or arg in DATE_OPTIONS or arg.startswith(("-I", "--iso-8601")))
+    return arg.split("=", 1)[0] in UNSAFE_OPTIONS.get(command, ())
+
+
+def _resolves_outside(root: Path, word: str) -> bool:
+    """An argument naming (through a symlink, or a glob's matches) something outside `root`."""
+    if word.startswith("-"):
+        return False
+    names = globlib.glob(word, root_dir=root) if globlib.has_magic(word) else [word]
+    return any(not resolve_path(root, name)[1] for name in names)
+
+
+def is_safe_read_only(command: str, root: Path) -> bool:
+    """One read-only command from SAFE_COMMANDS, touching nothing outside the workspace `root`."""
+    if any(m in command for m in SHELL_METACHARACTERS):
+        return False
+    words = _words(command)
+    if not words:
+        return False
+    for safe in SAFE_COMMANDS:
+        prefix = safe.split()
+        if words[: len(prefix)] == prefix:
+            args = words[len(prefix):]
+            return not any(
+                _reaches_outside(a) or _unsafe_option(words[0], a) or _resolves_outside(root, a) for a in args
+            )
+    return False
+
+
+# Words after which the next word is a command again.
+COMMAND_PREFIXES = frozenset(
+    "exec command nohup time env builtin nice xargs timeout if then do else elif while until ! {".split()
+)
+
+
+def _command_names(command: str) -> list[str]:
+    """The words in command position (after operators, env assignments), as base names."""
+    lexer = shlex.shlex(command.replace("`", " ; ").replace("$(", " ; "), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        tokens = command.split()
+    names, expect_command = [], True
+    for token in tokens:
+        if token and all(c in "();<>|&" for c in token):
+            expect_command = True
+            continue
+        if expect_command:
+            if "=" in token and not token.startswith("="):
+                continue  # VAR=value before the command
+            names.append(os.path.basename(token))
+            expect_command = token in COMMAND_PREFIXES
+    return names
+
+
+def banned_command(command: str) -> str | None:
+    return next((n for n in _command_names(command) if n in BANNED_COMMANDS), None)
+
+
+class OutputBuffer:
+    """Keeps the head and the tail of a possibly endless output, and its size."""
+
+    def __init__(self) -> None:
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = KEEP_BYTES - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            del self.tail[: max(0, len(self.tail) - KEEP_BYTES)]
+
+    def text(self) -> str:
+        cut = self.total - len(self.head) - len(self.tail)
+        if cut == 0:
+            whole = (self.head + self.tail).decode("utf-8", errors="replace")
+            if len(whole) <= MAX_OUTPUT:
+                return whole
+            head, tail = whole[: MAX_OUTPUT // 2], whole[-(MAX_OUTPUT // 2):]
+            return cut_note(head, whole[len(head):-len(tail)].count("\n"), 0, tail)
+        head = self.head.decode("utf-8", errors="replace")
+        tail = self.tail.decode("utf-8", errors="replace")
+        dropped_lines = head[MAX_OUTPUT // 2:].count("\n") + tail[: -(MAX_OUTPUT // 2)].count("\n")
+        return cut_note(head[: MAX_OUTPUT // 2], dropped_lines, cut, tail[-(MAX_OUTPUT // 2):])
+
+
+def cut_note(head: str, lines: int, unseen_bytes: int, tail: str) -> str:
+    """Head and tail of an output too long to show whole, and what was left out between them."""
+    more = f", and {unseen_bytes} bytes not kept" if unseen_bytes else ""
+    return f"{head}\n\n... [{lines} lines truncated{more}] ...\n\n{tail}"
+
+
+async def _pump(stream: asyncio.StreamReader, out: OutputBuffer) -> None:
+    while chunk := await stream.read(65536):
+        out.add(chunk)
+
+
+def kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def _finish(proc: asyncio.subprocess.Process, reader: asyncio.Task[None]) -> None:
+    """Kill what is left of the group, reap the shell and stop reading."""
+    kill_group(proc.pid)
+    await proc.wait()
+    try:
+        await asyncio.wait_for(asyncio.shield(reader), DRAIN_S)
+    except asyncio.TimeoutError:
+        # A process that left the group (setsid) still holds the pipe: stop reading.
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+
+
+@attrs.define
+class Outcome:
+    output: str
+    exit_code: int | None
+    timed_out: bool
+    elapsed_ms: int
+
+
+async def run_command(command: str, cwd: Path, timeout_ms: int) -> Outcome:
+    """Run `command` with a timeout; cancelling this coroutine kills the process group."""
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        SHELL, "-c", command, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True, env=_environment(),
+    )
+    out = OutputBuffer()
+    assert proc.stdout is not None
+    reader = asyncio.create_task(_pump(proc.stdout, out))
+    timed_out = False
+    try:
+        await asyncio.wait_for(proc.wait(), timeout_ms / 1000)
+    except asyncio.TimeoutError:
+        timed_out = True
+    except BaseException:
+        # Cancelled (or anything else): the group dies before the error goes on.
+        await asyncio.shield(_finish(proc, reader))
+        raise
+    await _finish(proc, reader)
+    elapsed = int((time.monotonic() - started) * 1000)
+    return Outcome(out.text(), None if timed_out else proc.returncode, timed_out, elapsed)
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    # No pagers or prompts waiting for a terminal that is not there.
+    env.update({"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "TERM": "dumb"})
+    return env
+
+
+def describe_outcome(outcome: Outcome, timeout_ms: int) -> str:
+    text = outcome.output.rstrip("\n")
+    if outcome.timed_out:
+        note = f"Command timed out after {timeout_ms} ms and was killed"
+    elif outcome.exit_code:
+        note = f"Exit code {outcome.exit_code}" if outcome.exit_code > 0 else f"Killed by signal {-outcome.exit_code}"
+    else:
+        note = ""
+    if note:
+        text = f"{text}\n\n{note}" if text else note
+    return text or "no output"
+
+
+class BashTool(Tool):
+    name = "bash"
+    action = "execute"
+    asks_inside = True
+    input_type = BashInput
+    description = (
+        "Run a shell command (bash) in the workspace folder and return its output (stdout and stderr, "
+        f"at most {MAX_OUTPUT} characters, the middle cut). `timeout` in milliseconds (default "
+        f"{DEFAULT_TIMEOUT_MS}, max {MAX_TIMEOUT_MS}). There is no terminal and no input. Use view, "
+        "grep, glob and ls rather than cat, grep and find. Banned commands: "
+        + ", ".join(sorted(BANNED_COMMANDS)) + "."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {
+            "command": {"type": "string", "description": "The command to run"},
+            "description": {"type": "string", "description": "What the command does, in a few words"},
+            "timeout": {"type": "integer", "description": f"Timeout in milliseconds (max {MAX_TIMEOUT_MS})"},
+        },
+        "required": ["command"],
+    }
+
+    def access(self, ctx: ToolContext, args: BashInput) -> Access:
+        return Access(
+            action=self.action,
+            path=str(ctx.root),
+            inside=True,
+            asks_inside=not is_safe_read_only(args.command, ctx.root),
+            description=f"Execute command: {args.command}",
+        )
+
+    async def run(self, ctx: ToolContext, args: BashInput) -> ToolResult:
+        timeout_ms = self._timeout(args)
+        if not args.command.strip():
+            raise ToolInputError("command must not be empty")
+        if "\x00" in args.command:
+            raise ToolInputError("command contains a NUL byte")
+        if banned := banned_command(args.command):
+            raise ToolInputError(f"command '{banned}' is not allowed (banned commands: network, sudo, package managers)")
+        outcome = await run_command(args.command, ctx.root, timeout_ms)
+        metadata = {
+            "exitCode": outcome.exit_code, "timedOut": outcome.timed_out,
+            "elapsedMs": outcome.elapsed_ms, "description": args.description or "",
+        }
+        return ToolResult(describe_outcome(outcome, timeout_ms), is_error=outcome.timed_out, metadata=metadata)
+
+    @staticmethod
+    def _timeout(args: BashInput) -> int:
+        if args.timeout is None:
+            return DEFAULT_TIMEOUT_MS
+        if not 0 < args.timeout <= MAX_TIMEOUT_MS:
+            raise ToolInputError(f"timeout must be between 1 and {MAX_TIMEOUT_MS} milliseconds")
+        return args.timeout

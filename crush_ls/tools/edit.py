@@ -1,0 +1,74 @@
+"""`edit`: replace one string of a file (Crush's `edit`).
+
+`old_string` must occur once unless `replace_all`; an empty `old_string`
+creates a new file holding `new_string`. The file must have been viewed in
+this session and not changed on disk since.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from .base import Tool, ToolContext, ToolInputError, ToolResult, relative_display, resolve_path
+from .editing import TextFile, apply_edit, change_file, change_result, ensure_file_path, normalize_newlines
+
+EDIT_PARAMETERS = {
+    "old_string": {"type": "string", "description": "The exact text to replace (empty: create a new file)"},
+    "new_string": {"type": "string", "description": "The text to put in its place"},
+    "replace_all": {"type": "boolean", "description": "Replace every occurrence (default false)"},
+}
+
+
+@attrs.define
+class EditInput:
+    file_path: str
+    old_string: str
+    new_string: str
+    replace_all: bool = False
+
+
+def create_content(display: str, current: TextFile, content: str) -> str:
+    """`old_string == ""`: the file must not exist yet."""
+    if current.exists:
+        raise ToolInputError(
+            f"{display} already exists; to change it give old_string, or use write to replace it"
+        )
+    return normalize_newlines(content)
+
+
+class EditTool(Tool):
+    name = "edit"
+    action = "write"
+    asks_inside = True
+    input_type = EditInput
+    description = (
+        "Replace `old_string` with `new_string` in a file. View the file first. `old_string` must "
+        "match exactly (whitespace included) and be unique unless `replace_all` is true. An empty "
+        "`old_string` creates a new file whose content is `new_string`."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {
+            "file_path": {"type": "string", "description": "Path of the file, relative to the workspace"},
+            **EDIT_PARAMETERS,
+        },
+        "required": ["file_path", "old_string", "new_string"],
+    }
+
+    def target(self, args: EditInput) -> str | None:
+        return args.file_path
+
+    async def run(self, ctx: ToolContext, args: EditInput) -> ToolResult:
+        ensure_file_path(args.file_path)
+        path, _inside = resolve_path(ctx.root, args.file_path)
+        display = relative_display(ctx.root, path)
+
+        def modify(current: TextFile) -> str:
+            if args.old_string == "":
+                return create_content(display, current, args.new_string)
+            if not current.exists:
+                raise ToolInputError(f"file not found: {display} (an empty old_string creates a file)")
+            return apply_edit(current.content, args.old_string, args.new_string, args.replace_all)
+
+        change = await change_file(ctx, path, modify, must_have_read=args.old_string != "")
+        return change_result(ctx, path, change, "Edited" if change.old.exists else "Created")

@@ -1,0 +1,189 @@
+"""What `write`, `edit` and `multiedit` share: reading a text file, the
+"viewed and unchanged since" check, writing, history versions and the diff.
+
+A change is read-check-modify-write in one worker-thread call under a lock
+per file, so two calls of this process never interleave on one file, and the
+mtime check happens right before the write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .base import ToolContext, ToolInputError, ToolResult, relative_display
+
+MAX_EDIT_BYTES = 10 * 1024 * 1024
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(str(path), threading.Lock())
+
+
+@attrs.define
+class TextFile:
+    exists: bool
+    content: str  # with "\n" line ends
+    crlf: bool  # the file used "\r\n": it is written back that way
+    mtime: float | None
+    raw: str = ""  # exactly as read, for the history
+
+    def on_disk(self) -> str | None:
+        return self.raw if self.exists else None
+
+
+def as_written(content: str, crlf: bool) -> str:
+    return content.replace("\n", "\r\n") if crlf else content
+
+
+def read_text(path: Path) -> TextFile:
+    if path.is_dir():
+        raise ToolInputError(f"{path} is a directory")
+    if not path.exists():
+        return TextFile(exists=False, content="", crlf=False, mtime=None)
+    size = path.stat().st_size
+    if size > MAX_EDIT_BYTES:
+        raise ToolInputError(f"{path} is too large to edit ({size} bytes, max {MAX_EDIT_BYTES})")
+    raw = path.read_bytes()
+    if b"\x00" in raw[:8192]:
+        raise ToolInputError(f"{path} is a binary file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ToolInputError(f"{path} is not UTF-8 text") from exc
+    crlf = "\r\n" in text
+    return TextFile(exists=True, content=text.replace("\r\n", "\n"), crlf=crlf, mtime=path.stat().st_mtime, raw=text)
+
+
+def normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n")
+
+
+def write_text(path: Path, content: str, crlf: bool) -> float:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(as_written(content, crlf))
+    return path.stat().st_mtime
+
+
+def check_fresh(path: Path, display: str, current: TextFile, last_read: tuple[float, float | None] | None,
+                *, must_have_read: bool) -> None:
+    """Refuse to change a file the model has not seen as it is now."""
+    if last_read is None:
+        if must_have_read and current.exists:
+            raise ToolInputError(f"You must view {display} (view tool) before editing it.")
+        return
+    if current.exists and current.mtime != last_read[1]:
+        raise ToolInputError(
+            f"{display} was modified since you last viewed it; view it again before changing it."
+        )
+
+
+def apply_edit(content: str, old: str, new: str, replace_all: bool, label: str = "") -> str:
+    """One string replacement with Crush's rules; `label` prefixes errors (multiedit)."""
+    old, new = normalize_newlines(old), normalize_newlines(new)
+    if old == new:
+        raise ToolInputError(f"{label}old_string and new_string are identical; nothing to change")
+    count = content.count(old)
+    if count == 0:
+        raise ToolInputError(
+            f"{label}old_string not found in the file. It must match exactly, including whitespace "
+            "and line breaks; view the file again if unsure."
+        )
+    if count > 1 and not replace_all:
+        raise ToolInputError(
+            f"{label}old_string appears {count} times in the file; add surrounding context to make it "
+            "unique, or set replace_all to true."
+        )
+    return content.replace(old, new) if replace_all else content.replace(old, new, 1)
+
+
+def unified_diff(old: str, new: str, display: str) -> tuple[str, int, int]:
+    """A git-style unified diff and its counts of added and removed lines."""
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True),
+        fromfile=f"a/{display}", tofile=f"b/{display}",
+    )
+    out, additions, removals = [], 0, 0
+    for line in lines:
+        if line.startswith("+") and not line.startswith("+++"):
+            additions += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removals += 1
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out), additions, removals
+
+
+@attrs.define
+class Change:
+    old: TextFile
+    new_content: str
+    new_mtime: float
+
+
+async def change_file(
+    ctx: ToolContext,
+    path: Path,
+    modify: Callable[[TextFile], str],
+    *,
+    must_have_read: bool,
+) -> Change:
+    """Read, check, modify and write one file, then keep its versions and the new mtime.
+
+    `modify` gets the current file and returns the new content (or raises
+    ToolInputError: nothing is written).
+    """
+    display = relative_display(ctx.root, path)
+    last_read = await ctx.store.last_read(ctx.session_id, str(path))
+
+    def work() -> Change:
+        with _lock_for(path):
+            current = read_text(path)
+            check_fresh(path, display, current, last_read, must_have_read=must_have_read)
+            new_content = modify(current)
+            if current.exists and new_content == current.content:
+                raise ToolInputError(f"{display} already has this content; nothing was changed")
+            mtime = write_text(path, new_content, current.crlf)
+            return Change(old=current, new_content=new_content, new_mtime=mtime)
+
+    change = await asyncio.to_thread(work)
+    await _keep_versions(ctx, path, change)
+    await ctx.store.record_read(ctx.session_id, str(path), change.new_mtime)
+    return change
+
+
+async def _keep_versions(ctx: ToolContext, path: Path, change: Change) -> None:
+    """Keep the content before the change (None: there was no file) and after.
+
+    The old content is stored unless it is the session's latest version
+    already, so a change made on disk between two tool changes is kept too.
+    """
+    old = change.old.on_disk()
+    versions = await ctx.store.file_versions(str(path), ctx.session_id)
+    if not versions or versions[-1]["content"] != old:
+        await ctx.store.add_file_version(ctx.session_id, str(path), old)
+    await ctx.store.add_file_version(ctx.session_id, str(path), as_written(change.new_content, change.old.crlf))
+
+
+def change_result(ctx: ToolContext, path: Path, change: Change, summary: str) -> ToolResult:
+    display = relative_display(ctx.root, path)
+    diff, additions, removals = unified_diff(change.old.content, change.new_content, display)
+    metadata: dict[str, Any] = {"diff": diff, "path": display, "additions": additions, "removals": removals}
+    return ToolResult(f"{summary} {display} (+{additions} -{removals} lines)", metadata=metadata)
+
+
+def ensure_file_path(raw: str) -> None:
+    if not raw.strip():
+        raise ToolInputError("file_path must not be empty")
+    if raw.endswith(("/", os.sep)):
+        raise ToolInputError(f"file_path {raw!r} names a directory")
