@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .config import PermissionSettings
@@ -78,7 +78,7 @@ class Permissions:
         access: Access,
         input: Any,
         emit: Callable[[dict[str, Any]], None],
-        on_asking: Callable[[], Awaitable[None]] | None = None,
+        on_asking: Callable[[], None] | None = None,
     ) -> str:
         """Decide one call; returns allow, allow_session, deny, timeout or canceled.
 
@@ -116,7 +116,7 @@ class Permissions:
 
     async def _decision(
         self, session_id: str, run_id: str, tool: str, access: Access,
-        permission: dict[str, Any], on_asking: Callable[[], Awaitable[None]] | None,
+        permission: dict[str, Any], on_asking: Callable[[], None] | None,
     ) -> str:
         if access.inside:
             if self._preapproved(session_id, tool, access) or self.settings.mode == "allow":
@@ -126,7 +126,7 @@ class Permissions:
         if not self.asker.can_ask():
             return DENY
         if on_asking is not None:
-            await on_asking()
+            on_asking()
         return await self._ask_person(session_id, run_id, permission)
 
     async def _ask_person(self, session_id: str, run_id: str, permission: dict[str, Any]) -> str:

@@ -207,6 +207,13 @@ class Store:
         await store._call(store._open)
         return store
 
+    @classmethod
+    def open_now(cls, path: Path) -> Store:
+        """Open synchronously: workspaces open during `initialize`, before any request."""
+        store = cls(path)
+        store._executor.submit(store._open).result()
+        return store
+
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 

@@ -96,8 +96,10 @@ async def interactive(app: ChatApp) -> int:
     while True:
         try:
             text = (await reader.read()).strip()
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:  # Ctrl-D
             return EXIT_OK
+        except KeyboardInterrupt:  # Ctrl-C on an empty line, e.g. right after cancelling a turn
+            return EXIT_CANCELED
         if not text:
             continue
         try:

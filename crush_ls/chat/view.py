@@ -135,6 +135,7 @@ class TerminalView:
         self.console = console or Console(highlight=False)
         self.err = err_console or Console(stderr=True, highlight=False)
         self._blocks: list[TextBlock | ToolBlock] = []
+        self._printed_tools: set[str] = set()  # later updates of these are not shown again
         self._live: Live | None = None
         self._status = "Thinking…"
         self._started = 0.0
@@ -143,6 +144,7 @@ class TerminalView:
 
     def begin_run(self) -> None:
         self._blocks = []
+        self._printed_tools = set()
         self._status = "Thinking…"
         self._started = time.monotonic()
         self._start_live()
@@ -185,7 +187,10 @@ class TerminalView:
     def _commit(self, everything: bool = False) -> None:
         """Print the leading blocks that are finished (all of them at the end of a run)."""
         while self._blocks and (everything or self._blocks[0].done):
-            self.console.print(self._blocks.pop(0).render())
+            block = self._blocks.pop(0)
+            if isinstance(block, ToolBlock):
+                self._printed_tools.add(block.id)
+            self.console.print(block.render())
 
     # messages outside the run's notifications
 
@@ -226,6 +231,8 @@ class TerminalView:
         self._text_block(note.get("messageId", "")).reasoning += note.get("text", "")
 
     def _tool_block(self, tool_call_id: str, name: str = "") -> ToolBlock:
+        if tool_call_id in self._printed_tools:
+            return ToolBlock(tool_call_id, name)  # already on screen for good: a detached copy
         for block in self._blocks:
             if isinstance(block, ToolBlock) and block.id == tool_call_id:
                 return block

@@ -1,0 +1,217 @@
+"""The agent of one workspace: runs turns, keeps session usage, names sessions.
+
+`Agent` is transport-free: it gets a `send` for notifications, the store,
+the provider, the tools and the permission service, and it is driven by its
+`Coordinator` (accept, queue, steer, cancel). Tests can use it without a
+client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..permissions import Permissions
+from ..providers.base import ModelCall, Provider, ProviderError, TextDelta, ToolSpec, Usage
+from ..storage import Message, Session, Store
+from ..tools import Tool
+from .coordinator import Coordinator, Run
+from .events import RunEvents, Send
+from .prompt import system_prompt
+from .turn import CANCELED, ERROR, RunUsage, Turn
+
+log = logging.getLogger(__name__)
+
+TITLE_PROMPT = (
+    "Generate a concise title (at most 8 words, no quotes, no punctuation at the end) "
+    "for a conversation that starts with this message:\n\n{prompt}"
+)
+TITLE_FALLBACK_CHARS = 50
+# Harness providers get the prompt's start as title: deterministic, no extra model call.
+NO_TITLE_CALL = frozenset({"echo", "scripted"})
+
+
+def fallback_title(prompt: str) -> str:
+    text = " ".join(prompt.split())
+    return text[:TITLE_FALLBACK_CHARS] or "New Session"
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        workspace_uri: str,
+        root: Path,
+        settings: Settings,
+        store: Store,
+        provider: Provider,
+        small_provider: Callable[[], Provider | None],
+        tools: dict[str, Tool],
+        permissions: Permissions,
+        send: Send,
+        spawn: Callable[[Any], asyncio.Task[Any]],
+    ) -> None:
+        self.workspace_uri = workspace_uri
+        self.root = root
+        self.settings = settings
+        self.store = store
+        self._provider = provider
+        self._small_provider = small_provider
+        self.tools = tools
+        self.permissions = permissions
+        self.send = send
+        self.spawn = spawn
+        self.coordinator = Coordinator(self.execute, self.complete_unstarted)
+        self._system_prompt: str | None = None
+
+    # ------------------------------------------------------------------ model
+    def provider(self) -> Provider:
+        return self._provider
+
+    def set_provider(self, provider: Provider) -> None:
+        self._provider = provider
+
+    def system_prompt(self) -> str:
+        if self._system_prompt is None:  # read the context files once per workspace
+            self._system_prompt = system_prompt(self.root, list(self.tools))
+        return self._system_prompt
+
+    def tool_specs(self) -> list[ToolSpec]:
+        return [ToolSpec(t.name, t.description, t.parameters) for t in self.tools.values()]
+
+    def max_tokens(self) -> int | None:
+        return self._provider.info.max_tokens
+
+    def context_nearly_full(self, session_id: str) -> bool:
+        """Crush's auto-summarize threshold: 20k tokens left on big windows, else 20%."""
+        window = self._provider.info.context_window
+        session = self.store.get_session(session_id)
+        if not window or session is None:
+            return False
+        threshold = 20_000 if window > 200_000 else 0.2 * window
+        return window - (session.prompt_tokens + session.completion_tokens) <= threshold
+
+    # ------------------------------------------------------------------ runs
+    def new_run(self, session_id: str, run_id: str, prompt: str, attachments: list[dict[str, Any]],
+                mode: str = "queue") -> Run:
+        events = RunEvents(self.send, self.workspace_uri, session_id, run_id, self.settings.stream_interval_ms)
+        return Run(id=run_id, session_id=session_id, prompt=prompt, attachments=attachments,
+                   events=events, mode=mode)
+
+    async def execute(self, run: Run) -> None:
+        """Play one run to its run_complete, whatever happens."""
+        turn = Turn(self, run)
+        try:
+            await turn.play()
+        except asyncio.CancelledError:
+            await self._settle(turn.end_canceled(), turn)
+        except ProviderError as err:
+            await self._settle(turn.end_with_error(err.message, err.code, err.retryable), turn)
+        except Exception as err:  # noqa: BLE001 - a bug must still end the run properly
+            log.exception("run %s failed", run.id)
+            await self._settle(turn.end_with_error(f"{type(err).__name__}: {err}", "internal", False), turn)
+        finally:
+            turn.complete()
+            session = self.store.get_session(run.session_id)
+            if session is not None:
+                self.session_updated(session, run.events, busy=False)
+
+    @staticmethod
+    async def _settle(ending: Any, turn: Turn) -> None:
+        """Store a turn's ending even if the run is cancelled again meanwhile."""
+        try:
+            await ending
+        except asyncio.CancelledError:
+            log.warning("run %s was cancelled again while storing its end", turn.run.id)
+        except Exception:  # noqa: BLE001
+            log.exception("run %s: storing its end failed", turn.run.id)
+            if turn.finish_reason not in (CANCELED, ERROR):
+                turn.finish_reason = ERROR
+
+    def complete_unstarted(self, run: Run) -> None:
+        """A run dropped from the queue: canceled, nothing stored."""
+        run.events.emit_soon({
+            "type": "run_complete", "text": "", "finishReason": CANCELED, "usage": RunUsage().to_wire(),
+        })
+
+    async def history(self, session_id: str) -> list[Message]:
+        """The messages the model sees: from the last summary on (as a user message)."""
+        messages = await self.store.list_messages(session_id)
+        session = self.store.sessions[session_id]
+        if session.summary_message_id:
+            for index, message in enumerate(messages):
+                if message.id == session.summary_message_id:
+                    messages = messages[index:]
+                    messages[0].role = "user"
+                    break
+        return messages
+
+    # ------------------------------------------------------------------ usage and titles
+    async def account(self, session_id: str, usage: Usage, events: RunEvents) -> RunUsage:
+        """Add one model call's usage and cost to the session (Crush keeps the latest context size)."""
+        info = self._provider.info
+        cost = (
+            usage.input_tokens * info.cost_per_1m_in
+            + usage.output_tokens * info.cost_per_1m_out
+            + usage.cache_write_tokens * info.cost_per_1m_in_cached
+            + usage.cache_read_tokens * info.cost_per_1m_out_cached
+        ) / 1e6
+        session = self.store.sessions[session_id]
+        if usage.input_tokens or usage.cache_read_tokens:
+            session.prompt_tokens = usage.input_tokens + usage.cache_read_tokens
+        if usage.output_tokens:
+            session.completion_tokens = usage.output_tokens
+        session.cost += cost
+        await self.store.save_session(session)
+        self.session_updated(session, events, busy=True)
+        return RunUsage(usage.input_tokens, usage.output_tokens, cost)
+
+    def session_updated(self, session: Session, events: RunEvents | None, busy: bool | None = None) -> None:
+        if busy is None:
+            busy = self.coordinator.is_busy(session.id)
+        body = {"type": "session_updated", "session": session.to_wire(busy)}
+        if events is not None and not events.completed:
+            events.emit(body)
+        else:
+            self.send({**body, "workspace": self.workspace_uri, "sessionId": session.id})
+
+    async def title_session(self, session: Session, prompt: str, events: RunEvents) -> None:
+        """Name a session after its first prompt: by a model in the background, else its start."""
+        if self._provider.info.provider in NO_TITLE_CALL:
+            session.title = fallback_title(prompt)
+            await self._save_title(session, events)
+            return
+        self.spawn(self._generate_title(session, prompt))
+
+    async def _save_title(self, session: Session, events: RunEvents | None) -> None:
+        await self.store.save_session(session)
+        self.session_updated(session, events)
+
+    async def _generate_title(self, session: Session, prompt: str) -> None:
+        provider = self._small_provider() or self._provider
+        title = ""
+        usage = Usage()
+        try:
+            call = ModelCall(system="You write short titles.", messages=[{
+                "role": "user", "parts": [{"type": "text", "text": TITLE_PROMPT.format(prompt=prompt[:2000])}],
+            }], tools=[], prompt=prompt, max_tokens=40)
+            async with asyncio.timeout(30):
+                async for event in provider.stream(call):
+                    if isinstance(event, TextDelta):
+                        title += event.text
+                    elif isinstance(event, Usage):
+                        usage = event
+        except (Exception, TimeoutError) as exc:  # noqa: BLE001 - a failed title is not an agent_error
+            log.info("title generation failed, using the prompt: %s", exc)
+            title = ""
+        title = " ".join(title.replace("<think>", "").replace("</think>", "").split()).strip("\"'")
+        session.title = title[:100] if title else fallback_title(prompt)
+        info = provider.info
+        session.prompt_tokens += usage.input_tokens
+        session.completion_tokens += usage.output_tokens
+        session.cost += (usage.input_tokens * info.cost_per_1m_in + usage.output_tokens * info.cost_per_1m_out) / 1e6
+        await self._save_title(session, None)

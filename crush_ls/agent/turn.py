@@ -1,0 +1,440 @@
+"""One run's turn: model step -> streamed deltas -> tool calls -> results -> next step.
+
+`Turn.play` runs until the model ends the turn (or `MAX_STEPS`). Whatever
+happens, `Turn.complete` sends the run's one `run_complete`; the cancel and
+error paths first store what the turn produced, so a cancelled turn reads
+back from storage as a user message and an assistant message finished
+`canceled` (Crush's semantics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..permissions import granted
+from ..providers.base import (
+    END_TURN,
+    TOOL_USE,
+    UNKNOWN,
+    Finish,
+    ModelCall,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallRequest,
+    Usage,
+)
+from ..storage import Message, iso, now
+from ..tools.base import ToolContext, ToolInputError, ToolResult
+from .coordinator import Run
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+log = logging.getLogger(__name__)
+
+CANCELED = "canceled"
+ERROR = "error"
+MAX_STEPS = 50
+CANCELED_MESSAGE = "User canceled request"
+CANCELED_TOOL_RESULT = "Error: user cancelled assistant tool calling"
+SUMMARY_PROMPT = "Provide a detailed summary of our conversation above."
+SUMMARY_SYSTEM = (
+    "You summarize a coding conversation so that it can continue without the full history. "
+    "Keep: the user's goals, decisions made, files read or changed (with paths), the current state, "
+    "and what remains to do. Be specific and concise."
+)
+CONTINUE_AFTER_SUMMARY = (
+    "The previous session was interrupted because it got too long, the initial user request was: `{prompt}`"
+)
+
+
+def retry_delay(attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter; CRUSH_LS_RETRY_BASE_MS shortens it in tests."""
+    if retry_after is not None:
+        return min(retry_after, 60.0)
+    base = float(os.environ.get("CRUSH_LS_RETRY_BASE_MS", "1000")) / 1000
+    return min(base * 2 ** (attempt - 1) * (1 + random.random() / 4), 60.0)
+
+
+@attrs.define
+class RunUsage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"inputTokens": self.input_tokens, "outputTokens": self.output_tokens, "cost": self.cost}
+
+
+def text_attachment(attachment: dict[str, Any]) -> bool:
+    mime = attachment.get("mimeType") or ""
+    return attachment.get("text") is not None or mime.startswith("text/")
+
+
+def user_parts(prompt: str, attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The user message: the prompt with text attachments inlined, other attachments as binary parts."""
+    import base64
+
+    inlined: list[str] = []
+    binary: list[dict[str, Any]] = []
+    for att in attachments:
+        name = att.get("path") or att.get("uri") or "attachment"
+        if text_attachment(att):
+            text = att.get("text")
+            if text is None and att.get("content"):
+                text = base64.b64decode(att["content"]).decode("utf-8", errors="replace")
+            inlined.append(f"<file path='{name}'>\n{text or ''}\n</file>")
+        else:
+            part = {"type": "binary", "mimeType": att.get("mimeType") or "application/octet-stream",
+                    "data": att.get("content") or ""}
+            if att.get("path") or att.get("uri"):
+                part["path"] = name
+            binary.append(part)
+    text = prompt
+    if inlined:
+        text = (prompt + "\n\n" if prompt.strip() else "") + "<system_info>Attached files:</system_info>\n" + "\n".join(inlined)
+    return [{"type": "text", "text": text}, *binary]
+
+
+class Turn:
+    def __init__(self, agent: Agent, run: Run) -> None:
+        self.agent = agent
+        self.run = run
+        self.events = run.events
+        self.store = agent.store
+        self.user_message: Message | None = None
+        self.assistant: Message | None = None  # the current step's message
+        self.last_assistant: Message | None = None
+        self.history: list[Message] = []
+        self.usage = RunUsage()
+        self.finish_reason = UNKNOWN
+        self.error: str | None = None
+        self.open_calls: list[tuple[dict[str, Any], ToolCallRequest]] = []
+        self.summary_message: Message | None = None  # a summary being written
+        self.provider = agent.provider()
+
+    # ------------------------------------------------------------------ the happy path
+    async def play(self) -> None:
+        if self.run.canceled:  # cancelled between acceptance and becoming active
+            raise asyncio.CancelledError
+        self.events.emit({"type": "run_started"})
+        if self.run.summarize:
+            await self.summarize()
+            return
+        session = self.store.sessions[self.run.session_id]
+        first_prompt = session.message_count == 0
+        self.history = await self.agent.history(self.run.session_id)
+        await self.store_user_message()
+        if first_prompt:
+            await self.agent.title_session(session, self.run.prompt, self.events)
+        for step in range(MAX_STEPS):
+            await self.fold_steered()
+            reason = await self.model_step(step)
+            if reason == TOOL_USE and self.agent.context_nearly_full(self.run.session_id):
+                # Crush: stop, summarize, and go on from the summary with the original request.
+                if await self.run_tools():
+                    self.finish_reason = END_TURN
+                    return
+                await self.summarize()
+                self.history = await self.agent.history(self.run.session_id)
+                await self.store_continuation()
+                continue
+            if reason != TOOL_USE:
+                self.finish_reason = reason
+                if reason == END_TURN and self.agent.context_nearly_full(self.run.session_id):
+                    await self.summarize()
+                return
+            if await self.run_tools():
+                self.finish_reason = END_TURN  # a denial ends the turn, as in Crush
+                return
+        log.warning("run %s hit the step limit (%d)", self.run.id, MAX_STEPS)
+        self.finish_reason = UNKNOWN
+
+    async def summarize(self) -> None:
+        """Write a summary message; the session's history starts from it afterwards."""
+        history = await self.store.list_messages(self.run.session_id)
+        if not history:
+            self.finish_reason = END_TURN
+            return
+        request = Message(id="summary-request", session_id=self.run.session_id, role="user",
+                          parts=[{"type": "text", "text": SUMMARY_PROMPT}], created_at=now(), updated_at=now())
+        call = ModelCall(system=SUMMARY_SYSTEM, messages=[m.to_wire() for m in history] + [request.to_wire()],
+                         tools=[], prompt=SUMMARY_PROMPT, step=0, max_tokens=self.agent.max_tokens())
+        message = await self.new_assistant_message(is_summary=True)
+        self.summary_message = message
+        reason, usage = await self.call_model(call, message)
+        session = self.store.sessions[self.run.session_id]
+        session.summary_message_id = message.id
+        session.prompt_tokens = 0
+        session.completion_tokens = usage.output_tokens or len(message.text()) // 4
+        await self.store.save_session(session)
+        self.agent.session_updated(session, self.events)
+        self.summary_message = None
+        self.finish_reason = reason
+
+    async def store_continuation(self) -> None:
+        message = await self.store.create_message(
+            self.run.session_id, "user", [{"type": "text", "text": CONTINUE_AFTER_SUMMARY.format(prompt=self.run.prompt)}]
+        )
+        self.history.append(message)
+        self.events.emit({"type": "message_created", "message": message.to_wire()})
+
+    async def store_user_message(self) -> None:
+        self.user_message = await self.store.create_message(
+            self.run.session_id, "user", user_parts(self.run.prompt, self.run.attachments)
+        )
+        self.history.append(self.user_message)
+        self.events.emit({"type": "message_created", "message": self.user_message.to_wire()})
+
+    async def fold_steered(self) -> None:
+        for steered in self.agent.coordinator.take_steered(self.run.session_id):
+            message = await self.store.create_message(
+                self.run.session_id, "user", user_parts(steered.prompt, steered.attachments)
+            )
+            self.history.append(message)
+            steered.events.emit({"type": "message_created", "message": message.to_wire()})
+            self.run.folded.append(steered)
+
+    async def new_assistant_message(self, is_summary: bool = False) -> Message:
+        info = self.provider.info
+        message = await self.store.create_message(
+            self.run.session_id, "assistant", [], model=info.model, provider=info.provider, is_summary=is_summary
+        )
+        self.assistant = self.last_assistant = message
+        self.events.emit({"type": "message_created", "message": message.to_wire()})
+        return message
+
+    async def model_step(self, step: int) -> str:
+        call = ModelCall(
+            system=self.agent.system_prompt(),
+            messages=[m.to_wire() for m in self.history],
+            tools=self.agent.tool_specs() if self.provider.info.supports_tools else [],
+            prompt=self.run.prompt,
+            step=step,
+            max_tokens=self.agent.max_tokens(),
+        )
+        message = await self.new_assistant_message()
+        self.history.append(message)
+        reason, _usage = await self.call_model(call, message)
+        return reason
+
+    async def call_model(self, call: ModelCall, message: Message) -> tuple[str, RunUsage]:
+        """One model call into `message`, retried on retryable errors; returns (finish, usage)."""
+        attempt = 0
+        while True:
+            try:
+                usage, reason = await self.stream(call, message)
+                break
+            except ProviderError as err:
+                if not (err.retryable and attempt < self.provider.max_retries):
+                    raise
+                attempt += 1
+                self.events.emit(self.agent_error(err.message, err.code, True, will_retry=True))
+                message.parts.clear()  # the retried call streams the step again
+                self.open_calls.clear()
+                await asyncio.sleep(retry_delay(attempt, err.retry_after))
+        step_usage = await self.agent.account(self.run.session_id, usage, self.events)
+        self.usage.input_tokens += step_usage.input_tokens
+        self.usage.output_tokens += step_usage.output_tokens
+        self.usage.cost += step_usage.cost
+        await self.finish_message(message, reason, step_usage)
+        return reason, step_usage
+
+    async def stream(self, call: ModelCall, message: Message) -> tuple[Usage, str]:
+        usage = Usage()
+        reason: str | None = None
+        async for event in self.provider.stream(call):
+            if isinstance(event, TextDelta):
+                self.append_text(message, "text", event.text)
+                self.events.delta("text_delta", message.id, event.text)
+            elif isinstance(event, ReasoningDelta):
+                part = self.append_text(message, "reasoning", event.text)
+                if event.signature:
+                    part["signature"] = event.signature
+                self.events.delta("reasoning_delta", message.id, event.text)
+            elif isinstance(event, ToolCallRequest):
+                part = {"type": "tool_call", "id": event.id, "name": event.name, "input": event.input,
+                        "status": "pending"}
+                message.parts.append(part)
+                self.open_calls.append((part, event))
+                self.announce_call(part)
+            elif isinstance(event, Usage):
+                usage = event
+            elif isinstance(event, Finish):
+                reason = event.reason
+        if reason is None:
+            raise ProviderError("the model's stream ended before it finished", code="connection")
+        if reason == TOOL_USE and not self.open_calls:
+            reason = END_TURN
+        elif self.open_calls:
+            reason = TOOL_USE
+        return usage, reason
+
+    @staticmethod
+    def append_text(message: Message, kind: str, text: str) -> dict[str, Any]:
+        last = message.parts[-1] if message.parts else None
+        if last is not None and last["type"] == kind:
+            last["text"] += text
+            return last
+        part = {"type": kind, "text": text}
+        message.parts.append(part)
+        return part
+
+    async def finish_message(self, message: Message, reason: str, usage: RunUsage | None,
+                             detail: str | None = None) -> None:
+        finish: dict[str, Any] = {"type": "finish", "reason": reason, "time": iso(now())}
+        if detail:
+            finish["message"] = detail
+        message.parts.append(finish)
+        await self.store.update_message(message)
+        body: dict[str, Any] = {"type": "message_finished", "messageId": message.id, "finishReason": reason}
+        if usage is not None:
+            body["usage"] = usage.to_wire()
+        self.events.emit(body)
+
+    # ------------------------------------------------------------------ tools
+    def announce_call(self, part: dict[str, Any]) -> None:
+        self.events.emit({
+            "type": "tool_call",
+            "messageId": self.assistant.id if self.assistant else None,
+            "toolCall": {k: part[k] for k in ("id", "name", "input", "status")},
+        })
+
+    def set_status(self, part: dict[str, Any], status: str) -> None:
+        part["status"] = status
+        self.announce_call(part)
+
+    async def run_tools(self) -> bool:
+        """Run the step's tool calls in order; True when a denial ends the turn."""
+        stop = False
+        while self.open_calls:
+            part, request = self.open_calls[0]
+            if stop:
+                result = ToolResult("Not run: an earlier tool call of this step was denied.", is_error=True)
+                self.set_status(part, "canceled")
+            else:
+                result = await self.call_tool(part, request)
+                stop = result.stop_turn
+            self.open_calls.pop(0)
+            await self.store_result(part, result)
+        if self.assistant is not None:
+            await self.store.update_message(self.assistant)
+        return stop
+
+    async def call_tool(self, part: dict[str, Any], request: ToolCallRequest) -> ToolResult:
+        tool = self.agent.tools.get(request.name)
+        ctx = ToolContext(
+            root=self.agent.root, session_id=self.run.session_id, run_id=self.run.id,
+            tool_call_id=request.id, store=self.store,
+        )
+        try:
+            if request.input_error:
+                raise ToolInputError(f"Tool call failed: arguments were not valid JSON: {request.input_error}")
+            if tool is None:
+                raise ToolInputError(f"Unknown tool {request.name!r}. Available: {', '.join(self.agent.tools)}")
+            args = tool.parse(request.input)
+            access = tool.access(ctx, args)
+            if self.agent.permissions.needs_decision(access):
+                decision = await self.agent.permissions.decide(
+                    session_id=self.run.session_id, run_id=self.run.id, tool_call_id=request.id,
+                    tool=request.name, access=access, input=request.input, emit=self.events.emit,
+                    on_asking=lambda: self.set_status(part, "awaiting_permission"),
+                )
+                if not granted(decision):
+                    self.set_status(part, "failed")
+                    return ToolResult(
+                        f"Permission denied ({decision}): the user did not allow {access.description}.",
+                        is_error=True, stop_turn=True,
+                    )
+            self.set_status(part, "running")
+            result = await tool.run(ctx, args)
+        except ToolInputError as exc:
+            result = ToolResult(str(exc), is_error=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a broken tool is an error result, not a crashed run
+            log.exception("tool %s failed", request.name)
+            result = ToolResult(f"Tool {request.name} failed: {type(exc).__name__}: {exc}", is_error=True)
+        self.set_status(part, "failed" if result.is_error else "completed")
+        return result
+
+    async def store_result(self, part: dict[str, Any], result: ToolResult) -> None:
+        result_part: dict[str, Any] = {
+            "type": "tool_result", "toolCallId": part["id"], "name": part["name"],
+            "content": result.content, "isError": result.is_error,
+        }
+        if result.metadata:
+            result_part["metadata"] = result.metadata
+        message = await self.store.create_message(self.run.session_id, "tool", [result_part])
+        self.history.append(message)
+        self.events.emit({"type": "message_created", "message": message.to_wire()})
+        body = {k: v for k, v in result_part.items() if k != "type"}
+        self.events.emit({"type": "tool_result", "messageId": message.id, **body})
+
+    # ------------------------------------------------------------------ endings
+    async def end_canceled(self) -> None:
+        """Store what a cancelled turn has: its prompt, a canceled assistant message, tool errors."""
+        self.finish_reason = CANCELED
+        if self.summary_message is not None:  # a half-written summary is dropped, as in Crush
+            await self.store.delete_message(self.summary_message)
+            if self.last_assistant is self.summary_message:
+                self.last_assistant = self.assistant = None
+            self.summary_message = None
+            if self.run.summarize:
+                return
+        if self.run.summarize:
+            return
+        if self.user_message is None:
+            await self.store_user_message()
+        if self.assistant is None or self.assistant.finish_reason() is not None:
+            await self.new_assistant_message()
+        assert self.assistant is not None
+        for part, _request in self.open_calls:
+            self.set_status(part, "canceled")
+        await self.finish_message(self.assistant, CANCELED, None, CANCELED_MESSAGE)
+        for part, _request in self.open_calls:
+            await self.store_result(part, ToolResult(CANCELED_TOOL_RESULT, is_error=True))
+        self.open_calls.clear()
+
+    async def end_with_error(self, message: str, code: str, retryable: bool) -> None:
+        self.finish_reason = ERROR
+        self.error = message
+        if self.assistant is not None and self.assistant.finish_reason() is None:
+            for part, _request in self.open_calls:
+                self.set_status(part, "failed")
+            await self.finish_message(self.assistant, ERROR, None, message)
+            for part, _request in self.open_calls:
+                await self.store_result(part, ToolResult("There was an error while executing the tool", is_error=True))
+            self.open_calls.clear()
+        self.events.emit(self.agent_error(message, code, retryable, will_retry=False))
+
+    @staticmethod
+    def agent_error(message: str, code: str, retryable: bool, *, will_retry: bool) -> dict[str, Any]:
+        return {"type": "agent_error", "message": message, "code": code,
+                "retryable": retryable, "willRetry": will_retry}
+
+    def complete(self) -> None:
+        """Send run_complete: exactly once, the run's last notification; then the folded runs'."""
+        last = self.last_assistant
+        body: dict[str, Any] = {
+            "type": "run_complete",
+            "text": last.text() if last else "",
+            "finishReason": self.finish_reason,
+            "usage": self.usage.to_wire(),
+        }
+        if last is not None:
+            body["messageId"] = last.id
+        if self.error is not None:
+            body["error"] = self.error
+        self.events.emit(body)
+        for steered in self.run.folded:
+            folded = dict(body, usage=RunUsage().to_wire(), foldedInto=self.run.id)
+            folded.pop("error", None)
+            steered.events.emit(folded)

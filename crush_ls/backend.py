@@ -1,0 +1,358 @@
+"""Workspaces, their lifetime and their runs: the transport-free backend.
+
+The server module translates requests into calls here. Methods that change
+state do so synchronously, the moment the request arrives (so requests take
+effect in the order they arrive); where storage must be awaited they return
+an awaitable for the rest. Every run belongs to its workspace: only
+`agent/cancel`, `agent/clearQueue`, `session/delete`, closing the workspace,
+`shutdown` or end of input end it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Coroutine
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+from .agent import Agent
+from .agent.turn import SUMMARY_PROMPT
+from .config import ModelConfig, Settings, load_settings
+from .errors import (
+    AgentNotInitialized,
+    CrushError,
+    EmptyPrompt,
+    InvalidParams,
+    SessionBusy,
+    SessionMissing,
+    SessionNotFound,
+    WorkspaceClosing,
+    WorkspaceNotFound,
+)
+from .permissions import Permissions
+from .protocol import CancelParams, SendMessageParams
+from .providers import create_provider, local_model_available
+from .providers.base import ModelInfo, Provider
+from .storage import DB_NAME, Session, Store, prepare_data_directory
+from .tools import builtin_tools
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT = 5.0
+
+
+class Client(Protocol):
+    """What the backend needs from the transport."""
+
+    def send(self, body: dict[str, Any]) -> None:
+        """Send one `agent/notification` (the transport numbers it)."""
+
+    def can_ask(self) -> bool:
+        """The client declared it answers `agent/requestPermission`."""
+
+    async def ask(self, params: dict[str, Any]) -> Any:
+        """Send `agent/requestPermission`; cancelling the await withdraws it."""
+
+
+class WorkspaceAsker:
+    """The permission asker of one workspace: adds the workspace to the request."""
+
+    def __init__(self, client: Client, uri: str) -> None:
+        self._client = client
+        self._uri = uri
+
+    def can_ask(self) -> bool:
+        return self._client.can_ask()
+
+    async def ask(self, params: dict[str, Any]) -> Any:
+        return await self._client.ask({"workspace": self._uri, **params})
+
+
+def uri_to_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("file", ""):
+        raise ValueError(f"not a file URI: {uri}")
+    return Path(unquote(parsed.path if parsed.scheme else uri))
+
+
+class Workspace:
+    """One open folder: its settings, storage, agent and background tasks."""
+
+    def __init__(self, uri: str, root: Path, settings: Settings, store: Store, agent: Agent,
+                 model_error: CrushError | None) -> None:
+        self.uri = uri
+        self.root = root
+        self.settings = settings
+        self.store = store
+        self.agent = agent
+        self.model_error = model_error
+        self.closing = False
+        self.close_task: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start a background task owned by this workspace (kept until it ends)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def session(self, session_id: str | None) -> Session:
+        if session_id is None or session_id == "":
+            raise SessionMissing("sessionId is missing: create a session with session/create first.")
+        session = self.store.get_session(session_id)
+        if session is None:
+            raise SessionNotFound(f"Session {session_id!r} does not exist in workspace {self.uri}.")
+        return session
+
+    def session_wire(self, session: Session) -> dict[str, Any]:
+        return session.to_wire(self.agent.coordinator.is_busy(session.id))
+
+    def model_info(self) -> ModelInfo | None:
+        return self.agent.provider().info if self.model_error is None else None
+
+
+class Backend:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.init_options = Settings()
+        self.workspaces: dict[str, Workspace] = {}  # by URI as first sent
+        self._aliases: dict[str, Workspace] = {}  # every URI naming an open workspace
+        self._by_root: dict[Path, Workspace] = {}
+
+    # ------------------------------------------------------------------ workspaces
+    def open_workspace(self, uri: str) -> Workspace | None:
+        """Open (or alias) the workspace of a folder URI; None when it cannot be opened."""
+        if uri in self._aliases:
+            return self._aliases[uri]
+        try:
+            root = Path(os.path.realpath(uri_to_path(uri)))
+        except ValueError as exc:
+            log.error("cannot open workspace %s: %s", uri, exc)
+            return None
+        if root in self._by_root:
+            self._aliases[uri] = self._by_root[root]
+            return self._by_root[root]
+        if not root.is_dir():
+            log.error("cannot open workspace %s: %s is not a directory", uri, root)
+            return None
+        settings = load_settings(root, self.init_options)
+        data_dir = prepare_data_directory(root, settings.data_directory)
+        store = Store.open_now(data_dir / DB_NAME)
+        provider, model_error = self._make_provider(settings.model, root)
+        workspace: Workspace
+        agent = Agent(
+            workspace_uri=uri, root=root, settings=settings, store=store, provider=provider,
+            small_provider=lambda: self._small_provider(workspace), tools=builtin_tools(),
+            permissions=Permissions(settings.permissions, WorkspaceAsker(self.client, uri)),
+            send=self.client.send, spawn=lambda coro: workspace.spawn(coro),
+        )
+        workspace = Workspace(uri, root, settings, store, agent, model_error)
+        self.workspaces[uri] = self._aliases[uri] = self._by_root[root] = workspace
+        log.info("opened workspace %s (%d sessions)", uri, len(store.sessions))
+        return workspace
+
+    @staticmethod
+    def _make_provider(config: ModelConfig | None, root: Path) -> tuple[Any, CrushError | None]:
+        try:
+            return create_provider(config, root), None
+        except CrushError as exc:
+            log.warning("no usable model: %s", exc.message)
+            return None, exc
+
+    def _small_provider(self, workspace: Workspace) -> Provider | None:
+        if workspace.settings.small_model is None:
+            return None
+        provider, _error = self._make_provider(workspace.settings.small_model, workspace.root)
+        return provider
+
+    def workspace(self, uri: str | None) -> Workspace:
+        if uri is None:
+            if len(self.workspaces) == 1:
+                return next(iter(self.workspaces.values()))
+            opened = ", ".join(self.workspaces) or "none"
+            raise WorkspaceNotFound(f"Name the workspace: {len(self.workspaces)} are open ({opened}).")
+        workspace = self._aliases.get(uri)
+        if workspace is None or workspace.uri not in self.workspaces:
+            raise WorkspaceNotFound(f"Workspace {uri!r} is not open. Open it as a workspace folder first.")
+        return workspace
+
+    def close_workspace(self, uri: str, timeout: float = CLOSE_TIMEOUT) -> Awaitable[None]:
+        """Close: refuse new prompts at once, cancel every run, wait for them, flush storage."""
+        workspace = self._aliases.get(uri)
+        if workspace is None:
+            return asyncio.sleep(0)
+        if workspace.close_task is None:
+            workspace.closing = True
+            workspace.close_task = asyncio.get_running_loop().create_task(self._close(workspace, timeout))
+        return asyncio.shield(workspace.close_task)
+
+    async def _close(self, workspace: Workspace, timeout: float) -> None:
+        workspace.agent.coordinator.cancel_all()
+        for task in workspace.tasks:
+            task.cancel()
+        running = workspace.agent.coordinator.workers() + list(workspace.tasks)
+        if running:
+            _done, pending = await asyncio.wait(running, timeout=timeout)
+            for task in pending:
+                log.error("workspace %s: %s did not stop within %.1fs", workspace.uri, task.get_name(), timeout)
+        await workspace.store.flush()
+        await workspace.store.close()
+        if workspace.model_error is None:
+            await workspace.agent.provider().aclose()
+        for alias in [a for a, w in self._aliases.items() if w is workspace]:
+            del self._aliases[alias]
+        self.workspaces.pop(workspace.uri, None)
+        self._by_root.pop(workspace.root, None)
+        log.info("closed workspace %s", workspace.uri)
+
+    async def close_all(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        closing = [self.close_workspace(uri, timeout) for uri in list(self.workspaces)]
+        await asyncio.gather(*closing)
+
+    # ------------------------------------------------------------------ agent/*
+    def send_message(self, params: SendMessageParams) -> dict[str, Any]:
+        workspace = self.workspace(params.workspace)
+        coordinator = workspace.agent.coordinator
+        if params.run_id is not None and params.run_id in coordinator.live_run_ids:
+            raise InvalidParams(f"agent/sendMessage: runId {params.run_id!r} is already used by a run that has not completed @ params.runId")
+        if workspace.model_error is not None:
+            raise AgentNotInitialized(workspace.model_error.message)
+        attachments = [a.to_dict() for a in params.attachments]
+        has_text_attachment = any(a.text is not None or (a.mime_type or "").startswith("text/") for a in params.attachments)
+        if (params.prompt is None or not params.prompt.strip()) and not has_text_attachment:
+            raise EmptyPrompt("The prompt is empty: send some text (or a text attachment).")
+        session = workspace.session(params.session_id)
+        if workspace.closing:
+            raise WorkspaceClosing(f"Workspace {workspace.uri} is closing; no new prompts are accepted.")
+        run = workspace.agent.new_run(
+            session.id, params.run_id or uuid.uuid4().hex, params.prompt or "", attachments, params.mode
+        )
+        queued, position = coordinator.accept(run)
+        return {"accepted": True, "runId": run.id, "sessionId": session.id, "queued": queued, "position": position}
+
+    def cancel(self, params: CancelParams) -> dict[str, Any]:
+        workspace = self.workspace(params.workspace)
+        session = workspace.session(params.session_id)
+        return {"canceled": workspace.agent.coordinator.cancel(session.id, params.run_id)}
+
+    def status(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        coordinator = workspace.agent.coordinator
+        info = workspace.model_info()
+        pending = list(workspace.agent.permissions.pending.values())
+        if session_id is None:
+            busy, active_id, queued = coordinator.any_busy(), None, coordinator.all_queued()
+        else:
+            session = workspace.session(session_id)
+            active = coordinator.active_run(session.id)
+            busy, active_id, queued = active is not None, active.id if active else None, coordinator.queued(session.id)
+            run_ids = {active_id} | {r.id for r in queued}
+            pending = [p for p in pending if p.get("runId") in run_ids or p.get("sessionId") == session.id]
+        return {
+            "busy": busy,
+            "activeRunId": active_id,
+            "queued": [{"runId": r.id, "prompt": r.prompt} for r in queued],
+            "pendingPermissions": [{k: v for k, v in p.items() if k not in ("sessionId", "runId")} for p in pending],
+            "model": info.to_wire() if info else None,
+        }
+
+    def summarize(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        session = workspace.session(session_id)
+        if workspace.model_error is not None:
+            raise AgentNotInitialized(workspace.model_error.message)
+        coordinator = workspace.agent.coordinator
+        if coordinator.is_busy(session.id) or coordinator.line(session.id).waiting:
+            raise SessionBusy(f"Session {session.id!r} is running a prompt; summarize it when it is idle.")
+        if workspace.closing:
+            raise WorkspaceClosing(f"Workspace {workspace.uri} is closing.")
+        run = workspace.agent.new_run(session.id, uuid.uuid4().hex, SUMMARY_PROMPT, [])
+        run.summarize = True
+        coordinator.accept(run)
+        return {"accepted": True, "runId": run.id}
+
+    def queued_prompts(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        queued = workspace.agent.coordinator.queued(workspace.session(session_id).id)
+        return {"prompts": [r.prompt for r in queued], "runIds": [r.id for r in queued]}
+
+    def clear_queue(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        return {"cleared": workspace.agent.coordinator.clear_queue(workspace.session(session_id).id)}
+
+    def models(self, workspace_uri: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        info = workspace.model_info()
+        available = [info.to_wire()] if info else []
+        if local_model_available() and not (info and info.provider == "local"):
+            available.append(ModelInfo(provider="local", model="smollm2-135m-instruct",
+                                       name="SmolLM2 135M Instruct (embedded)", supports_tools=False).to_wire())
+        return {"current": info.to_wire() if info else None, "available": available}
+
+    def set_model(self, workspace_uri: str | None, config: ModelConfig) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        provider = create_provider(config, workspace.root)  # raises agent_not_initialized
+        workspace.agent.set_provider(provider)
+        workspace.model_error = None
+        return {"current": provider.info.to_wire()}
+
+    # ------------------------------------------------------------------ session/*
+    async def create_session(self, workspace_uri: str | None, title: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        if workspace.closing:
+            raise WorkspaceClosing(f"Workspace {workspace.uri} is closing.")
+        return workspace.session_wire(await workspace.store.create_session(title))
+
+    def list_sessions(self, workspace_uri: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        return {"sessions": [workspace.session_wire(s) for s in workspace.store.list_sessions()]}
+
+    def get_session(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        return workspace.session_wire(workspace.session(session_id))
+
+    def session_messages(self, workspace_uri: str | None, session_id: str | None) -> Awaitable[dict[str, Any]]:
+        workspace = self.workspace(workspace_uri)
+        session = workspace.session(session_id)
+
+        async def read() -> dict[str, Any]:
+            messages = await workspace.store.list_messages(session.id)
+            return {"messages": [m.to_wire() for m in messages]}
+
+        return read()
+
+    def rename_session(self, workspace_uri: str | None, session_id: str | None, title: str | None) -> Awaitable[dict[str, Any]]:
+        workspace = self.workspace(workspace_uri)
+        session = workspace.session(session_id)
+        if title is None or not title.strip():
+            raise InvalidParams("session/rename: title must be a non-empty string @ params.title")
+        session.title = title.strip()
+
+        async def save() -> dict[str, Any]:
+            await workspace.store.save_session(session)
+            workspace.agent.session_updated(session, None)
+            return workspace.session_wire(session)
+
+        return save()
+
+    def delete_session(self, workspace_uri: str | None, session_id: str | None) -> Awaitable[dict[str, Any]]:
+        workspace = self.workspace(workspace_uri)
+        session = workspace.session(session_id)
+        coordinator = workspace.agent.coordinator
+        coordinator.cancel(session.id)
+        worker = coordinator.line(session.id).worker
+        workspace.store.sessions.pop(session.id, None)  # new requests see it gone at once
+
+        async def delete() -> dict[str, Any]:
+            if worker is not None:
+                await asyncio.wait({worker}, timeout=CLOSE_TIMEOUT)
+            await workspace.store.delete_session(session.id)
+            workspace.agent.permissions.forget_session(session.id)
+            return {}
+
+        return delete()

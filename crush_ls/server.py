@@ -1,0 +1,403 @@
+"""The pygls server: registers handlers, translates errors, owns the connection.
+
+Handlers are thin: parse params, call the backend, map `CrushError` to a
+JSON-RPC error with `data.reason`. Handlers run synchronously when their
+message arrives, so requests take effect in arrival order and a
+`agent/sendMessage` response is written before any notification of its run;
+where the backend returns an awaitable, the handler yields it to pygls and
+answers when it resolves.
+
+Stdin is read with an asyncio pipe reader instead of pygls' thread-pool
+reader: a prompt is acknowledged in about a millisecond even while many
+sessions stream (pygls.md section 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+from collections.abc import Callable, Generator
+from typing import Any, BinaryIO, TypeVar
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import (
+    JsonRPCNotification,
+    JsonRPCRequestMessage,
+    JsonRPCResponseMessage,
+    LanguageServerProtocol,
+    default_converter,
+    lsp_method,
+)
+
+from . import __version__
+from . import protocol as p
+from .backend import Backend
+from .config import parse_init_options
+from .errors import CODES, CrushError, InvalidParams, ServerShuttingDown
+from .wire import structure_params
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+EOF_CLOSE_TIMEOUT = 1.5  # end of input: the process must be gone within 2 s
+
+
+def rpc_error(error: CrushError) -> JsonRpcException:
+    return JsonRpcException(error.message, CODES.get(error.reason, -32603), {"reason": error.reason})
+
+
+def _keep_raw(field: str) -> Callable[[dict[str, Any], type], Any]:
+    def hook(obj: dict[str, Any], cls: type) -> Any:
+        obj.setdefault(field, None)  # JSON-RPC allows leaving params out
+        return cls(**{k: v for k, v in obj.items() if k in ("id", "method", "jsonrpc", field)})
+
+    return hook
+
+
+def converter_factory() -> Any:
+    """pygls' converter, but our methods' params and results stay plain JSON."""
+    converter = default_converter()
+    converter.register_structure_hook(JsonRPCRequestMessage, _keep_raw("params"))
+    converter.register_structure_hook(JsonRPCNotification, _keep_raw("params"))
+    converter.register_structure_hook(JsonRPCResponseMessage, _keep_raw("result"))
+    return converter
+
+
+class CrushProtocol(LanguageServerProtocol):
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
+        result = yield from super().lsp_initialize(params)
+        result.capabilities.experimental = {
+            "crush": {"version": p.PROTOCOL_VERSION, "methods": p.METHODS, "notificationTypes": p.NOTIFICATION_TYPES}
+        }
+        return result
+
+    def handle_message(self, message: Any) -> None:
+        # pygls drops requests after `shutdown` without an answer; the contract says answer them.
+        method = getattr(message, "method", None)
+        if self._shutdown and method not in (None, types.EXIT) and getattr(message, "id", None) is not None:
+            self._send_response(message.id, error=rpc_error(ServerShuttingDown(
+                "The server is shutting down: only `exit` is accepted now.")).to_response_error())
+            return
+        super().handle_message(message)
+
+    def write_json(self, message: dict[str, Any]) -> None:
+        """Write one message of plain JSON types (the fast path for notifications)."""
+        body = json.dumps(message, separators=(",", ":"))
+        if self.writer is not None:
+            self.writer.write(f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+
+
+class CrushServer(LanguageServer):
+    """The connection: numbers notifications and asks the client for permissions."""
+
+    protocol: CrushProtocol
+
+    def __init__(self) -> None:
+        super().__init__("crush-ls", __version__, protocol_cls=CrushProtocol, converter_factory=converter_factory)
+        self.backend = Backend(self)
+        self.seq = 0
+        self.client_asks_permissions = False
+        self.background: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ backend.Client
+    def send(self, body: dict[str, Any]) -> None:
+        self.seq += 1
+        body["seq"] = self.seq
+        try:
+            self.protocol.write_json({"jsonrpc": "2.0", "method": p.NOTIFICATION, "params": body})
+        except (BrokenPipeError, ConnectionError, ValueError):
+            log.debug("client gone; dropped notification %s", body.get("type"))
+
+    def can_ask(self) -> bool:
+        return self.client_asks_permissions and not self.protocol._shutdown
+
+    async def ask(self, params: dict[str, Any]) -> Any:
+        msg_id = f"crush-ls-permission-{self.seq}-{id(params)}"
+        future = self.protocol.send_request_async(p.REQUEST_PERMISSION, params, msg_id=msg_id)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self.protocol._request_futures.pop(msg_id, None)
+            self.protocol.notify(types.CANCEL_REQUEST, {"id": msg_id})
+            raise
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # Errors are answered to the request that caused them; no showMessage pop-ups.
+        log.error("%s: %s", getattr(source, "__name__", source), error)
+
+
+server = CrushServer()
+
+
+# ---------------------------------------------------------------------- handler plumbing
+async def _settle(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except CrushError as exc:
+        raise rpc_error(exc) from exc
+    except JsonRpcException:
+        raise
+    except Exception as exc:
+        log.exception("request failed")
+        raise JsonRpcException(f"Internal error: {type(exc).__name__}: {exc}", -32603, {"reason": "internal"}) from exc
+
+
+def request(method: str, params_type: type[T]) -> Callable[[Callable[[CrushServer, T], Any]], Any]:
+    """Register a handler that gets typed params and may return a value or an awaitable."""
+
+    def register(fn: Callable[[CrushServer, T], Any]) -> Any:
+        @functools.wraps(fn)
+        def handler(ls: CrushServer, raw: Any) -> Generator[Any, Any, Any]:
+            # A generator: pygls runs it at once up to the first yield.
+            try:
+                params = structure_params(raw, params_type)
+            except ValueError as exc:
+                raise rpc_error(InvalidParams(f"{method}: {exc}")) from exc
+            try:
+                outcome = fn(ls, params)
+            except CrushError as exc:
+                raise rpc_error(exc) from exc
+            if asyncio.iscoroutine(outcome) or isinstance(outcome, asyncio.Future):
+                outcome = yield (_settle, (outcome,), {})
+            return outcome
+
+        server.feature(method)(handler)
+        return fn
+
+    return register
+
+
+# ---------------------------------------------------------------------- lifecycle
+@server.feature(types.INITIALIZE)
+def on_initialize(ls: CrushServer, params: types.InitializeParams) -> None:
+    try:
+        ls.backend.init_options = parse_init_options(params.initialization_options)
+    except CrushError as exc:
+        raise rpc_error(exc) from exc
+    experimental = params.capabilities.experimental
+    crush_caps = experimental.get("crush") if isinstance(experimental, dict) else None
+    ls.client_asks_permissions = isinstance(crush_caps, dict) and crush_caps.get("permissions") is True
+    folders = [f.uri for f in params.workspace_folders or []]
+    if not folders and (params.root_uri or params.root_path):
+        folders = [params.root_uri or f"file://{params.root_path}"]
+    for uri in folders:
+        ls.backend.open_workspace(uri)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+def on_folders_changed(ls: CrushServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    for folder in params.event.removed:
+        ls.spawn(ls.backend.close_workspace(folder.uri))
+    for folder in params.event.added:
+        ls.backend.open_workspace(folder.uri)
+
+
+@server.feature(types.SHUTDOWN)
+async def on_shutdown(ls: CrushServer, params: Any) -> None:
+    await ls.backend.close_all()
+
+
+# ---------------------------------------------------------------------- agent/*
+@request(p.SEND_MESSAGE, p.SendMessageParams)
+def send_message(ls: CrushServer, params: p.SendMessageParams) -> Any:
+    return ls.backend.send_message(params)
+
+
+@request(p.CANCEL, p.CancelParams)
+def cancel(ls: CrushServer, params: p.CancelParams) -> Any:
+    return ls.backend.cancel(params)
+
+
+@request(p.STATUS, p.SessionParams)
+def status(ls: CrushServer, params: p.SessionParams) -> Any:
+    result = ls.backend.status(params.workspace, params.session_id)
+    result["lastSeq"] = ls.seq
+    return result
+
+
+@request(p.QUEUED_PROMPTS, p.SessionParams)
+def queued_prompts(ls: CrushServer, params: p.SessionParams) -> Any:
+    return ls.backend.queued_prompts(params.workspace, params.session_id)
+
+
+@request(p.CLEAR_QUEUE, p.SessionParams)
+def clear_queue(ls: CrushServer, params: p.SessionParams) -> Any:
+    return ls.backend.clear_queue(params.workspace, params.session_id)
+
+
+@request(p.SUMMARIZE, p.SessionParams)
+def summarize(ls: CrushServer, params: p.SessionParams) -> Any:
+    return ls.backend.summarize(params.workspace, params.session_id)
+
+
+@request(p.MODELS, p.WorkspaceParams)
+def models(ls: CrushServer, params: p.WorkspaceParams) -> Any:
+    return ls.backend.models(params.workspace)
+
+
+@request(p.SET_MODEL, p.SetModelParams)
+def set_model(ls: CrushServer, params: p.SetModelParams) -> Any:
+    return ls.backend.set_model(params.workspace, params.model)
+
+
+# ---------------------------------------------------------------------- session/*
+@request(p.SESSION_CREATE, p.CreateSessionParams)
+def session_create(ls: CrushServer, params: p.CreateSessionParams) -> Any:
+    return ls.backend.create_session(params.workspace, params.title)
+
+
+@request(p.SESSION_LIST, p.WorkspaceParams)
+def session_list(ls: CrushServer, params: p.WorkspaceParams) -> Any:
+    return ls.backend.list_sessions(params.workspace)
+
+
+@request(p.SESSION_GET, p.SessionParams)
+def session_get(ls: CrushServer, params: p.SessionParams) -> Any:
+    return ls.backend.get_session(params.workspace, params.session_id)
+
+
+@request(p.SESSION_MESSAGES, p.SessionParams)
+def session_messages(ls: CrushServer, params: p.SessionParams) -> Any:
+    return ls.backend.session_messages(params.workspace, params.session_id)
+
+
+@request(p.SESSION_RENAME, p.RenameSessionParams)
+def session_rename(ls: CrushServer, params: p.RenameSessionParams) -> Any:
+    return ls.backend.rename_session(params.workspace, params.session_id, params.title)
+
+
+@request(p.SESSION_DELETE, p.SessionParams)
+def session_delete(ls: CrushServer, params: p.SessionParams) -> Any:
+    return ls.backend.delete_session(params.workspace, params.session_id)
+
+
+# ---------------------------------------------------------------------- transport
+class StdoutWriter:
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> None:
+        self._stream.write(data)
+        self._stream.flush()
+
+    def close(self) -> None:
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+
+def _answer_malformed(ls: CrushServer, msg_id: Any, code: int, message: str) -> None:
+    ls.protocol.write_json({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message,
+                                                                      "data": {"reason": "invalid_request"}}})
+
+
+def receive(ls: CrushServer, body: bytes) -> None:
+    """Parse one framed body and hand it to pygls; malformed input is answered, never fatal."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        _answer_malformed(ls, None, -32700, f"Parse error: the body is not JSON ({exc}).")
+        return
+    if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":
+        _answer_malformed(ls, data.get("id") if isinstance(data, dict) else None, -32600,
+                          "Invalid request: expected a JSON-RPC 2.0 object.")
+        return
+    if "method" in data and not isinstance(data["method"], str):
+        _answer_malformed(ls, data.get("id"), -32600, "Invalid request: `method` must be a string.")
+        return
+    try:
+        message = ls.protocol.structure_message(data)
+    except Exception as exc:  # noqa: BLE001 - e.g. initialize params that lsprotocol rejects
+        if "id" in data and "method" in data:
+            _answer_malformed(ls, data["id"], -32602, f"Invalid params for {data['method']}: {exc.__cause__ or exc}")
+        else:
+            log.warning("dropped a malformed message: %s", exc)
+        return
+    ls.protocol.handle_message(message)
+
+
+async def _read_messages(ls: CrushServer, reader: asyncio.StreamReader) -> int | None:
+    """Read framed messages until end of input (None) or `exit` (its exit code)."""
+    while True:
+        length = None
+        while True:
+            line = await reader.readline()
+            if not line:
+                return None
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode("ascii", errors="replace").partition(":")
+            if name.strip().lower() == "content-length" and value.strip().isdigit():
+                length = int(value.strip())
+        if length is None:
+            log.warning("a message without Content-Length was skipped")
+            continue
+        try:
+            body = await reader.readexactly(length)
+        except asyncio.IncompleteReadError:
+            return None
+        try:
+            receive(ls, body)
+        except SystemExit as exit_request:  # pygls' `exit` handler
+            return int(exit_request.code or 0)
+
+
+async def _run_connection(ls: CrushServer, reader: asyncio.StreamReader) -> int:
+    code = await _read_messages(ls, reader)
+    # End of input, or `exit` (without `shutdown` the runs still need ending and storing).
+    await ls.backend.close_all(EOF_CLOSE_TIMEOUT)
+    return 0 if code is None else code
+
+
+def serve_stdio(stdin: BinaryIO, stdout: BinaryIO) -> int:
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=2**26)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+        server.protocol.set_writer(StdoutWriter(stdout))
+        return await _run_connection(server, reader)
+
+    try:
+        return asyncio.run(main())
+    except BrokenPipeError:
+        log.error("the client closed the connection")
+        return 0
+
+
+def serve_tcp(host: str, port: int) -> int:
+    """Serve one client on TCP; the process ends with that connection."""
+
+    async def main() -> int:
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if done.done():
+                writer.close()
+                return
+            server.protocol.set_writer(writer)
+            code = await _run_connection(server, reader)
+            writer.close()
+            if not done.done():
+                done.set_result(code)
+
+        tcp = await asyncio.start_server(connection, host, port, limit=2**26)
+        log.info("serving on %s", ", ".join(str(s.getsockname()) for s in tcp.sockets))
+        async with tcp:
+            return await done
+
+    return asyncio.run(main())
+
+
+__all__ = ["server", "serve_stdio", "serve_tcp"]
