@@ -1,0 +1,147 @@
+// The chat view's page script. State lives in the extension (ChatSession);
+// this renders the changes it posts and reports the user's actions.
+(function () {
+  'use strict';
+  const vscode = acquireVsCodeApi();
+  const $ = (id) => document.getElementById(id);
+  const messages = $('messages');
+  const prompt = $('prompt');
+  const sessions = $('sessions');
+  const rendered = new Map(); // entry id -> { version, element }
+
+  const escapeHtml = (text) =>
+    String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+
+  // Raw HTML in model output is shown as text, never interpreted.
+  marked.use({ gfm: true, breaks: false, renderer: { html: (token) => escapeHtml(token.text ?? token.raw ?? '') } });
+
+  const markdown = (text) => marked.parse(text || '');
+
+  function el(tag, className, html) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (html !== undefined) node.innerHTML = html;
+    return node;
+  }
+
+  function renderDiff(diff) {
+    const lines = diff.split('\n').map((line) => {
+      const kind = line.startsWith('+') && !line.startsWith('+++') ? 'add'
+        : line.startsWith('-') && !line.startsWith('---') ? 'del'
+        : line.startsWith('@@') ? 'hunk' : '';
+      return `<span class="diff-line ${kind}">${escapeHtml(line)}</span>`;
+    });
+    return `<pre class="diff">${lines.join('\n')}</pre>`;
+  }
+
+  function inputSummary(input) {
+    if (!input || typeof input !== 'object') return '';
+    const main = input.file_path ?? input.path ?? input.command ?? input.pattern ?? input.url;
+    return main !== undefined ? String(main) : JSON.stringify(input);
+  }
+
+  function renderCard(card) {
+    const node = el('div', `tool-card status-${card.status}`);
+    node.dataset.toolCallId = card.id;
+    const decision = card.decision ? `<span class="decision decision-${card.decision}">${escapeHtml(card.decision)}</span>` : '';
+    node.appendChild(el('div', 'tool-head',
+      `<span class="tool-name">${escapeHtml(card.name)}</span>` +
+      `<span class="tool-target">${escapeHtml(inputSummary(card.input))}</span>` +
+      `<span class="tool-status">${escapeHtml(card.status.replace('_', ' '))}</span>${decision}`));
+    if (card.diff) {
+      node.appendChild(el('div', 'tool-diff', renderDiff(card.diff)));
+    } else if (card.content) {
+      const body = card.content.length > 2000 ? card.content.slice(0, 2000) + '\n…' : card.content;
+      const details = el('details', 'tool-result' + (card.isError ? ' error' : ''),
+        `<summary>${card.isError ? 'error' : 'result'}</summary><pre>${escapeHtml(body)}</pre>`);
+      if (card.isError) details.open = true;
+      node.appendChild(details);
+    }
+    return node;
+  }
+
+  function renderEntry(entry) {
+    const node = el('div', `entry ${entry.role}${entry.streaming ? ' streaming' : ''}`);
+    node.dataset.id = entry.id;
+    node.appendChild(el('div', 'role', entry.role === 'assistant' ? 'Crush' : entry.role === 'user' ? 'You' : 'Error'));
+    if (entry.reasoning) {
+      node.appendChild(el('details', 'reasoning', `<summary>Thinking</summary>${markdown(entry.reasoning)}`));
+    }
+    if (entry.text) {
+      node.appendChild(el('div', 'body', entry.role === 'error' ? escapeHtml(entry.text) : markdown(entry.text)));
+    }
+    entry.tools.forEach((card) => node.appendChild(renderCard(card)));
+    if (entry.finishReason === 'canceled') node.appendChild(el('div', 'finish', 'Canceled'));
+    return node;
+  }
+
+  function applyChange(change) {
+    const nearBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
+    if (change.reset) {
+      messages.textContent = '';
+      rendered.clear();
+    }
+    for (const entry of change.entries) {
+      const known = rendered.get(entry.id);
+      if (known && known.version === entry.version) continue;
+      const node = renderEntry(entry);
+      if (known) known.element.replaceWith(node);
+      else messages.appendChild(node);
+      rendered.set(entry.id, { version: entry.version, element: node });
+    }
+    renderStatus(change.status);
+    if (nearBottom || change.reset) messages.scrollTop = messages.scrollHeight;
+  }
+
+  function renderStatus(status) {
+    $('busy').hidden = !status.busy;
+    const queue = $('queue');
+    queue.hidden = status.queued.length === 0;
+    queue.textContent = status.queued.length ? `${status.queued.length} queued` : '';
+    queue.title = status.queued.map((q) => q.prompt).join('\n');
+    document.body.classList.toggle('busy', status.busy);
+    if (status.sessionId && sessions.value !== status.sessionId) {
+      if (![...sessions.options].some((o) => o.value === status.sessionId)) {
+        sessions.appendChild(new Option(status.title || 'New session', status.sessionId));
+      }
+      sessions.value = status.sessionId;
+    }
+  }
+
+  function renderSessions(list, currentId) {
+    sessions.textContent = '';
+    for (const s of list) sessions.appendChild(new Option(s.title || '(untitled)', s.id));
+    if (currentId) sessions.value = currentId;
+  }
+
+  function showError(message) {
+    const box = $('error');
+    box.textContent = message;
+    box.hidden = false;
+  }
+
+  function send() {
+    const text = prompt.value;
+    if (!text.trim()) return;
+    $('error').hidden = true;
+    vscode.postMessage({ type: 'send', text });
+    prompt.value = '';
+  }
+
+  $('composer').addEventListener('submit', (e) => { e.preventDefault(); send(); });
+  prompt.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+  });
+  $('cancel').addEventListener('click', () => vscode.postMessage({ type: 'cancel' }));
+  $('new-session').addEventListener('click', () => vscode.postMessage({ type: 'newSession' }));
+  $('pick-session').addEventListener('click', () => vscode.postMessage({ type: 'pickSession' }));
+  sessions.addEventListener('change', () => vscode.postMessage({ type: 'openSession', sessionId: sessions.value }));
+
+  window.addEventListener('message', (event) => {
+    const message = event.data;
+    if (message.type === 'change') applyChange(message);
+    else if (message.type === 'sessions') renderSessions(message.sessions, message.currentId);
+    else if (message.type === 'error') showError(message.message);
+  });
+  vscode.postMessage({ type: 'ready' });
+})();

@@ -1,0 +1,197 @@
+// The `crush.chat` webview view: renders ChatSession changes and turns the
+// webview's buttons into the same operations as the crush.* commands.
+
+import * as vscode from 'vscode';
+import { CrushConnection, Started, errorMessage } from './connection';
+import { ChatChange, ChatEntry, ChatSession, ChatStatus } from './session';
+
+type FromWebview =
+  | { type: 'ready' }
+  | { type: 'send'; text: string }
+  | { type: 'cancel' }
+  | { type: 'newSession' }
+  | { type: 'pickSession' }
+  | { type: 'openSession'; sessionId: string };
+
+/** Coalesces streamed changes into at most one post per frame. */
+const FLUSH_MS = 16;
+
+export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+  static readonly viewId = 'crush.chat';
+  private view: vscode.WebviewView | undefined;
+  private chatSubscription: vscode.Disposable | undefined;
+  private readonly pending = new Map<string, ChatEntry>();
+  private pendingReset = false;
+  private pendingStatus: ChatStatus | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly extensionUri: vscode.Uri, private readonly connection: CrushConnection) {
+    this.disposables.push(connection.onDidStart((started) => this.follow(started.chat)));
+  }
+
+  dispose(): void {
+    this.chatSubscription?.dispose();
+    this.disposables.forEach((d) => d.dispose());
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    const webview = view.webview;
+    webview.options = { enableScripts: true, localResourceRoots: [this.extensionUri] };
+    webview.html = this.html(webview);
+    webview.onDidReceiveMessage((m: FromWebview) => void this.handle(m), undefined, this.disposables);
+    view.onDidDispose(() => (this.view = undefined), undefined, this.disposables);
+  }
+
+  /** Runs one of the view's operations, showing failures instead of dropping them. */
+  async run<T>(operation: (chat: ChatSession, started: Started) => Promise<T>): Promise<T | undefined> {
+    try {
+      const started = await this.connection.get();
+      this.follow(started.chat);
+      return await operation(started.chat, started);
+    } catch (error) {
+      const message = `Crush: ${errorMessage(error)}`;
+      this.post({ type: 'error', message });
+      void vscode.window.showErrorMessage(message);
+      return undefined;
+    }
+  }
+
+  async pickSession(): Promise<void> {
+    await this.run(async (chat) => {
+      const sessions = await chat.listSessions();
+      const items = sessions.map((s) => ({
+        label: s.title || '(untitled)',
+        description: `${s.messageCount} messages${s.busy ? ' · busy' : ''}`,
+        detail: new Date(s.updatedAt).toLocaleString(),
+        id: s.id,
+      }));
+      const picked = await vscode.window.showQuickPick(items, { placeHolder: 'Open a Crush session' });
+      if (picked) {
+        await chat.open(picked.id);
+        await this.postSessions(chat);
+      }
+    });
+  }
+
+  async newSession(): Promise<void> {
+    await this.run(async (chat) => {
+      await chat.newSession();
+      await this.postSessions(chat);
+    });
+  }
+
+  private async handle(message: FromWebview): Promise<void> {
+    switch (message.type) {
+      case 'ready':
+        await this.run(async (chat) => {
+          this.post({ type: 'change', ...chat.snapshot() });
+          await this.postSessions(chat);
+        });
+        break;
+      case 'send':
+        await this.run(async (chat) => {
+          const hadSession = chat.sessionId !== undefined;
+          await chat.send(message.text);
+          if (!hadSession) {
+            await this.postSessions(chat);
+          }
+        });
+        break;
+      case 'cancel':
+        await this.run((chat) => chat.cancel());
+        break;
+      case 'newSession':
+        await this.newSession();
+        break;
+      case 'pickSession':
+        await this.pickSession();
+        break;
+      case 'openSession':
+        await this.run((chat) => chat.open(message.sessionId));
+        break;
+    }
+  }
+
+  private follow(chat: ChatSession): void {
+    if (this.chatSubscription && (this.chatSubscription as { chat?: ChatSession }).chat === chat) {
+      return;
+    }
+    this.chatSubscription?.dispose();
+    const subscription = chat.onDidChange((change) => this.queue(change));
+    this.chatSubscription = Object.assign(subscription, { chat });
+    this.queue(chat.snapshot());
+  }
+
+  private queue(change: ChatChange): void {
+    if (change.reset) {
+      this.pending.clear();
+      this.pendingReset = true;
+    }
+    change.entries.forEach((e) => this.pending.set(e.id, e));
+    this.pendingStatus = change.status;
+    this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  private flush(): void {
+    this.flushTimer = undefined;
+    const change: ChatChange = {
+      reset: this.pendingReset,
+      entries: [...this.pending.values()],
+      status: this.pendingStatus ?? { busy: false, queued: [] },
+    };
+    this.pending.clear();
+    this.pendingReset = false;
+    this.post({ type: 'change', ...change });
+  }
+
+  private async postSessions(chat: ChatSession): Promise<void> {
+    const sessions = await chat.listSessions();
+    this.post({ type: 'sessions', currentId: chat.sessionId, sessions: sessions.map((s) => ({ id: s.id, title: s.title })) });
+  }
+
+  private post(message: object): void {
+    void this.view?.webview.postMessage(message);
+  }
+
+  private html(webview: vscode.Webview): string {
+    const nonce = globalThis.crypto.randomUUID().replace(/-/g, '');
+    const asset = (...path: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, ...path)).toString();
+    const csp = [
+      "default-src 'none'",
+      `style-src ${webview.cspSource}`,
+      `script-src 'nonce-${nonce}'`,
+      `img-src ${webview.cspSource} data:`,
+    ].join('; ');
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="UTF-8">
+  <meta http-equiv="Content-Security-Policy" content="${csp}">
+  <meta name="viewport" content="width=device-width, initial-scale=1.0">
+  <link rel="stylesheet" href="${asset('media', 'chat.css')}">
+  <title>Crush</title>
+</head>
+<body>
+  <header id="toolbar">
+    <select id="sessions" title="Session"></select>
+    <button id="pick-session" class="icon" title="Pick a session">☰</button>
+    <button id="new-session" class="icon" title="New session">＋</button>
+  </header>
+  <main id="messages" aria-live="polite"></main>
+  <div id="status"><span id="busy" hidden>Working…</span><span id="queue" hidden></span></div>
+  <div id="error" role="alert" hidden></div>
+  <form id="composer">
+    <textarea id="prompt" rows="3" placeholder="Ask Crush… (Enter to send, Shift+Enter for a new line)"></textarea>
+    <div class="buttons">
+      <button id="send" type="submit">Send</button>
+      <button id="cancel" type="button" class="secondary">Cancel</button>
+    </div>
+  </form>
+  <script nonce="${nonce}" src="${asset('node_modules', 'marked', 'lib', 'marked.umd.js')}"></script>
+  <script nonce="${nonce}" src="${asset('media', 'chat.js')}"></script>
+</body>
+</html>`;
+  }
+}

@@ -1,0 +1,434 @@
+// The chat state of one crush-ls session, built from `session/messages` and
+// kept current by `agent/notification`s. No `vscode` import: the webview view
+// renders snapshots of it, and node tests drive it against a real server.
+
+import {
+  CancellationToken,
+  CrushApi,
+  CrushError,
+  Disposable,
+  Message,
+  Notification,
+  RunCompleteNotification,
+  SendMessageResult,
+  Session,
+  ToolCall,
+  ToolMetadata,
+  newRunId,
+} from './protocol';
+
+export interface ToolCard {
+  id: string;
+  name: string;
+  input: unknown;
+  status: string;
+  content?: string;
+  isError?: boolean;
+  diff?: string;
+  path?: string;
+  /** The last permission decision for this call (`allow`, `deny`, `timeout`, ...). */
+  decision?: string;
+}
+
+export type EntryRole = 'user' | 'assistant' | 'error';
+
+export interface ChatEntry {
+  id: string;
+  role: EntryRole;
+  text: string;
+  reasoning: string;
+  tools: ToolCard[];
+  streaming: boolean;
+  finishReason?: string;
+  /** Bumped on every change, so a renderer can skip entries it already shows. */
+  version: number;
+}
+
+export interface QueuedPrompt {
+  runId: string;
+  prompt: string;
+}
+
+export interface ChatStatus {
+  sessionId?: string;
+  title?: string;
+  busy: boolean;
+  queued: QueuedPrompt[];
+}
+
+export interface ChatChange {
+  /** True when the whole list was replaced (another session was opened). */
+  reset: boolean;
+  entries: ChatEntry[];
+  status: ChatStatus;
+}
+
+type RunState = 'sending' | 'queued' | 'active';
+
+/** The chat of the session the user is looking at. */
+export class ChatSession {
+  private session: Session | undefined;
+  private entries: ChatEntry[] = [];
+  private readonly entryById = new Map<string, ChatEntry>();
+  private readonly cardOwner = new Map<string, ChatEntry>();
+  private readonly runs = new Map<string, { state: RunState; prompt: string }>();
+  private readonly finishedRuns = new Set<string>();
+  private readonly runsWithFatalError = new Set<string>();
+  private readonly changeListeners = new Set<(c: ChatChange) => void>();
+  private readonly errorListeners = new Set<(message: string) => void>();
+  private readonly subscription: Disposable;
+
+  constructor(private readonly api: CrushApi) {
+    this.subscription = api.onNotification((n) => this.apply(n));
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.changeListeners.clear();
+    this.errorListeners.clear();
+  }
+
+  get sessionId(): string | undefined {
+    return this.session?.id;
+  }
+
+  onDidChange(listener: (c: ChatChange) => void): Disposable {
+    this.changeListeners.add(listener);
+    return { dispose: () => this.changeListeners.delete(listener) };
+  }
+
+  /** Errors a person must see: failed requests and run errors. */
+  onError(listener: (message: string) => void): Disposable {
+    this.errorListeners.add(listener);
+    return { dispose: () => this.errorListeners.delete(listener) };
+  }
+
+  snapshot(): ChatChange {
+    return { reset: true, entries: [...this.entries], status: this.status() };
+  }
+
+  status(): ChatStatus {
+    const queued = [...this.runs].filter(([, r]) => r.state === 'queued').map(([runId, r]) => ({ runId, prompt: r.prompt }));
+    return { sessionId: this.session?.id, title: this.session?.title, busy: this.runs.size > 0, queued };
+  }
+
+  async ensureSession(): Promise<string> {
+    return this.session?.id ?? (await this.newSession()).id;
+  }
+
+  async newSession(title?: string): Promise<Session> {
+    const session = await this.api.createSession(title);
+    this.show(session, []);
+    return session;
+  }
+
+  async open(sessionId: string): Promise<void> {
+    const [session, messages, status] = await Promise.all([
+      this.api.getSession(sessionId),
+      this.api.messages(sessionId),
+      this.api.status(sessionId),
+    ]);
+    this.show(session, messages);
+    // A session opened mid-run: show it busy until its runs complete.
+    if (status.activeRunId) {
+      this.setRunState(status.activeRunId, 'active');
+    }
+    status.queued.forEach((q) => this.runs.set(q.runId, { state: 'queued', prompt: q.prompt }));
+    this.emit([]);
+  }
+
+  listSessions(): Promise<Session[]> {
+    return this.api.listSessions();
+  }
+
+  /** Sends a prompt (queued behind running ones by the server); resolves once accepted. */
+  async send(prompt: string, mode: 'queue' | 'steer' = 'queue'): Promise<SendMessageResult> {
+    const sessionId = await this.ensureSession();
+    const runId = newRunId();
+    // Registered before the request: the run's first notifications may be
+    // handled before the response's promise continuation runs.
+    this.runs.set(runId, { state: 'sending', prompt });
+    this.emit([]);
+    try {
+      const result = await this.api.sendMessage({ sessionId, prompt, runId, mode });
+      const run = this.runs.get(runId);
+      if (run && run.state === 'sending') {
+        run.state = result.queued ? 'queued' : 'active';
+        this.emit([]);
+      }
+      return result;
+    } catch (error) {
+      this.runs.delete(runId);
+      this.emit([]);
+      throw CrushError.from(error);
+    }
+  }
+
+  /** Cancels the active run and everything queued in this session. */
+  async cancel(): Promise<number> {
+    if (!this.session) {
+      return 0;
+    }
+    return (await this.api.cancel(this.session.id)).canceled;
+  }
+
+  apply(n: Notification): void {
+    if (!this.session || n.sessionId !== this.session.id) {
+      return;
+    }
+    const changed = this.reduce(n);
+    this.emit(changed);
+  }
+
+  private reduce(n: Notification): ChatEntry[] {
+    switch (n.type) {
+      case 'run_queued':
+        this.setRunState(n.runId, 'queued');
+        return [];
+      case 'run_started':
+        this.setRunState(n.runId, 'active');
+        return [];
+      case 'message_created':
+        return this.addMessage(n.message);
+      case 'text_delta':
+        return this.touch(this.assistantEntry(n.messageId), (e) => (e.text += n.text));
+      case 'reasoning_delta':
+        return this.touch(this.assistantEntry(n.messageId), (e) => (e.reasoning += n.text));
+      case 'tool_call':
+        return this.upsertCard(this.assistantEntry(n.messageId), n.toolCall);
+      case 'tool_result':
+        return this.setResult(n.toolCallId, n.content, n.isError, n.metadata);
+      case 'permission_requested':
+        return this.updateCard(n.permission.toolCallId, (c) => (c.decision = 'asking'));
+      case 'permission_resolved':
+        return this.updateCard(n.toolCallId, (c) => (c.decision = n.decision));
+      case 'message_finished':
+        return this.touch(this.assistantEntry(n.messageId), (e) => {
+          e.streaming = false;
+          e.finishReason = n.finishReason;
+        });
+      case 'session_updated':
+        this.session = n.session;
+        return [];
+      case 'agent_error':
+        return this.agentError(n.runId, n.message, n.code, n.willRetry);
+      case 'run_complete':
+        return this.runComplete(n);
+      default:
+        return [];
+    }
+  }
+
+  private show(session: Session, messages: Message[]): void {
+    this.session = session;
+    this.entries = [];
+    this.entryById.clear();
+    this.cardOwner.clear();
+    this.runs.clear();
+    for (const message of messages) {
+      this.addMessage(message);
+    }
+    for (const entry of this.entries) {
+      entry.streaming = false;
+    }
+    const change = this.snapshot();
+    this.changeListeners.forEach((l) => l(change));
+  }
+
+  private setRunState(runId: string | undefined, state: RunState): void {
+    if (!runId || this.finishedRuns.has(runId)) {
+      return;
+    }
+    const run = this.runs.get(runId);
+    if (run) {
+      run.state = state;
+    } else {
+      // A run started elsewhere (another window, the @crush participant).
+      this.runs.set(runId, { state, prompt: '' });
+    }
+  }
+
+  private addMessage(message: Message): ChatEntry[] {
+    if (message.role === 'tool') {
+      return message.parts.flatMap((p) => (p.type === 'tool_result' ? this.setResult(p.toolCallId, p.content, p.isError, p.metadata) : []));
+    }
+    const entry = this.entryById.get(message.id) ?? this.addEntry(message.id, message.role);
+    entry.text = '';
+    entry.reasoning = '';
+    for (const part of message.parts) {
+      if (part.type === 'text') {
+        entry.text += part.text;
+      } else if (part.type === 'reasoning') {
+        entry.reasoning += part.text;
+      } else if (part.type === 'tool_call') {
+        this.upsertCard(entry, part);
+      } else if (part.type === 'finish') {
+        entry.finishReason = part.reason;
+        entry.streaming = false;
+      }
+    }
+    entry.version++;
+    return [entry];
+  }
+
+  private addEntry(id: string, role: EntryRole): ChatEntry {
+    const entry: ChatEntry = { id, role, text: '', reasoning: '', tools: [], streaming: role === 'assistant', version: 0 };
+    this.entries.push(entry);
+    this.entryById.set(id, entry);
+    return entry;
+  }
+
+  private assistantEntry(messageId: string): ChatEntry {
+    return this.entryById.get(messageId) ?? this.addEntry(messageId, 'assistant');
+  }
+
+  private touch(entry: ChatEntry, change: (e: ChatEntry) => void): ChatEntry[] {
+    change(entry);
+    entry.version++;
+    return [entry];
+  }
+
+  private upsertCard(entry: ChatEntry, call: ToolCall): ChatEntry[] {
+    let card = entry.tools.find((c) => c.id === call.id);
+    if (!card) {
+      card = { id: call.id, name: call.name, input: call.input, status: call.status };
+      entry.tools.push(card);
+      this.cardOwner.set(call.id, entry);
+    }
+    card.status = call.status;
+    card.input = call.input ?? card.input;
+    entry.version++;
+    return [entry];
+  }
+
+  private updateCard(toolCallId: string, change: (c: ToolCard) => void): ChatEntry[] {
+    const entry = this.cardOwner.get(toolCallId);
+    const card = entry?.tools.find((c) => c.id === toolCallId);
+    if (!entry || !card) {
+      return [];
+    }
+    change(card);
+    entry.version++;
+    return [entry];
+  }
+
+  private setResult(toolCallId: string, content: string, isError: boolean, metadata?: ToolMetadata): ChatEntry[] {
+    return this.updateCard(toolCallId, (card) => {
+      card.content = content;
+      card.isError = isError;
+      if (typeof metadata?.diff === 'string') {
+        card.diff = metadata.diff;
+      }
+      if (typeof metadata?.path === 'string') {
+        card.path = metadata.path;
+      }
+      if (card.status !== 'completed' && card.status !== 'failed' && card.status !== 'canceled') {
+        card.status = isError ? 'failed' : 'completed';
+      }
+    });
+  }
+
+  private agentError(runId: string | undefined, message: string, code: string, willRetry: boolean): ChatEntry[] {
+    if (!willRetry && runId) {
+      this.runsWithFatalError.add(runId);
+    }
+    const text = willRetry ? `${message} (${code}; retrying)` : `${message} (${code})`;
+    if (!willRetry) {
+      this.errorListeners.forEach((l) => l(text));
+    }
+    return [this.addError(text)];
+  }
+
+  private runComplete(n: RunCompleteNotification): ChatEntry[] {
+    const runId = n.runId ?? '';
+    this.runs.delete(runId);
+    this.finishedRuns.add(runId);
+    const changed: ChatEntry[] = [];
+    if (n.messageId) {
+      const entry = this.entryById.get(n.messageId);
+      if (entry) {
+        changed.push(...this.touch(entry, (e) => {
+          e.streaming = false;
+          e.finishReason = n.finishReason;
+        }));
+      }
+    }
+    if (n.finishReason === 'error' && !this.runsWithFatalError.has(runId)) {
+      const text = n.error || 'The run failed.';
+      this.errorListeners.forEach((l) => l(text));
+      changed.push(this.addError(text));
+    }
+    this.runsWithFatalError.delete(runId);
+    return changed;
+  }
+
+  private addError(text: string): ChatEntry {
+    const entry = this.addEntry(`error-${this.entries.length}-${Date.now()}`, 'error');
+    entry.text = text;
+    entry.streaming = false;
+    entry.version++;
+    return entry;
+  }
+
+  private emit(entries: ChatEntry[]): void {
+    const change: ChatChange = { reset: false, entries, status: this.status() };
+    this.changeListeners.forEach((l) => l(change));
+  }
+}
+
+export interface RunHandlers {
+  onText?(text: string): void;
+  onReasoning?(text: string): void;
+  onToolCall?(call: ToolCall): void;
+  onToolResult?(name: string, content: string, isError: boolean, metadata?: ToolMetadata): void;
+  onError?(message: string, code: string, willRetry: boolean): void;
+}
+
+/**
+ * Sends one prompt and streams its run to `handlers` until `run_complete`;
+ * a cancelled `token` sends `agent/cancel` for this run only.
+ */
+export async function streamRun(
+  api: CrushApi,
+  sessionId: string,
+  prompt: string,
+  handlers: RunHandlers,
+  token?: CancellationToken,
+): Promise<RunCompleteNotification> {
+  const runId = newRunId();
+  const wait = api.waitForRun(runId, (n) => dispatchRunEvent(n, handlers));
+  let cancelListener: Disposable | undefined;
+  try {
+    await api.sendMessage({ sessionId, prompt, runId });
+    const cancel = () => void api.cancel(sessionId, runId).catch((e) => handlers.onError?.(CrushError.from(e).message, 'cancel', false));
+    if (token?.isCancellationRequested) {
+      cancel();
+    } else {
+      cancelListener = token?.onCancellationRequested(cancel);
+    }
+    return await wait.done;
+  } finally {
+    wait.dispose();
+    cancelListener?.dispose();
+  }
+}
+
+function dispatchRunEvent(n: Notification, handlers: RunHandlers): void {
+  switch (n.type) {
+    case 'text_delta':
+      handlers.onText?.(n.text);
+      break;
+    case 'reasoning_delta':
+      handlers.onReasoning?.(n.text);
+      break;
+    case 'tool_call':
+      handlers.onToolCall?.(n.toolCall);
+      break;
+    case 'tool_result':
+      handlers.onToolResult?.(n.name, n.content, n.isError, n.metadata);
+      break;
+    case 'agent_error':
+      handlers.onError?.(n.message, n.code, n.willRetry);
+      break;
+  }
+}
