@@ -1,0 +1,163 @@
+-- Test cases run inside a real Neovim by init.lua; each returns a table that
+-- tests/editors/test_nvim.py asserts on. They wait on the plugin's events
+-- (User CrushRunComplete / CrushNotification / CrushSessionLoaded), never on sleeps.
+local crush = require("crush")
+
+local TIMEOUT_MS = tonumber(vim.env.CRUSH_NVIM_TIMEOUT_MS or "20000")
+local args = vim.json.decode(vim.env.CRUSH_NVIM_ARGS or "{}")
+
+local completed = {} -- runId -> run_complete params
+local notifications = {}
+local loaded_sessions = {}
+
+vim.api.nvim_create_autocmd("User", {
+  pattern = "CrushRunComplete",
+  callback = function(ev) completed[ev.data.runId] = ev.data end,
+})
+vim.api.nvim_create_autocmd("User", {
+  pattern = "CrushNotification",
+  callback = function(ev) table.insert(notifications, ev.data) end,
+})
+vim.api.nvim_create_autocmd("User", {
+  pattern = "CrushSessionLoaded",
+  callback = function(ev) table.insert(loaded_sessions, ev.data.id) end,
+})
+
+local function wait_for(what, predicate)
+  if not vim.wait(TIMEOUT_MS, predicate, 10) then
+    error(string.format("timed out waiting for %s; chat:\n%s", what, table.concat(crush.chat_lines(), "\n")))
+  end
+end
+
+local function wait_complete(run_id)
+  wait_for("run_complete of " .. tostring(run_id), function() return completed[run_id] ~= nil end)
+  return completed[run_id]
+end
+
+local function count(type_name)
+  local n = 0
+  for _, item in ipairs(notifications) do
+    if item.type == type_name then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+-- vim.ui.select answered by the test: `answer(items, opts)` picks the item.
+local function stub_select(answer, asynchronous)
+  local calls = {}
+  vim.ui.select = function(items, opts, on_choice)
+    local labels = {}
+    for _, item in ipairs(items) do
+      table.insert(labels, opts.format_item and opts.format_item(item) or item)
+    end
+    table.insert(calls, { items = labels, prompt = opts.prompt, kind = opts.kind })
+    local choice = answer(items, opts)
+    if asynchronous then
+      vim.schedule(function() on_choice(choice) end)
+    else
+      on_choice(choice)
+    end
+  end
+  return calls
+end
+
+local cases = {}
+
+function cases.send()
+  local run_id = crush.send(args.prompt or "hello")
+  local done = wait_complete(run_id)
+  return {
+    lines = crush.chat_lines(),
+    status = crush.status(),
+    run_complete = done,
+    buffer_name = vim.api.nvim_buf_get_name(vim.fn.bufnr("crush://chat")),
+  }
+end
+
+function cases.cancel()
+  local run_id = crush.send(args.prompt or "count slowly")
+  wait_for("two text deltas", function() return count("text_delta") >= 2 end)
+  vim.cmd("CrushCancel")
+  local done = wait_complete(run_id)
+  return { lines = crush.chat_lines(), run_complete = done, status = crush.status(), deltas = count("text_delta") }
+end
+
+function cases.permission()
+  local calls = stub_select(function() return args.choice end, args.asynchronous)
+  local run_id = crush.send(args.prompt or "read the hostname")
+  local done = wait_complete(run_id)
+  local resolved = {}
+  for _, item in ipairs(notifications) do
+    if item.type == "permission_resolved" then
+      table.insert(resolved, item.decision)
+    end
+  end
+  return { lines = crush.chat_lines(), run_complete = done, select_calls = calls, resolved = resolved }
+end
+
+function cases.sessions()
+  local first_run = crush.send("first question")
+  wait_complete(first_run)
+  local first_session = crush.state.session_id
+  local first_lines = crush.chat_lines()
+
+  local created = nil
+  vim.cmd("CrushNew")
+  wait_for("a new session", function()
+    return crush.state.session_id ~= first_session and crush.state.session_id ~= nil
+  end)
+  created = crush.state.session_id
+  local after_new = crush.chat_lines()
+  wait_complete(crush.send("second question"))
+
+  local calls = stub_select(function(items)
+    for _, session in ipairs(items) do
+      if session.id == first_session then
+        return session
+      end
+    end
+  end)
+  vim.cmd("CrushSessions")
+  wait_for("the first session's history", function() return #loaded_sessions > 0 end)
+  return {
+    first_lines = first_lines,
+    after_new = after_new,
+    reloaded = crush.chat_lines(),
+    select_calls = calls,
+    first_session = first_session,
+    second_session = created,
+    current_session = crush.state.session_id,
+  }
+end
+
+-- The user's path: :CrushChat, type into the prompt buffer, <CR> in normal mode.
+function cases.chat_ui()
+  vim.cmd("CrushChat")
+  local prompt_win = vim.api.nvim_get_current_win()
+  local prompt_buf = vim.api.nvim_win_get_buf(prompt_win)
+  vim.cmd("stopinsert")
+  vim.api.nvim_buf_set_lines(prompt_buf, 0, -1, false, { args.prompt or "typed prompt" })
+  vim.api.nvim_feedkeys(vim.keycode("<CR>"), "mx", false)
+  wait_for("a run_complete", function() return next(completed) ~= nil end)
+  local windows = {}
+  for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+    table.insert(windows, vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(win)))
+  end
+  local chat_win = vim.fn.bufwinid("crush://chat")
+  return {
+    windows = windows,
+    prompt_name = vim.api.nvim_buf_get_name(prompt_buf),
+    prompt_lines = vim.api.nvim_buf_get_lines(prompt_buf, 0, -1, false),
+    lines = crush.chat_lines(),
+    statusline = vim.api.nvim_eval_statusline(vim.wo[chat_win].statusline, { winid = chat_win }).str,
+  }
+end
+
+function cases.health()
+  vim.cmd("checkhealth crush")
+  return { lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) }
+end
+
+return cases

