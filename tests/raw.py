@@ -1,0 +1,118 @@
+"""A raw stdio client: exact bytes in, messages out in wire order.
+
+pytest-lsp hides the order of responses and notifications; tests about
+ordering, malformed input and process exit use this instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import SERVER_CMD, server_env
+
+
+class RawServer:
+    def __init__(self, folder: Path, init_options: dict[str, Any] | None = None, *,
+                 capabilities: dict[str, Any] | None = None, initialize: bool = True) -> None:
+        self.proc = subprocess.Popen(SERVER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=server_env())
+        self.folder = folder
+        self.uri = folder.as_uri()
+        self._buffer = b""
+        self._next_id = 0
+        self.received: list[dict[str, Any]] = []
+        if initialize:
+            result = self.request("initialize", {
+                "processId": os.getpid(), "capabilities": capabilities or {},
+                "workspaceFolders": [{"uri": self.uri, "name": folder.name}],
+                "initializationOptions": init_options,
+            })
+            assert "result" in result, result
+            self.notify("initialized", {})
+
+    # -------------------------------------------------------------- writing
+    def write_raw(self, body: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.proc.stdin.flush()
+
+    def write(self, message: dict[str, Any]) -> None:
+        self.write_raw(json.dumps(message).encode())
+
+    def send_request(self, method: str, params: Any = None, msg_id: Any = None) -> Any:
+        if msg_id is None:
+            self._next_id += 1
+            msg_id = self._next_id
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self.write(message)
+        return msg_id
+
+    def notify(self, method: str, params: Any = None) -> None:
+        self.write({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def request(self, method: str, params: Any = None, timeout: float = 10) -> dict[str, Any]:
+        msg_id = self.send_request(method, params)
+        return self.read_until(lambda m: m.get("id") == msg_id and "method" not in m, timeout)
+
+    # -------------------------------------------------------------- reading
+    def read_message(self, timeout: float = 10) -> dict[str, Any] | None:
+        """The next message, or None at end of output."""
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while True:
+            header_end = self._buffer.find(b"\r\n\r\n")
+            if header_end >= 0:
+                headers = self._buffer[:header_end].decode()
+                length = int(next(h.split(":")[1] for h in headers.split("\r\n")
+                                  if h.lower().startswith("content-length")))
+                start = header_end + 4
+                if len(self._buffer) >= start + length:
+                    body = self._buffer[start:start + length]
+                    self._buffer = self._buffer[start + length:]
+                    message = json.loads(body)
+                    self.received.append(message)
+                    return message
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no complete message within {timeout}s")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    return None
+                self._buffer += chunk
+
+    def read_until(self, predicate: Any, timeout: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.read_message(max(0.01, deadline - time.monotonic()))
+            if message is None:
+                raise EOFError("server closed its output")
+            if predicate(message):
+                return message
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+
+def run_complete_of(run_id: str):
+    return lambda m: (m.get("method") == "agent/notification" and m["params"]["type"] == "run_complete"
+                      and m["params"]["runId"] == run_id)
+
+
+__all__ = ["RawServer", "run_complete_of", "sys"]
