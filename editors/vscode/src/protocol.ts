@@ -205,7 +205,8 @@ export type PermissionHandler = (request: PermissionRequest, token: Cancellation
 
 /**
  * Typed requests to one workspace of a crush-ls server, plus one fan-out point
- * for its notifications (so several listeners share a single subscription).
+ * for its notifications (so several listeners share a single subscription:
+ * JSON-RPC connections keep one handler per method, so make one CrushApi per connection).
  */
 export class CrushApi {
   private readonly listeners = new Set<(n: Notification) => void>();

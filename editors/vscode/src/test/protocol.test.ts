@@ -1,0 +1,229 @@
+// The extension's protocol layer (protocol.ts, session.ts) against the real
+// crush-ls over vscode-jsonrpc, with the scripted model. The server command
+// comes from CRUSH_LS_COMMAND / CRUSH_LS_ARGS (a JSON list), default `crush-ls`.
+
+import assert from 'node:assert/strict';
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { CancellationTokenSource, MessageConnection, StreamMessageReader, StreamMessageWriter, createMessageConnection } from 'vscode-jsonrpc/node';
+import { CLIENT_EXPERIMENTAL_CAPABILITIES, CrushApi, CrushError, Decision, PermissionRequest, buildInitializationOptions } from '../protocol';
+import { ChatChange, ChatSession, streamRun } from '../session';
+
+const SLOW_TEXT = 'tick '.repeat(200);
+
+const SCRIPT = {
+  responses: [
+    { when: 'slow', events: [{ text: SLOW_TEXT, chunkSize: 5, delayMs: 50 }] },
+    { when: 'hostname', step: 0, events: [{ toolCall: { name: 'view', input: { file_path: '/etc/hostname' } } }] },
+    { when: 'hostname', step: 1, events: [{ text: 'Viewed the host name.' }] },
+    { when: 'write', step: 0, events: [{ toolCall: { name: 'write', input: { file_path: 'a.txt', content: 'x\n' } } }] },
+    { when: 'write', step: 1, events: [{ text: 'Wrote a.txt.' }] },
+    { when: 'fail', events: [{ error: 'scripted failure', retryable: false }] },
+    { events: [{ text: 'Hello from the script', chunkSize: 5, delayMs: 20 }] },
+  ],
+};
+
+interface Server {
+  process: ChildProcessWithoutNullStreams;
+  connection: MessageConnection;
+  api: CrushApi;
+  folder: string;
+  stderr: string[];
+}
+
+async function startServer(): Promise<Server> {
+  const command = process.env.CRUSH_LS_COMMAND || 'crush-ls';
+  const args: string[] = process.env.CRUSH_LS_ARGS ? JSON.parse(process.env.CRUSH_LS_ARGS) : [];
+  const folder = mkdtempSync(join(tmpdir(), 'crush-vscode-'));
+  const child = spawn(command, args, { cwd: folder, stdio: 'pipe' });
+  const stderr: string[] = [];
+  child.stderr.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const connection = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
+  const workspace = pathToFileURL(folder).toString();
+  const api = new CrushApi(connection, workspace);
+  connection.listen();
+  const init = await connection.sendRequest<{ capabilities: { experimental?: { crush?: { version: number } } } }>('initialize', {
+    processId: process.pid,
+    rootUri: workspace,
+    workspaceFolders: [{ uri: workspace, name: 'ws' }],
+    capabilities: { experimental: CLIENT_EXPERIMENTAL_CAPABILITIES },
+    initializationOptions: { ...buildInitializationOptions({ provider: 'scripted', script: SCRIPT }, 'ask'), streamIntervalMs: 0 },
+  });
+  assert.equal(init.capabilities.experimental?.crush?.version, 1);
+  await connection.sendNotification('initialized', {});
+  return { process: child, connection, api, folder, stderr };
+}
+
+async function stopServer(server: Server): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => server.process.once('exit', (code) => resolve(code)));
+  await server.connection.sendRequest('shutdown');
+  await server.connection.sendNotification('exit');
+  const code = await exited;
+  server.connection.dispose();
+  rmSync(server.folder, { recursive: true, force: true });
+  return code;
+}
+
+/** Resolves with the first change of `chat` that satisfies `predicate`. */
+function changeWhere(chat: ChatSession, predicate: (c: ChatChange) => boolean): Promise<ChatChange> {
+  return new Promise((resolve) => {
+    const subscription = chat.onDidChange((c) => {
+      if (predicate(c)) {
+        subscription.dispose();
+        resolve(c);
+      }
+    });
+  });
+}
+
+function runCompleteOf(api: CrushApi, runId: string) {
+  return api.waitForRun(runId).done;
+}
+
+describe('crush-ls protocol layer', () => {
+  let server: Server;
+
+  before(async () => {
+    server = await startServer();
+  });
+
+  after(async () => {
+    const code = await stopServer(server);
+    assert.equal(code, 0, `crush-ls exited ${code}; stderr:\n${server.stderr.join('')}`);
+  });
+
+  test('a prompt streams into the chat session and completes', async () => {
+    const chat = new ChatSession(server.api);
+    const deltas: string[] = [];
+    server.api.onNotification((n) => n.type === 'text_delta' && n.sessionId === chat.sessionId && deltas.push(n.text));
+    const idle = changeWhere(chat, (c) => c.status.sessionId !== undefined && !c.status.busy && c.entries.some((e) => e.role === 'assistant'));
+    const accepted = await chat.send('hello there');
+    assert.equal(accepted.accepted, true);
+    assert.equal(accepted.queued, false);
+    await idle;
+    const entries = chat.snapshot().entries;
+    assert.deepEqual(entries.map((e) => e.role), ['user', 'assistant']);
+    assert.equal(entries[0].text, 'hello there');
+    assert.equal(entries[1].text, 'Hello from the script');
+    assert.equal(entries[1].streaming, false);
+    assert.equal(entries[1].finishReason, 'end_turn');
+    assert.ok(deltas.length > 1, `expected several deltas, got ${JSON.stringify(deltas)}`);
+    assert.equal(deltas.join(''), 'Hello from the script');
+    chat.dispose();
+  });
+
+  test('opening a session rebuilds the same chat from session/messages', async () => {
+    const chat = new ChatSession(server.api);
+    const sessionId = await chat.ensureSession();
+    const { runId } = await chat.send('second session');
+    await runCompleteOf(server.api, runId);
+    const reopened = new ChatSession(server.api);
+    await reopened.open(sessionId);
+    const texts = (c: ChatSession) => c.snapshot().entries.map((e) => [e.role, e.text]);
+    assert.deepEqual(texts(reopened), [['user', 'second session'], ['assistant', 'Hello from the script']]);
+    assert.deepEqual(texts(reopened), texts(chat));
+    const listed = await reopened.listSessions();
+    assert.ok(listed.some((s) => s.id === sessionId));
+    chat.dispose();
+    reopened.dispose();
+  });
+
+  test('a second prompt is queued and cancel ends both runs', async () => {
+    const chat = new ChatSession(server.api);
+    await chat.ensureSession();
+    const first = await chat.send('slow one');
+    const completions = [runCompleteOf(server.api, first.runId)];
+    const queuedShown = changeWhere(chat, (c) => c.status.queued.length === 1);
+    const second = await chat.send('slow two');
+    completions.push(runCompleteOf(server.api, second.runId));
+    assert.equal(second.queued, true);
+    assert.equal(second.position, 1);
+    const change = await queuedShown;
+    assert.equal(change.status.queued[0].prompt, 'slow two');
+    assert.equal(change.status.busy, true);
+    assert.equal(await chat.cancel(), 2);
+    const finished = await Promise.all(completions);
+    assert.deepEqual(finished.map((r) => r.finishReason), ['canceled', 'canceled']);
+    assert.equal(chat.status().busy, false);
+    assert.deepEqual(chat.status().queued, []);
+    chat.dispose();
+  });
+
+  test('streamRun cancels its run when the token is cancelled', async () => {
+    const sessionId = (await server.api.createSession('cancel me')).id;
+    const source = new CancellationTokenSource();
+    let text = '';
+    const run = streamRun(server.api, sessionId, 'slow please', {
+      onText: (t) => {
+        text += t;
+        source.cancel(); // cancel as soon as the reply is visibly streaming
+      },
+    }, source.token);
+    const done = await run;
+    assert.equal(done.finishReason, 'canceled');
+    assert.ok(text.length > 0 && text.length < SLOW_TEXT.length, `streamed ${text.length} chars`);
+    const status = await server.api.status(sessionId);
+    assert.equal(status.busy, false);
+  });
+
+  test('permission requests reach the handler; a denial shows on the tool card', async () => {
+    const requests: PermissionRequest[] = [];
+    server.api.setPermissionHandler(async (request) => {
+      requests.push(request);
+      return 'deny';
+    });
+    const chat = new ChatSession(server.api);
+    const { runId } = await chat.send('read the hostname');
+    const done = await runCompleteOf(server.api, runId);
+    assert.equal(done.finishReason, 'end_turn');
+    assert.equal(requests.length, 1);
+    assert.equal(requests[0].permission.tool, 'view');
+    assert.equal(requests[0].permission.path, '/etc/hostname');
+    assert.equal(requests[0].runId, runId);
+    const card = chat.snapshot().entries.flatMap((e) => e.tools).find((c) => c.name === 'view');
+    assert.ok(card, 'a tool card for the view call');
+    assert.equal(card.decision, 'deny');
+    assert.equal(card.isError, true);
+    chat.dispose();
+  });
+
+  test('an allowed write shows its diff on the tool card', async () => {
+    const decisions: Decision[] = ['allow'];
+    server.api.setPermissionHandler(async () => decisions.shift() ?? 'deny');
+    const chat = new ChatSession(server.api);
+    const { runId } = await chat.send('write a file');
+    const done = await runCompleteOf(server.api, runId);
+    assert.equal(done.finishReason, 'end_turn');
+    assert.equal(done.text, 'Wrote a.txt.');
+    assert.equal(readFileSync(join(server.folder, 'a.txt'), 'utf8'), 'x\n');
+    const card = chat.snapshot().entries.flatMap((e) => e.tools).find((c) => c.name === 'write');
+    assert.ok(card, 'a tool card for the write call');
+    assert.equal(card.status, 'completed');
+    assert.equal(card.decision, 'allow');
+    assert.match(card.diff ?? '', /^\+x$/m);
+  });
+
+  test('run errors are reported to the error listeners', async () => {
+    const chat = new ChatSession(server.api);
+    const errors: string[] = [];
+    chat.onError((m) => errors.push(m));
+    const { runId } = await chat.send('fail now');
+    const done = await runCompleteOf(server.api, runId);
+    assert.equal(done.finishReason, 'error');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /scripted failure/);
+    assert.ok(chat.snapshot().entries.some((e) => e.role === 'error' && /scripted failure/.test(e.text)));
+    chat.dispose();
+  });
+
+  test('request errors carry the stable data.reason', async () => {
+    const sessionId = (await server.api.createSession()).id;
+    await assert.rejects(server.api.sendMessage({ sessionId, prompt: '   ' }), (e: CrushError) => e.reason === 'empty_prompt');
+    await assert.rejects(server.api.sendMessage({ sessionId: 'no-such-session', prompt: 'hi' }), (e: CrushError) => e.reason === 'session_not_found');
+    await assert.rejects(server.api.messages('no-such-session'), (e: CrushError) => e.reason === 'session_not_found' && e.code === -32014);
+  });
+});
