@@ -178,3 +178,40 @@ def test_checkhealth_reports_server_version_and_model(workspace):
     assert "server: crush-ls " in report
     assert "model: scripted/" in report
     assert "ERROR" not in report
+
+
+def test_write_diff_is_shown_folded(workspace):
+    (workspace / "hello.py").write_text('def hello():\n    return "hi"\n')
+    new_text = 'def hello():\n    """Say hi."""\n    return "hi"\n'
+    options = scripted(
+        {"step": 0, "events": [{"toolCall": {"name": "write", "input": {"file_path": "hello.py", "content": new_text}}}]},
+        {"step": 1, "events": [{"text": "Added a docstring."}]},
+    )
+    result = run_case(workspace, "diff_folded", options)
+
+    assert (workspace / "hello.py").read_text() == new_text
+    lines, folded = result["lines"], result["folded"]
+    start = lines.index("  diff hello.py")
+    diff = [line for line in lines if line.startswith("  ┊ ")]
+    assert '  ┊ +    """Say hi."""' in diff
+    assert lines[start - 1] == "[tool] write hello.py (completed)"
+    assert all(folded[i] == lines[i].startswith("  ┊ ") for i in range(len(lines)))
+
+
+def test_second_prompt_is_shown_queued_then_answered(workspace):
+    options = scripted(
+        {"when": "first", "events": [{"text": "one two three", "chunkSize": 2, "delayMs": 40}]},
+        {"when": "second", "events": [{"text": "Second answer"}]},
+    )
+    result = run_case(workspace, "queue", options)
+
+    queued = result["while_queued"]
+    assert "## You (queued)" in queued["lines"]
+    assert "running, 1 queued" in queued["status"]
+    assert result["lines"] == [
+        "## You", "first slow prompt", "",
+        "## Crush", "one two three", "",
+        "## You", "second prompt", "",
+        "## Crush", "Second answer", "",
+    ]
+    assert "idle" in result["status"]

@@ -155,6 +155,35 @@ function cases.chat_ui()
   }
 end
 
+-- A write in the chat window: its diff is shown folded under the tool call.
+function cases.diff_folded()
+  stub_select(function() return "Allow" end)
+  vim.cmd("CrushChat")
+  vim.cmd("stopinsert")
+  local run_id = crush.send(args.prompt or "add a docstring")
+  local done = wait_complete(run_id)
+  local chat_win = vim.fn.bufwinid("crush://chat")
+  local folded = vim.api.nvim_win_call(chat_win, function()
+    local closed = {}
+    for lnum = 1, vim.api.nvim_buf_line_count(0) do
+      table.insert(closed, vim.fn.foldclosed(lnum) ~= -1)
+    end
+    return closed
+  end)
+  return { lines = crush.chat_lines(), folded = folded, run_complete = done }
+end
+
+-- A second prompt waits behind the first: shown queued, then answered in order.
+function cases.queue()
+  local first = crush.send("first slow prompt")
+  local second = crush.send("second prompt")
+  wait_for("run_queued", function() return count("run_queued") > 0 end)
+  local while_queued = { lines = crush.chat_lines(), status = crush.status() }
+  wait_complete(first)
+  wait_complete(second)
+  return { while_queued = while_queued, lines = crush.chat_lines(), status = crush.status() }
+end
+
 function cases.health()
   vim.cmd("checkhealth crush")
   return { lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) }

@@ -319,6 +319,20 @@ function M.add(entry)
   return entry
 end
 
+-- Moves an entry below the others (a queued prompt, once its run starts).
+function M.move_to_end(entry)
+  if entry.index == #M.entries then
+    return M.update(entry)
+  end
+  local start = block_start(entry.index)
+  write_lines(start, start + entry.line_count, {})
+  table.remove(M.entries, entry.index)
+  for i = entry.index, #M.entries do
+    M.entries[i].index = i
+  end
+  M.add(entry)
+end
+
 function M.rerender()
   local lines = {}
   for _, entry in ipairs(M.entries) do

@@ -145,8 +145,9 @@ function on.run_started(n)
   state.runs[n.runId] = "running"
   local user = state.user_by_run[n.runId]
   if user and user.queued then
+    -- Shown where it was typed while it waited; its answer comes now.
     user.queued = false
-    chat.update(user)
+    chat.move_to_end(user)
   end
 end
 
@@ -353,6 +354,11 @@ function M.send(text)
       end
       -- The response comes before the run's notifications (PROTOCOL.md section 2).
       state.runs[run_id] = state.runs[run_id] or (result.queued and "queued" or "running")
+      local user = state.user_by_run[run_id]
+      if result.queued and user and not user.queued and state.runs[run_id] == "queued" then
+        user.queued = true
+        chat.update(user)
+      end
       refresh_status()
     end)
   end)
