@@ -44,6 +44,8 @@ def input_summary(tool_input: Any, width: int = 80) -> str:
         for key in MAIN_INPUT_KEYS:
             if isinstance(tool_input.get(key), str):
                 return _shorten(tool_input[key], width)
+        if not tool_input:
+            return ""
     return _shorten(json.dumps(tool_input, ensure_ascii=False), width)
 
 
@@ -136,6 +138,7 @@ class TerminalView:
         self.err = err_console or Console(stderr=True, highlight=False)
         self._blocks: list[TextBlock | ToolBlock] = []
         self._printed_tools: set[str] = set()  # later updates of these are not shown again
+        self._errors_shown: set[str] = set()  # run_complete.error repeats the last agent_error
         self._live: Live | None = None
         self._status = "Thinking…"
         self._started = 0.0
@@ -145,6 +148,7 @@ class TerminalView:
     def begin_run(self) -> None:
         self._blocks = []
         self._printed_tools = set()
+        self._errors_shown = set()
         self._status = "Thinking…"
         self._started = time.monotonic()
         self._start_live()
@@ -277,12 +281,13 @@ class TerminalView:
     def _on_agent_error(self, note: dict[str, Any]) -> None:
         self._commit(everything=True)
         retry = " (retrying)" if note.get("willRetry") else ""
+        self._errors_shown.add(str(note.get("message")))
         self.console.print(Text(f"error [{note.get('code')}]: {note.get('message')}{retry}", style="red"))
 
     def _on_run_complete(self, note: dict[str, Any]) -> None:
         self._commit(everything=True)
         reason = note.get("finishReason", "unknown")
-        if note.get("error"):
+        if note.get("error") and str(note["error"]) not in self._errors_shown:
             self.console.print(Text(str(note["error"]), style="red"))
         self.console.print(usage_line(reason, note.get("usage"), time.monotonic() - self._started))
 

@@ -1,0 +1,95 @@
+"""`crush-ls chat` as a person uses it: on a pseudo-terminal, with keys, Ctrl-C and questions."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+WRITE_THEN_DONE = [
+    {"step": 0, "events": [{"toolCall": {"name": "write", "input": {"file_path": "hello.txt", "content": "hi\n"}}}]},
+    {"step": 1, "events": [{"text": "Finished the file task."}]},
+]
+# Streams a first sentence, then hangs: only a cancel ends this run.
+SLOW = [{"events": [{"text": "Working on it."}, {"sleepMs": 60000}, {"text": "never shown"}]}]
+
+
+def stored_messages(run_cli) -> list[dict]:
+    (session,) = json.loads(run_cli("sessions", "--json").stdout)["sessions"]
+    return json.loads(run_cli("sessions", "show", session["id"], "--json").stdout)["messages"]
+
+
+def test_permission_is_asked_and_allow_runs_the_tool(terminal, write_script, workspace: Path):
+    term = terminal("chat", "--script", write_script(WRITE_THEN_DONE), "make a file")
+
+    term.expect(r"Permission needed: write wants to write .*hello\.txt")
+    term.expect(r"\[y\] allow")
+    term.send("y")
+
+    term.expect("Finished the file task.")
+    term.expect("end_turn")
+    assert term.wait() == 0
+    assert (workspace / "hello.txt").read_text() == "hi\n"
+
+
+def test_permission_denied_on_the_terminal_leaves_the_file_alone(terminal, write_script, workspace: Path):
+    term = terminal("chat", "--script", write_script(WRITE_THEN_DONE), "make a file")
+
+    term.expect(r"\[y\] allow")
+    term.send("n")
+
+    term.expect("deny")
+    term.expect("end_turn")
+    assert term.wait() == 0
+    assert not (workspace / "hello.txt").exists()
+
+
+def test_ctrl_c_cancels_the_running_turn(terminal, write_script, run_cli):
+    term = terminal("chat", "--script", write_script(SLOW), "slow task")
+    term.expect("Working on it.")
+
+    pressed = time.monotonic()
+    term.ctrl_c()
+
+    term.expect("canceled")
+    assert term.wait() == 130
+    assert time.monotonic() - pressed < 10  # not the 60 s the script sleeps
+    assistant = [m for m in stored_messages(run_cli) if m["role"] == "assistant"][-1]
+    assert [p["reason"] for p in assistant["parts"] if p["type"] == "finish"] == ["canceled"]
+    assert "never shown" not in term.output
+
+
+def test_interactive_loop_keeps_one_session_and_takes_multiline_prompts(terminal, write_script, run_cli):
+    script = write_script([
+        {"when": "line one\nline two", "events": [{"text": "Got both lines."}]},
+        {"when": "hello", "events": [{"text": "Hello, person."}]},
+    ])
+    term = terminal("chat", "--script", script)
+
+    term.expect("❯")
+    term.send("hello\r")
+    term.expect("Hello, person.")
+    term.expect("end_turn")
+    term.expect("❯")
+    term.send("line one\x1b\r")  # Esc Enter: a new line, not a send
+    term.send("line two\r")
+    term.expect("Got both lines.")
+    term.expect("❯")
+    term.send("\x04")  # Ctrl-D
+
+    assert term.wait() == 0
+    users = [m["parts"][0]["text"] for m in stored_messages(run_cli) if m["role"] == "user"]
+    assert users == ["hello", "line one\nline two"]
+
+
+def test_ctrl_c_after_a_cancel_quits_the_loop(terminal, write_script):
+    term = terminal("chat", "--script", write_script(SLOW))
+    term.expect("❯")
+    term.send("slow task\r")
+    term.expect("Working on it.")
+
+    term.ctrl_c()
+    term.expect("Canceling")
+    term.ctrl_c()
+
+    assert term.wait() == 130
