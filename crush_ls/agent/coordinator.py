@@ -205,7 +205,7 @@ class Coordinator:
             # Steered prompts the finished turn never folded run as if queued, first.
             leftover, line.steering = line.steering, []
             for steered in reversed(leftover):
-                steered.state = ACCEPTED
+                steered.state = QUEUED  # waits behind the run ahead; the head becomes ACCEPTED below
                 line.waiting.appendleft(steered)
             if line.waiting:
                 line.waiting[0].state = ACCEPTED
