@@ -25,12 +25,15 @@ from fake_openai import (
     usage,
 )
 
+from provider_testing import call_with, collect, failure, user
+
+from provider_testing import call_with, collect, failure, user
+
 from crush_ls.config import ModelConfig
 from crush_ls.errors import AgentNotInitialized
 from crush_ls.providers import create_provider
 from crush_ls.providers.base import (
     Finish,
-    ModelCall,
     ProviderError,
     ReasoningDelta,
     TextDelta,
@@ -49,30 +52,6 @@ def provider_for(server: FakeOpenAI, **overrides):
     config = ModelConfig(provider="openai", model="gpt-test", base_url=server.base_url, api_key=KEY,
                          **overrides)
     return create_provider(config, Path("."))
-
-
-def user(text: str) -> dict:
-    return {"role": "user", "parts": [{"type": "text", "text": text}]}
-
-
-def call_with(prompt: str = "hi", **kwargs) -> ModelCall:
-    kwargs.setdefault("system", "You are a test.")
-    kwargs.setdefault("messages", [user(prompt)])
-    kwargs.setdefault("tools", [])
-    return ModelCall(prompt=prompt, **kwargs)
-
-
-async def collect(provider, call: ModelCall) -> list:
-    try:
-        return [event async for event in provider.stream(call)]
-    finally:
-        await provider.aclose()
-
-
-async def failure(provider, call: ModelCall | None = None) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await collect(provider, call or call_with())
-    return info.value
 
 
 async def test_streams_text_usage_and_finish():
