@@ -134,7 +134,8 @@ class CrushServer(LanguageServer):
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # Errors are answered to the request that caused them; no showMessage pop-ups.
-        log.error("%s: %s", getattr(source, "__name__", source), error)
+        level = logging.DEBUG if isinstance(error, JsonRpcException) else logging.ERROR
+        log.log(level, "%s: %s", getattr(source, "__name__", source), error)
 
 
 server = CrushServer()

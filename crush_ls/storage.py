@@ -1,9 +1,12 @@
 """Sessions, messages and file history in SQLite, off the event loop.
 
 One `Store` per workspace: `<folder>/<dataDirectory>/crush-ls.db` in WAL
-mode. Every statement runs on the store's own single worker thread, so
-writes keep their order and the event loop never blocks on disk. Sessions
-are also kept in memory: `agent/sendMessage` checks that a session exists
+mode. Every statement runs on the store's own writer thread, in the order it
+was queued. Writes are queued and not awaited (write-behind): the event loop
+never waits for the disk, and the writer commits whatever has queued up in
+one transaction. Reads queue behind the writes, so a read sees every write
+made before it; `flush()` waits for everything queued so far. Sessions are
+also kept in memory: `agent/sendMessage` checks that a session exists
 without touching the disk.
 """
 
@@ -11,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import queue
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +28,7 @@ from typing import Any, TypeVar
 import attrs
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 DB_NAME = "crush-ls.db"
 DEFAULT_TITLE = "New Session"
@@ -191,13 +197,18 @@ def prepare_data_directory(folder: Path, data_directory: str) -> Path:
     return data_dir
 
 
+Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
+
+
 class Store:
-    """The storage of one workspace. Create with `await Store.open(path)`."""
+    """The storage of one workspace. Create with `Store.open_now(path)` or `await Store.open(path)`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crush-ls-db")
         self._db: sqlite3.Connection | None = None
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._work, name="crush-ls-db", daemon=True)
+        self._writer.start()
         self.sessions: dict[str, Session] = {}
         self._message_seq = 0
 
@@ -211,13 +222,73 @@ class Store:
     def open_now(cls, path: Path) -> Store:
         """Open synchronously: workspaces open during `initialize`, before any request."""
         store = cls(path)
-        store._executor.submit(store._open).result()
+        opened = threading.Event()
+        failure: list[BaseException] = []
+
+        def open_and_signal() -> None:
+            try:
+                store._open()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                failure.append(exc)
+            finally:
+                opened.set()
+
+        store._jobs.put((open_and_signal, (), None))
+        opened.wait()
+        if failure:
+            raise failure[0]
         return store
 
+    def _write(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue a write; it lands in order, without the caller waiting."""
+        self._jobs.put((fn, args, None))
+
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        """Queue a job behind every earlier write and wait for its result."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put((fn, args, future))
+        return await future
 
     # ------------------------------------------------------------------ worker thread
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            batch = [job]
+            while job is not None:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                batch.append(job)
+            in_transaction = self._db is not None
+            if in_transaction:
+                self.db.execute("BEGIN")
+            for item in batch:
+                if item is None:
+                    continue
+                self._run(*item)
+            if in_transaction and self._db is not None:
+                self.db.execute("COMMIT")
+            if None in batch:  # close: fold the WAL back into the database file
+                if self._db is not None:
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    self._db.close()
+                    self._db = None
+                return
+
+    @staticmethod
+    def _run(fn: Callable[..., Any], args: tuple[Any, ...], future: asyncio.Future[Any] | None) -> None:
+        try:
+            result = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - reported to the waiter, or logged for a write
+            if future is None:
+                log.exception("storage write failed")
+            else:
+                future.get_loop().call_soon_threadsafe(_settle_future, future, None, exc)
+            return
+        if future is not None:
+            future.get_loop().call_soon_threadsafe(_settle_future, future, result, None)
+
     def _open(self) -> None:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.row_factory = sqlite3.Row
@@ -226,11 +297,11 @@ class Store:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
-        self._db = db
         for row in db.execute("SELECT * FROM sessions"):
             session = _session_from_row(row)
             self.sessions[session.id] = session
         self._message_seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]
+        self._db = db
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -281,16 +352,16 @@ class Store:
         ts = now()
         session = Session(id=session_id or new_id(), title=title or DEFAULT_TITLE, created_at=ts, updated_at=ts)
         self.sessions[session.id] = session
-        await self._call(self._save_session, attrs.evolve(session))
+        self._write(self._save_session, attrs.evolve(session))
         return session
 
     async def save_session(self, session: Session) -> None:
         session.updated_at = now()
-        await self._call(self._save_session, attrs.evolve(session, todos=list(session.todos)))
+        self._write(self._save_session, attrs.evolve(session, todos=list(session.todos)))
 
     async def delete_session(self, session_id: str) -> None:
         self.sessions.pop(session_id, None)
-        await self._call(lambda: self.db.execute("DELETE FROM sessions WHERE id=?", (session_id,)))
+        self._write(lambda: self.db.execute("DELETE FROM sessions WHERE id=?", (session_id,)))
 
     # ------------------------------------------------------------------ messages
     async def create_message(
@@ -317,13 +388,13 @@ class Store:
                 (ts, session_id),
             )
 
-        await self._call(write)
+        self._write(write)
         return message
 
     async def update_message(self, message: Message) -> None:
         message.updated_at = now()
         snapshot = attrs.evolve(message, parts=json.loads(json.dumps(message.parts)))
-        await self._call(self._save_message, snapshot, None)
+        self._write(self._save_message, snapshot, None)
 
     async def delete_message(self, message: Message) -> None:
         session = self.sessions.get(message.session_id)
@@ -337,7 +408,7 @@ class Store:
                 (message.session_id,),
             )
 
-        await self._call(write)
+        self._write(write)
 
     async def list_messages(self, session_id: str) -> list[Message]:
         def read() -> list[Message]:
@@ -378,7 +449,7 @@ class Store:
         return await self._call(read)
 
     async def record_read(self, session_id: str, path: str, mtime: float | None) -> None:
-        await self._call(
+        self._write(
             lambda: self.db.execute(
                 "INSERT INTO read_files (session_id, path, read_at, mtime) VALUES (?,?,?,?) "
                 "ON CONFLICT(path, session_id) DO UPDATE SET read_at=excluded.read_at, mtime=excluded.mtime",
@@ -401,11 +472,14 @@ class Store:
         await self._call(lambda: None)
 
     async def close(self) -> None:
-        def close() -> None:
-            if self._db is not None:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                self._db.close()
-                self._db = None
+        self._jobs.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
 
-        await self._call(close)
-        self._executor.shutdown(wait=True)
+
+def _settle_future(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

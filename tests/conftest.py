@@ -66,7 +66,7 @@ class AgentClient(LanguageClient):
         return await self.call("agent/sendMessage", {"workspace": self.ws_uri, "sessionId": session_id,
                                                      "prompt": prompt, **extra})
 
-    async def messages(self, session_id: str) -> list[dict[str, Any]]:
+    async def session_messages(self, session_id: str) -> list[dict[str, Any]]:
         return (await self.call("session/messages", {"workspace": self.ws_uri, "sessionId": session_id}))["messages"]
 
     # -------------------------------------------------------------- notifications
