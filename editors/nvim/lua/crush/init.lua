@@ -183,6 +183,10 @@ end
 
 function on.tool_result(n)
   attach_result(n)
+  if n.metadata and n.metadata.path and not n.isError then
+    -- A file the agent changed: reload the buffers showing it ('autoread').
+    vim.cmd("silent! checktime")
+  end
 end
 
 function on.session_updated(n)
