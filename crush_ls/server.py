@@ -85,6 +85,12 @@ class CrushProtocol(LanguageServerProtocol):
             return
         super().handle_message(message)
 
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        super()._send_response(msg_id, result, error)
+        flush = getattr(self.writer, "flush", None)
+        if flush is not None:  # answers go out at once; notifications are batched per loop turn
+            flush()
+
     def write_json(self, message: dict[str, Any]) -> None:
         """Write one message of plain JSON types (the fast path for notifications)."""
         body = json.dumps(message, separators=(",", ":"))
@@ -285,18 +291,42 @@ def session_delete(ls: CrushServer, params: p.SessionParams) -> Any:
 
 # ---------------------------------------------------------------------- transport
 class StdoutWriter:
+    """Collects what one turn of the event loop writes and sends it in one system call.
+
+    Under load many notifications are written per loop iteration; one write
+    instead of one per message keeps the loop free to read the next request.
+    Order is kept: everything goes through one buffer.
+    """
+
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
+        self._pending: list[bytes] = []
+        self._scheduled = False
 
     def write(self, data: bytes) -> None:
-        self._stream.write(data)
-        self._stream.flush()
+        self._pending.append(data)
+        if self._scheduled:
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+            self._scheduled = True
+        except RuntimeError:  # no loop (start-up or teardown): write through
+            self.flush()
+
+    def flush(self) -> None:
+        self._scheduled = False
+        data = b"".join(self._pending)
+        self._pending.clear()
+        if not data:
+            return
+        try:
+            self._stream.write(data)
+            self._stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            log.debug("client gone; dropped %d bytes of output", len(data))
 
     def close(self) -> None:
-        try:
-            self._stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass
+        self.flush()
 
 
 def _answer_malformed(ls: CrushServer, msg_id: Any, code: int, message: str) -> None:
@@ -367,8 +397,12 @@ def serve_stdio(stdin: BinaryIO, stdout: BinaryIO) -> int:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=2**26)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
-        server.protocol.set_writer(StdoutWriter(stdout))
-        return await _run_connection(server, reader)
+        writer = StdoutWriter(stdout)
+        server.protocol.set_writer(writer)
+        try:
+            return await _run_connection(server, reader)
+        finally:
+            writer.flush()
 
     try:
         return asyncio.run(main())
