@@ -177,7 +177,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   <header id="toolbar">
     <select id="sessions" title="Session"></select>
     <button id="pick-session" class="icon" title="Pick a session">☰</button>
-    <button id="new-session" class="icon" title="New session">＋</button>
+    <button id="new-session" class="icon" title="New session">+</button>
   </header>
   <main id="messages" aria-live="polite"></main>
   <div id="status"><span id="busy" hidden>Working…</span><span id="queue" hidden></span></div>

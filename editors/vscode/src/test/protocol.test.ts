@@ -12,20 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource, MessageConnection, StreamMessageReader, StreamMessageWriter, createMessageConnection } from 'vscode-jsonrpc/node';
 import { CLIENT_EXPERIMENTAL_CAPABILITIES, CrushApi, CrushError, Decision, PermissionRequest, buildInitializationOptions } from '../protocol';
 import { ChatChange, ChatSession, streamRun } from '../session';
-
-const SLOW_TEXT = 'tick '.repeat(200);
-
-const SCRIPT = {
-  responses: [
-    { when: 'slow', events: [{ text: SLOW_TEXT, chunkSize: 5, delayMs: 50 }] },
-    { when: 'hostname', step: 0, events: [{ toolCall: { name: 'view', input: { file_path: '/etc/hostname' } } }] },
-    { when: 'hostname', step: 1, events: [{ text: 'Viewed the host name.' }] },
-    { when: 'write', step: 0, events: [{ toolCall: { name: 'write', input: { file_path: 'a.txt', content: 'x\n' } } }] },
-    { when: 'write', step: 1, events: [{ text: 'Wrote a.txt.' }] },
-    { when: 'fail', events: [{ error: 'scripted failure', retryable: false }] },
-    { events: [{ text: 'Hello from the script', chunkSize: 5, delayMs: 20 }] },
-  ],
-};
+import { SCRIPT, SLOW_TEXT } from './script';
 
 interface Server {
   process: ChildProcessWithoutNullStreams;

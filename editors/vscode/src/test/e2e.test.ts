@@ -1,0 +1,222 @@
+// End to end in a real VS Code: code-server (Node 24) with the packaged VSIX,
+// driven by playwright-core through Debian's chromium, talking to the real
+// crush-ls with the scripted model. .ci/vscode.sh installs the toolchain and
+// sets the environment; without it these tests skip (unless
+// CRUSH_E2E_REQUIRED=1, as in CI, where they fail instead).
+
+import assert from 'node:assert/strict';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, FrameLocator, Page } from 'playwright-core';
+import { SCRIPT } from './script';
+
+const env = process.env;
+const REQUIRED = ['CODE_SERVER_NODE', 'CODE_SERVER_ENTRY', 'CRUSH_VSIX', 'CRUSH_FAKE_LM_DIR', 'CRUSH_E2E_WORK'];
+const missing = REQUIRED.filter((name) => !env[name]);
+if (missing.length && env.CRUSH_E2E_REQUIRED === '1') {
+  throw new Error(`E2E environment incomplete (${missing.join(', ')}): run .ci/vscode.sh`);
+}
+const skip = missing.length ? `needs ${missing.join(', ')} (run .ci/vscode.sh)` : false;
+
+const PORT = Number(env.CODE_SERVER_PORT || 18765);
+const URL_BASE = `http://127.0.0.1:${PORT}`;
+const TIMEOUT = 30_000;
+
+const work = env.CRUSH_E2E_WORK ?? '';
+const dirs = {
+  userData: join(work, 'ud'),
+  extensions: join(work, 'ext'),
+  workspace: join(work, 'ws'),
+  screenshots: env.SCREENSHOTS_DIR || join(work, 'shots'),
+};
+
+function codeServerArgs(...extra: string[]): string[] {
+  return [env.CODE_SERVER_ENTRY!, '--config', join(work, 'cs-config.yaml'), '--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions, ...extra];
+}
+
+/** Isolates code-server's and chromium's side files (config, logs, sockets) under the work dir. */
+function isolatedEnv(): NodeJS.ProcessEnv {
+  const xdg = join(work, 'xdg');
+  return { ...env, XDG_CONFIG_HOME: join(xdg, 'config'), XDG_DATA_HOME: join(xdg, 'data'), XDG_CACHE_HOME: join(xdg, 'cache'), TMPDIR: join(work, 'tmp') };
+}
+
+function prepareProfile(): void {
+  rmSync(dirs.userData, { recursive: true, force: true });
+  rmSync(dirs.extensions, { recursive: true, force: true });
+  rmSync(dirs.workspace, { recursive: true, force: true });
+  for (const dir of [join(dirs.userData, 'User'), dirs.extensions, dirs.workspace, dirs.screenshots, join(work, 'tmp')]) {
+    mkdirSync(dir, { recursive: true });
+  }
+  writeFileSync(join(work, 'cs-config.yaml'), `bind-addr: 127.0.0.1:${PORT}\nauth: none\ncert: false\n`);
+  const settings = {
+    'telemetry.telemetryLevel': 'off',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'extensions.ignoreRecommendations': true,
+    'workbench.startupEditor': 'none',
+    'update.mode': 'none',
+    'crush.server.command': env.CRUSH_LS_COMMAND || 'crush-ls',
+    'crush.server.args': env.CRUSH_LS_ARGS ? JSON.parse(env.CRUSH_LS_ARGS) : [],
+    'crush.model': { provider: 'scripted', script: SCRIPT },
+    'crush.permissions.mode': 'ask',
+  };
+  writeFileSync(join(dirs.userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  // The test-only model extension as a folder, then the product as its VSIX (as a user installs it).
+  cpSync(env.CRUSH_FAKE_LM_DIR!, join(dirs.extensions, 'crush-ls-test.crush-test-fake-lm-0.0.1'), { recursive: true });
+  execFileSync(env.CODE_SERVER_NODE!, codeServerArgs('--install-extension', env.CRUSH_VSIX!, '--force'), { env: isolatedEnv(), stdio: 'pipe' });
+  const listed = execFileSync(env.CODE_SERVER_NODE!, codeServerArgs('--list-extensions'), { env: isolatedEnv() }).toString();
+  assert.match(listed, /crush-ls\.crush-ls-vscode/);
+  assert.match(listed, /crush-ls-test\.crush-test-fake-lm/);
+}
+
+/** code-server in its own process group, so that stopping it ends its extension host and crush-ls too. */
+function startCodeServer(): ChildProcess {
+  const log = openSync(join(work, 'code-server.log'), 'w');
+  return spawn(
+    env.CODE_SERVER_NODE!,
+    codeServerArgs('--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', dirs.workspace),
+    { env: isolatedEnv(), detached: true, stdio: ['ignore', log, log] },
+  );
+}
+
+async function waitForHealth(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${URL_BASE}/healthz`)).ok) {
+        return;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`code-server did not answer on ${URL_BASE}; see ${join(work, 'code-server.log')}`);
+}
+
+async function stopProcessGroup(child: ChildProcess | undefined): Promise<void> {
+  if (!child?.pid) {
+    return;
+  }
+  const group = -child.pid;
+  const alive = () => {
+    try {
+      process.kill(group, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    process.kill(group, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 40 && alive(); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (alive()) {
+    process.kill(group, 'SIGKILL');
+  }
+}
+
+describe('VS Code extension in code-server', { skip }, () => {
+  let codeServer: ChildProcess | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let chatView: FrameLocator;
+
+  const shot = (name: string) => page.screenshot({ path: join(dirs.screenshots, name) });
+
+  async function runCommand(title: string): Promise<void> {
+    await page.keyboard.press('F1');
+    await page.locator('.quick-input-widget input').fill(`>${title}`);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: TIMEOUT });
+    await page.keyboard.press('Enter');
+  }
+
+  async function sendInView(text: string): Promise<void> {
+    const prompt = chatView.locator('#prompt');
+    await prompt.fill(text);
+    await prompt.press('Enter');
+  }
+
+  before(async () => {
+    prepareProfile();
+    codeServer = startCodeServer();
+    await waitForHealth();
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({
+      executablePath: env.CHROMIUM || '/usr/bin/chromium',
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${URL_BASE}/?folder=${encodeURIComponent(dirs.workspace)}`);
+    await page.locator('.monaco-workbench .activitybar').waitFor({ timeout: 60_000 });
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => undefined);
+    await stopProcessGroup(codeServer);
+  });
+
+  test('the chat view opens from the activity bar and streams a reply', async () => {
+    await page.locator('.activitybar [aria-label^="Crush"]').first().click();
+    chatView = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await chatView.locator('#prompt').waitFor({ timeout: 60_000 });
+    await sendInView('hello from the view');
+    await chatView.locator('.entry.user', { hasText: 'hello from the view' }).waitFor({ timeout: TIMEOUT });
+    // Seen while streaming (the scripted reply takes about 300 ms), then finished.
+    await chatView.locator('.entry.assistant.streaming').waitFor({ timeout: TIMEOUT });
+    const reply = chatView.locator('.entry.assistant:not(.streaming) .body', { hasText: 'Hello from the script' });
+    await reply.waitFor({ timeout: TIMEOUT });
+    assert.equal((await reply.innerText()).trim(), 'Hello from the script');
+    await chatView.locator('#busy').waitFor({ state: 'hidden', timeout: TIMEOUT });
+  });
+
+  test('a slow turn shows the queue and is cancelled', async () => {
+    await sendInView('slow one');
+    await chatView.locator('.entry.assistant.streaming', { hasText: 'tick' }).waitFor({ timeout: TIMEOUT });
+    await sendInView('slow two');
+    const queue = chatView.locator('#queue');
+    await queue.filter({ hasText: '1 queued' }).waitFor({ timeout: TIMEOUT });
+    await shot('vscode-queue.png');
+    await chatView.locator('#cancel').click();
+    await chatView.locator('.entry.assistant .finish', { hasText: 'Canceled' }).waitFor({ timeout: TIMEOUT });
+    await chatView.locator('#busy').waitFor({ state: 'hidden', timeout: TIMEOUT });
+    await queue.waitFor({ state: 'hidden', timeout: TIMEOUT });
+    assert.equal(await chatView.locator('.entry.user', { hasText: 'slow two' }).count(), 0, 'the queued prompt never ran');
+  });
+
+  test('a write asks in a modal; Allow runs it and the card shows the diff', async () => {
+    await sendInView('write a file please');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.filter({ hasText: 'Crush wants to write' }).waitFor({ timeout: TIMEOUT });
+    assert.match(await dialog.innerText(), /a\.txt/);
+    await shot('vscode-permission.png');
+    await dialog.getByRole('button', { name: 'Allow', exact: true }).click();
+    const card = chatView.locator('.tool-card.status-completed', { hasText: 'write' });
+    await card.waitFor({ timeout: TIMEOUT });
+    assert.match(await card.locator('.diff').innerText(), /^\+x$/m);
+    await chatView.locator('.entry.assistant .body', { hasText: 'Wrote a.txt.' }).waitFor({ timeout: TIMEOUT });
+    assert.equal(readFileSync(join(dirs.workspace, 'a.txt'), 'utf8'), 'x\n');
+    await shot('vscode-chat-view.png');
+  });
+
+  test('@crush answers in the chat panel', async () => {
+    await runCommand('Crush Test: Open Chat with @crush');
+    const input = page.locator('.interactive-input-part .monaco-editor .view-lines').first();
+    await input.waitFor({ timeout: TIMEOUT });
+    await input.click();
+    await page.keyboard.press('End');
+    await page.keyboard.type('panel question');
+    await page.keyboard.press('Enter');
+    const answer = page.locator('.interactive-session', { hasText: 'for the chat panel' }).first();
+    await answer.waitFor({ timeout: TIMEOUT });
+    assert.match(await answer.innerText(), /Answer for the chat panel from crush-ls/);
+    await shot('vscode-chat-participant.png');
+  });
+});
