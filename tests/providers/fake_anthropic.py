@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-try:  # imported as tests' `providers.fake_anthropic` or, from tests/providers, as `fake_anthropic`
-    from .fake_vendor import Drop, FakeVendorServer, Hold, Status  # noqa: F401 - re-exported
-except ImportError:
-    from fake_vendor import Drop, FakeVendorServer, Hold, Status  # noqa: F401
+from .fake_vendor import Drop, FakeVendorServer, Hold, Status  # noqa: F401 - re-exported for tests
 
 MODEL = "claude-test"
 

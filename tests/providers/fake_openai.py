@@ -1,6 +1,8 @@
 """A fake OpenAI Chat Completions server: `chat.completion.chunk` SSE events.
 
-    with FakeOpenAI([text_stream("Hello"), Status(429, rate_limited(), {"retry-after": "0"})]) as server:
+    from tests.providers.fake_openai import FakeOpenAI, Status, rate_limited, text_stream
+
+    with FakeOpenAI([Status(429, rate_limited(), {"retry-after": "0"}), text_stream("Hello")]) as server:
         config = ModelConfig(provider="openai", model="gpt-test", base_url=server.base_url, api_key="sk-test")
 
 Every stream ends with `data: [DONE]` unless it was cut with `Drop()`.
@@ -11,10 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-try:  # imported as tests' `providers.fake_openai` or, from tests/providers, as `fake_openai`
-    from .fake_vendor import Drop, FakeVendorServer, Hold, Status  # noqa: F401 - re-exported
-except ImportError:
-    from fake_vendor import Drop, FakeVendorServer, Hold, Status  # noqa: F401
+from .fake_vendor import Drop, FakeVendorServer, Hold, Status  # noqa: F401 - re-exported for tests
 
 MODEL = "gpt-test"
 

@@ -8,7 +8,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_anthropic import (
+
+from crush_ls.config import ModelConfig
+from crush_ls.errors import AgentNotInitialized
+from crush_ls.providers import create_provider
+from crush_ls.providers.base import (
+    Finish,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallRequest,
+    ToolSpec,
+    Usage,
+)
+from crush_ls.providers.vendor_common import MISSING_RESULT
+from tests.providers.fake_anthropic import (
     Drop,
     FakeAnthropic,
     Status,
@@ -28,21 +42,7 @@ from fake_anthropic import (
     tool_use_block,
     tool_use_stream,
 )
-from provider_testing import call_with, collect, failure, user
-
-from crush_ls.config import ModelConfig
-from crush_ls.errors import AgentNotInitialized
-from crush_ls.providers import create_provider
-from crush_ls.providers.base import (
-    Finish,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallRequest,
-    ToolSpec,
-    Usage,
-)
-from crush_ls.providers.vendor_common import MISSING_RESULT
+from tests.providers.provider_testing import call_with, collect, failure, user
 
 KEY = "sk-ant-test-0123456789abcdef"
 VIEW = ToolSpec("view", "Read a file", {"type": "object", "properties": {"file_path": {"type": "string"}}})

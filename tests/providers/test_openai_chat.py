@@ -11,23 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from fake_openai import (
-    Drop,
-    FakeOpenAI,
-    Hold,
-    Status,
-    chunk,
-    context_too_long,
-    error_body,
-    rate_limited,
-    text_stream,
-    tool_call_stream,
-    usage,
-)
-
-from provider_testing import call_with, collect, failure, user
-
-from provider_testing import call_with, collect, failure, user
 
 from crush_ls.config import ModelConfig
 from crush_ls.errors import AgentNotInitialized
@@ -42,6 +25,20 @@ from crush_ls.providers.base import (
     Usage,
 )
 from crush_ls.providers.vendor_common import MISSING_RESULT
+from tests.providers.fake_openai import (
+    Drop,
+    FakeOpenAI,
+    Hold,
+    Status,
+    chunk,
+    context_too_long,
+    error_body,
+    rate_limited,
+    text_stream,
+    tool_call_stream,
+    usage,
+)
+from tests.providers.provider_testing import call_with, collect, failure, user
 
 KEY = "sk-test-0123456789abcdef"
 VIEW = ToolSpec("view", "Read a file", {"type": "object", "properties": {"file_path": {"type": "string"}},
