@@ -64,23 +64,77 @@ class Settings:
     permissions: PermissionSettings = attrs.Factory(PermissionSettings)
     data_directory: str = ".crush"
     stream_interval_ms: float = 16
+    # Not options (init=False: never read from the wire). `raw`: the
+    # initializationOptions as sent, to tell a given value from a default.
+    # `crush`: the crush.json configuration `load_settings` merged in.
+    raw: dict[str, Any] = attrs.field(init=False, factory=dict, repr=False)
+    crush: Any = attrs.field(init=False, default=None, repr=False)
+
+    def complete_model(self, model: ModelConfig) -> ModelConfig:
+        """A model named by provider and id, completed from crush.json (for agent/setModel)."""
+        if self.crush is None:
+            return model
+        from .crush_config import complete_model
+
+        return complete_model(model, self.crush)
+
+    @property
+    def available_models(self) -> list[ModelConfig]:
+        """Every model the crush.json providers list (for agent/models)."""
+        return list(self.crush.available) if self.crush is not None else []
 
 
 def parse_init_options(raw: Any) -> Settings:
     """Structure `initializationOptions`, naming the bad field on error."""
     try:
-        return structure_params(raw or {}, Settings)
+        settings = structure_params(raw or {}, Settings)
     except ValueError as exc:
         raise InvalidParams(
             "initializationOptions: " + str(exc).replace("@ params.", "@ initializationOptions.")
         ) from exc
+    settings.raw = dict(raw or {})
+    return settings
 
 
 def load_settings(folder: Path, init_options: Settings) -> Settings:
-    """The settings of one workspace folder.
+    """The settings of one workspace folder: the crush.json files under `init_options`.
 
-    Configuration files are merged under `init_options` (see
-    `crush_ls.crush_config` once provider configuration lands); for now the
-    initialization options are the whole configuration.
+    A value given in `initializationOptions` wins over the files. A `model`
+    given there replaces crush.json's `models.large` (`smallModel` its
+    `models.small`), completed from crush.json when it names a model the
+    files configure (see `crush_config.complete_model`).
     """
-    return init_options
+    from .crush_config import load
+
+    crush = load(folder)
+    settings = attrs.evolve(init_options, permissions=attrs.evolve(init_options.permissions))
+    settings.raw, settings.crush = init_options.raw, crush
+    settings.model = _pick_model(init_options.model, crush, "large")
+    settings.small_model = _pick_model(init_options.small_model, crush, "small")
+    raw = init_options.raw
+    if crush.allowed_tools is not None and not (
+        _given(raw, "permissions", "allowedTools") or init_options.permissions.allowed_tools
+    ):
+        settings.permissions.allowed_tools = list(crush.allowed_tools)
+    if crush.data_directory and not (
+        _given(raw, "dataDirectory") or init_options.data_directory != Settings().data_directory
+    ):
+        settings.data_directory = crush.data_directory
+    return settings
+
+
+def _given(raw: Any, *path: str) -> bool:
+    """Whether initializationOptions held the key at `path` (a default is not a given value)."""
+    for key in path:
+        if not isinstance(raw, dict) or key not in raw:
+            return False
+        raw = raw[key]
+    return True
+
+
+def _pick_model(given: ModelConfig | None, crush: Any, size: str) -> ModelConfig | None:
+    from .crush_config import complete_model
+
+    if given is None:
+        return crush.models.get(size)
+    return complete_model(given, crush)

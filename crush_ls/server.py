@@ -392,11 +392,20 @@ async def _run_connection(ls: CrushServer, reader: asyncio.StreamReader) -> int:
     return 0 if code is None else code
 
 
+def _feed_from_file(loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader, stream: BinaryIO) -> None:
+    while chunk := stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16):
+        loop.call_soon_threadsafe(reader.feed_data, chunk)
+    loop.call_soon_threadsafe(reader.feed_eof)
+
+
 def serve_stdio(stdin: BinaryIO, stdout: BinaryIO) -> int:
     async def main() -> int:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=2**26)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+        try:
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+        except ValueError:  # stdin is a regular file: read it from a thread instead
+            loop.run_in_executor(None, _feed_from_file, loop, reader, stdin)
         writer = StdoutWriter(stdout)
         server.protocol.set_writer(writer)
         try:

@@ -48,7 +48,8 @@ class Run:
     events: RunEvents
     mode: str = "queue"
     state: str = ACCEPTED
-    canceled: bool = False  # cancelled before it became active
+    canceled: bool = False  # cancelled before its turn started
+    started: bool = False  # its turn is running (a cancel now interrupts it)
     folded: list[Run] = attrs.Factory(list)  # steered runs folded into this one
     task: asyncio.Task[None] | None = None
     summarize: bool = False  # an `agent/summarize` run, not a prompt
@@ -140,8 +141,11 @@ class Coordinator:
             return 0
         count = 0
         active = line.active
-        if active is not None and run_id in (None, active.id) and active.task is not None:
-            if not active.task.done() and not active.task.cancelling():
+        if active is not None and run_id in (None, active.id) and not active.canceled:
+            if not active.started:
+                active.canceled = True  # its turn sees this first thing and ends canceled
+                count += 1
+            elif active.task is not None and not active.task.done() and not active.task.cancelling():
                 active.task.cancel()
                 count += 1
         for run in list(line.steering):

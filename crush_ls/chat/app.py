@@ -38,6 +38,7 @@ class ChatApp:
         self.session_id: str | None = None
         self._runs: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._main_task: asyncio.Task[Any] | None = None
+        self._cancel_task: asyncio.Task[Any] | None = None
         self._on_interrupt: Callable[[], None] = self.quit
         self._asking = False
 
@@ -90,6 +91,10 @@ class ChatApp:
             self._asking = False
         if decision == INTERRUPTED:
             self.interrupt()
+            if self._cancel_task is not None:
+                # The cancel must reach the server before the answer, or the denied
+                # call would simply end the turn `end_turn`.
+                await asyncio.wait({self._cancel_task})
             decision = "deny"
         return {"decision": decision}
 
@@ -129,9 +134,10 @@ class ChatApp:
         self._on_interrupt = self.quit  # the next Ctrl-C leaves
         if not self._asking:
             self.view.info("Canceling… (Ctrl-C again to quit)")
-        task = asyncio.get_running_loop().create_task(
+        self._cancel_task = asyncio.get_running_loop().create_task(
             self.server.ws_call("agent/cancel", sessionId=self.session_id, runId=run_id))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # errors show as the run's end
+        # errors of the cancel itself show as the run's end (or the server's exit)
+        self._cancel_task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _wait(self, done: asyncio.Future[dict[str, Any]]) -> None:
         await asyncio.wait({done, self.server.reader_done}, return_when=asyncio.FIRST_COMPLETED)

@@ -66,7 +66,8 @@ async def ask_permission(permission: dict[str, Any], console: Console) -> str:
     decision = await session.prompt_async(
         "  [y] allow  [a] allow for this session  [n] deny > ", handle_sigint=False
     )
-    console.print(Text(f"  → {decision}", style="dim"))
+    shown = "deny, and cancel the turn" if decision == INTERRUPTED else decision
+    console.print(Text(f"  → {shown}", style="dim"))
     return decision
 
 
