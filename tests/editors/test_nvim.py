@@ -215,3 +215,22 @@ def test_second_prompt_is_shown_queued_then_answered(workspace):
         "## Crush", "Second answer", "",
     ]
     assert "idle" in result["status"]
+
+
+def test_refused_prompt_shows_the_reason(workspace):
+    options = {"model": {"provider": "scripted"}}  # no script: no usable model
+    result = run_case(workspace, "send_refused", options, prompt="hello")
+
+    assert result["lines"][:3] == ["## You", "hello", ""]
+    assert result["lines"][3].startswith("[error] agent_not_initialized: ")
+    assert "idle" in result["status"]
+
+
+def test_agent_error_of_a_run_is_shown(workspace):
+    options = scripted({"events": [{"text": "Partial answer"}, {"error": "the model fell over"}]})
+    result = run_case(workspace, "send", options, prompt="try")
+
+    assert result["run_complete"]["finishReason"] == "error"
+    errors = [line for line in result["lines"] if line.startswith("[error] ")]
+    assert len(errors) == 1 and errors[0].endswith(": the model fell over")
+    assert "Partial answer" in result["lines"]

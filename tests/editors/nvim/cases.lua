@@ -76,6 +76,15 @@ function cases.send()
   }
 end
 
+-- A prompt the server refuses: the chat says why.
+function cases.send_refused()
+  crush.send(args.prompt or "hello")
+  wait_for("an error line", function()
+    return vim.iter(crush.chat_lines()):any(function(line) return vim.startswith(line, "[error]") end)
+  end)
+  return { lines = crush.chat_lines(), status = crush.status() }
+end
+
 function cases.cancel()
   local run_id = crush.send(args.prompt or "count slowly")
   wait_for("two text deltas", function() return count("text_delta") >= 2 end)

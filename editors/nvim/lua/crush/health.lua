@@ -35,11 +35,10 @@ local function check_server()
     local current = models.current
     vim.health.ok(string.format("model: %s/%s (%s)", current.provider, current.model, current.name or current.model))
   else
-    local reason = err and err.data and err.data.reason
-    vim.health.error(
-      string.format("no usable model: %s", err and err.message or "agent/models gave no answer"),
-      reason == "agent_not_initialized" and { "Set `init_options.model` in setup() or a crush.json" } or nil
-    )
+    local why = err and err.message or (models and "the server has no current model" or "agent/models gave no answer")
+    vim.health.error("no usable model: " .. why, {
+      "Set `init_options.model` in require('crush').setup() or `model` in crush.json",
+    })
   end
 end
 
