@@ -108,7 +108,7 @@ class CrushServer(LanguageServer):
         self.backend = Backend(self)
         self.seq = 0
         self.client_asks_permissions = False
-        self.background: set[asyncio.Task[Any]] = set()
+        self.background: set[asyncio.Future[Any]] = set()
 
     # ------------------------------------------------------------------ backend.Client
     def send(self, body: dict[str, Any]) -> None:
@@ -132,8 +132,8 @@ class CrushServer(LanguageServer):
             self.protocol.notify(types.CANCEL_REQUEST, {"id": msg_id})
             raise
 
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
+    def spawn(self, awaitable: Any) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(awaitable)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return task
