@@ -234,3 +234,23 @@ def test_agent_error_of_a_run_is_shown(workspace):
     errors = [line for line in result["lines"] if line.startswith("[error] ")]
     assert len(errors) == 1 and errors[0].endswith(": the model fell over")
     assert "Partial answer" in result["lines"]
+
+
+def test_history_of_a_run_with_tools_reads_like_the_live_chat(workspace):
+    (workspace / "notes.txt").write_text("one\n")
+    options = scripted(
+        {"step": 0, "events": [{"reasoning": "Read first."}, {"text": "Looking."},
+                               {"toolCall": {"name": "view", "input": {"file_path": "notes.txt"}}}]},
+        {"step": 1, "events": [{"toolCall": {"name": "write", "input": {"file_path": "notes.txt", "content": "one\ntwo\n"}}}]},
+        {"step": 2, "events": [{"text": "Added a line."}]},
+    )
+    options["permissions"] = {"mode": "ask", "allowedTools": ["write"]}
+    result = run_case(workspace, "reload_matches_live", options)
+
+    live = result["live"]
+    assert result["run_complete"]["finishReason"] == "end_turn"
+    assert "> Read first." in live
+    assert "[tool] view notes.txt (completed)" in live
+    assert "[tool] write notes.txt (completed)" in live
+    assert "  ┊ +two" in live
+    assert result["reloaded"] == live

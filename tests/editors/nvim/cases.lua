@@ -141,6 +141,22 @@ function cases.sessions()
   }
 end
 
+-- A run with tool calls, then the same session loaded from history.
+function cases.reload_matches_live()
+  local live_run = crush.send(args.prompt or "edit please")
+  local done = wait_complete(live_run)
+  local session_id = crush.state.session_id
+  local live = crush.chat_lines()
+  crush.new_session()
+  wait_for("a new session", function() return crush.state.session_id ~= session_id end)
+  stub_select(function(items)
+    return vim.iter(items):find(function(session) return session.id == session_id end)
+  end)
+  vim.cmd("CrushSessions")
+  wait_for("the history", function() return #loaded_sessions > 0 end)
+  return { live = live, reloaded = crush.chat_lines(), run_complete = done }
+end
+
 -- The user's path: :CrushChat, type into the prompt buffer, <CR> in normal mode.
 function cases.chat_ui()
   vim.cmd("CrushChat")

@@ -261,12 +261,13 @@ function M.focus_prompt(insert)
   end
 end
 
--- :CrushChat: shows the chat and its prompt, focusing the prompt.
+-- :CrushChat: shows the chat and its prompt, and starts typing in the prompt.
 function M.open()
   local chat_win = M.chat_window() or open_chat_window()
   local prompt_win = window_of(prompt_buf) or open_prompt_window(chat_win)
   vim.api.nvim_set_current_win(prompt_win)
   M.scroll_to_end()
+  vim.cmd("startinsert!")
 end
 
 function M.scroll_to_end()
