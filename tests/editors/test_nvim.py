@@ -86,8 +86,8 @@ def test_send_streams_the_reply_into_the_chat_buffer(workspace):
     assert result["lines"] == ["## You", "say hello", "", "## Crush", "Hello from the script", ""]
     assert result["run_complete"]["finishReason"] == "end_turn"
     assert result["run_complete"]["text"] == "Hello from the script"
-    status = result["status"]
-    assert "idle" in status and "tokens 12 in / 4 out" in status
+    model_name = result["model"]["name"] or result["model"]["model"]
+    assert result["status"] == f" crush │ idle │ {model_name} │ tokens 12 in / 4 out"
 
 
 def test_cancel_mid_stream_ends_the_run_canceled(workspace):
@@ -111,17 +111,20 @@ def _view_outside_workspace(after_text: str) -> dict:
     )
 
 
-@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync-picker", "async-picker"])
-def test_permission_allowed_through_vim_ui_select(workspace, asynchronous):
+@pytest.mark.parametrize(("choice", "decision", "asynchronous"), [
+    ("Allow", "allow", False),
+    ("Allow for session", "allow_session", True),
+], ids=["allow-sync-picker", "allow-session-async-picker"])
+def test_permission_allowed_through_vim_ui_select(workspace, choice, decision, asynchronous):
     hostname = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else None
     result = run_case(workspace, "permission", _view_outside_workspace("Read it."),
-                      choice="Allow", asynchronous=asynchronous)
+                      choice=choice, asynchronous=asynchronous)
 
     [call] = result["select_calls"]
     assert call["items"] == ["Allow", "Allow for session", "Deny"]
     assert call["kind"] == "crush.permission"
     assert "view" in call["prompt"] and "/etc/hostname" in call["prompt"]
-    assert result["resolved"] == ["allow"]
+    assert result["resolved"] == [decision]
     assert result["run_complete"]["finishReason"] == "end_turn"
     lines = result["lines"]
     assert "[tool] view /etc/hostname (completed)" in lines

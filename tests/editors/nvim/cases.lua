@@ -68,9 +68,11 @@ local cases = {}
 function cases.send()
   local run_id = crush.send(args.prompt or "hello")
   local done = wait_complete(run_id)
+  local models = require("crush.client").request_sync("agent/models", {}, TIMEOUT_MS)
   return {
     lines = crush.chat_lines(),
     status = crush.status(),
+    model = models.current,
     run_complete = done,
     buffer_name = vim.api.nvim_buf_get_name(vim.fn.bufnr("crush://chat")),
   }
