@@ -126,6 +126,7 @@ def client_factory() -> AgentClient:
 def server_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "CRUSH_LS_RETRY_BASE_MS": "10", "PYTHONUNBUFFERED": "1", **extra}
     env.setdefault("CRUSH_GLOBAL_CONFIG", "/nonexistent/crush.json")  # never read the developer's config
+    env.setdefault("CRUSH_GLOBAL_DATA", "/nonexistent/crush.json")  # nor the state Crush's TUI saved
     return env
 
 

@@ -37,6 +37,7 @@ from .vendor_common import (
     conversation,
     parse_tool_input,
     provider_error,
+    quiet_sdk_loggers,
     result_text,
 )
 
@@ -234,6 +235,8 @@ class AnthropicMessagesProvider:
     def _sdk(self) -> Any:
         if self._client is None:
             import anthropic  # slow to import (over a second): only when the first call is made
+
+            quiet_sdk_loggers()  # after the import: OPENAI_LOG / ANTHROPIC_LOG set levels at import
 
             self._client = anthropic.AsyncAnthropic(
                 base_url=self.base_url,

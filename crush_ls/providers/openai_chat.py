@@ -39,6 +39,7 @@ from .vendor_common import (
     conversation,
     parse_tool_input,
     provider_error,
+    quiet_sdk_loggers,
     result_text,
 )
 
@@ -218,6 +219,8 @@ class OpenAIChatProvider:
     def _sdk(self) -> Any:
         if self._client is None:
             import openai  # slow to import: only when the first call is made
+
+            quiet_sdk_loggers()  # after the import: OPENAI_LOG / ANTHROPIC_LOG set levels at import
 
             self._client = openai.AsyncOpenAI(
                 base_url=self.base_url,

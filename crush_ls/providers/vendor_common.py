@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import os
 import re
 import time
@@ -201,6 +202,18 @@ def redact(text: str, secrets: list[str | None]) -> str:
 
 def _without_userinfo(url: str | None) -> str:
     return re.sub(r"//[^/@]*@", "//", url or "")
+
+
+def quiet_sdk_loggers() -> None:
+    """Keep the SDKs' and HTTP clients' debug logs (request dumps) out of our log.
+
+    At DEBUG they log request options and connection details; nothing there
+    is worth the risk of a credential in a log line.
+    """
+    for name in ("openai", "anthropic", "httpx", "httpx2", "httpcore", "httpcore2"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
 
 
 # --- errors ------------------------------------------------------------------------

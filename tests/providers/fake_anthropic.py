@@ -24,6 +24,13 @@ class FakeAnthropic(FakeVendorServer):
     def base_url(self) -> str:
         return self.origin  # the SDK adds /v1/messages
 
+    def system_text(self, body: dict[str, Any]) -> str:
+        system = body.get("system") or ""
+        return system if isinstance(system, str) else " ".join(b.get("text", "") for b in system)
+
+    def text_response(self, text: str) -> list[dict[str, Any]]:
+        return text_stream(text)
+
 
 def message_start(input_tokens: int = 10, cache_read: int = 0, cache_write: int = 0) -> dict[str, Any]:
     return {"type": "message_start", "message": {

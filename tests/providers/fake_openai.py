@@ -29,6 +29,12 @@ class FakeOpenAI(FakeVendorServer):
     def base_url(self) -> str:
         return self.origin + "/v1"
 
+    def system_text(self, body: dict[str, Any]) -> str:
+        return " ".join(str(m.get("content")) for m in body.get("messages") or [] if m.get("role") == "system")
+
+    def text_response(self, text: str) -> list[dict[str, Any]]:
+        return text_stream(text)
+
 
 def chunk(delta: dict[str, Any] | None = None, finish_reason: str | None = None,
           usage: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -12,6 +12,12 @@ When the list runs out the server answers 400 naming the request, so a test
 that makes one call too many fails loudly instead of hanging.
 
 `requests` holds the JSON bodies received, `request_headers` their headers (names lower-cased).
+
+Session titles: crush-ls asks the model for a title alongside the first
+prompt of a session, concurrently with the run. Those requests (no tools, a
+system prompt about titles) are answered with `titles` ("Fake title" by
+default) without taking a response of the list, and recorded in
+`title_requests` instead of `requests`. `titles=None` serves them like any other.
 """
 
 from __future__ import annotations
@@ -52,8 +58,10 @@ class FakeVendorServer:
 
     path_suffix = ""  # the endpoint the SDK posts to, e.g. "/chat/completions"
 
-    def __init__(self, responses: list[Response] | None = None) -> None:
+    def __init__(self, responses: list[Response] | None = None, *, titles: str | None = "Fake title") -> None:
         self.responses: list[Response] = list(responses or [])
+        self.titles = titles
+        self.title_requests: list[Any] = []
         self.requests: list[Any] = []
         self.request_headers: list[dict[str, str]] = []
         self.paths: list[str] = []
@@ -70,6 +78,16 @@ class FakeVendorServer:
 
     def end_of_stream(self) -> bytes:
         return b""
+
+    def system_text(self, body: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def text_response(self, text: str) -> Response:
+        raise NotImplementedError
+
+    def is_title_request(self, body: Any) -> bool:
+        return (self.titles is not None and isinstance(body, dict) and not body.get("tools")
+                and "title" in self.system_text(body).lower())
 
     @property
     def base_url(self) -> str:
@@ -115,6 +133,10 @@ class FakeVendorServer:
     # --- serving ----------------------------------------------------------------
 
     def _next_response(self, body: Any, headers: dict[str, str], path: str) -> Response:
+        if self.is_title_request(body):
+            with self._lock:
+                self.title_requests.append(body)
+            return self.text_response(self.titles or "")
         with self._lock:
             self.requests.append(body)
             self.request_headers.append(headers)
