@@ -136,6 +136,7 @@ def test_permission_allowed_through_vim_ui_select(workspace, choice, decision, a
 def test_permission_denied_through_vim_ui_select(workspace):
     result = run_case(workspace, "permission", _view_outside_workspace("never said"), choice="Deny")
 
+    assert len(result["select_calls"]) == 1  # asked, not denied for want of a capable client
     assert result["resolved"] == ["deny"]
     lines = result["lines"]
     assert any(line.startswith("[tool] view /etc/hostname (") for line in lines)
