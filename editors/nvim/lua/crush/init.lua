@@ -158,7 +158,10 @@ function on.message_created(n)
       state.user_by_run[n.runId] = chat.add({ kind = "user", text = user_text(message), run_id = n.runId })
     end
   elseif message.role == "assistant" then
-    add_assistant_parts(assistant_entry(message.id, n.runId), message)
+    local entry = assistant_entry(message.id, n.runId)
+    if #entry.parts == 0 then -- what it holds already streamed in otherwise
+      add_assistant_parts(entry, message)
+    end
   end
   -- Tool messages arrive as tool_result notifications too.
 end
@@ -354,6 +357,9 @@ function M.send(text)
     local params = { sessionId = session_id, prompt = text, runId = run_id }
     client.request("agent/sendMessage", params, function(err, result)
       if err then
+        if err.data and err.data.reason == "session_not_found" and state.session_id == session_id then
+          state.session_id = nil -- deleted elsewhere: the next prompt starts a new session
+        end
         return error_note(err)
       end
       -- The response comes before the run's notifications (PROTOCOL.md section 2).
