@@ -199,10 +199,11 @@ class TerminalView:
     # messages outside the run's notifications
 
     def info(self, text: str) -> None:
-        self.console.print(Text(text, style="dim"))
+        self.console.print(Text(text, style="dim"), soft_wrap=True)
 
     def error(self, text: str) -> None:
-        self.err.print(Text(text, style="bold red"))
+        # soft_wrap: a message stays one line in a log or a pipe; the terminal wraps it
+        self.err.print(Text(text, style="bold red"), soft_wrap=True)
 
     # notifications of the run
 
@@ -313,7 +314,7 @@ class JsonView:
         pass  # stdout is for notifications only
 
     def error(self, text: str) -> None:
-        self.err.print(Text(text, style="bold red"))
+        self.err.print(Text(text, style="bold red"), soft_wrap=True)
 
     def notification(self, note: dict[str, Any]) -> None:
         pass  # every notification is printed by `raw`, not only the run's

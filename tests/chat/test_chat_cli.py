@@ -130,16 +130,27 @@ def test_continue_and_sessions_show_the_same_conversation(run_cli, write_script)
     users = [m["parts"][0]["text"] for m in shown["messages"] if m["role"] == "user"]
     assert users == ["first question", "second question"]
 
-    table = run_cli("sessions")
-    assert session["id"] in table.stdout
     transcript = run_cli("sessions", "show", session["id"])
     assert transcript.returncode == 0
     for text in ("first question", "answer one", "second question", "answer two"):
         assert text in transcript.stdout
 
 
-def test_a_new_chat_starts_a_new_session(run_cli):
-    for prompt in ("one", "two"):
-        assert run_cli("chat", "--model", "echo", prompt).returncode == 0
+def test_a_chat_without_continue_starts_a_new_session(run_cli):
+    assert run_cli("chat", "--model", "echo", "one").returncode == 0
+    assert run_cli("chat", "--model", "echo", "two").returncode == 0
 
-    assert len(json.loads(run_cli("sessions", "--json").stdout)["sessions"]) == 2
+    table = run_cli("sessions").stdout
+    listed = json.loads(run_cli("sessions", "--json").stdout)["sessions"]
+    assert len(listed) == 2 and listed[0]["createdAt"] >= listed[1]["createdAt"]  # newest first
+    assert all(s["id"] in table for s in listed)
+
+
+def test_a_model_that_cannot_run_is_reported_in_one_line(run_cli, chat_env):
+    chat_env.pop("OPENAI_API_KEY", None)
+
+    result = run_cli("chat", "--json", "--model", "openai:gpt-4o-mini", "hello")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "OPENAI_API_KEY" in result.stderr.strip().splitlines()[-1]

@@ -93,3 +93,35 @@ def test_ctrl_c_after_a_cancel_quits_the_loop(terminal, write_script):
     term.ctrl_c()
 
     assert term.wait() == 130
+
+
+def test_a_question_the_server_withdraws_goes_away(terminal, write_script, workspace: Path):
+    options = json.dumps({"permissions": {"timeoutMs": 300}})
+    term = terminal("chat", "--init-options", options, "--script", write_script(WRITE_THEN_DONE), "make a file")
+
+    term.expect(r"\[y\] allow")  # and nobody answers
+
+    term.expect("timeout")
+    term.expect("end_turn")
+    assert term.wait() == 0
+    assert not (workspace / "hello.txt").exists()
+
+
+def test_ctrl_c_at_a_question_denies_and_cancels(terminal, write_script, workspace: Path):
+    term = terminal("chat", "--script", write_script(WRITE_THEN_DONE), "make a file")
+    term.expect(r"\[y\] allow")
+
+    term.ctrl_c()
+
+    term.expect("canceled")
+    assert term.wait() == 130
+    assert not (workspace / "hello.txt").exists()
+
+
+def test_yolo_on_a_terminal_asks_nothing(terminal, write_script, workspace: Path):
+    term = terminal("chat", "--yolo", "--script", write_script(WRITE_THEN_DONE), "make a file")
+
+    term.expect("Finished the file task.")
+    assert term.wait() == 0
+    assert "Permission needed" not in term.output
+    assert (workspace / "hello.txt").read_text() == "hi\n"
