@@ -214,27 +214,51 @@ class Outcome:
     elapsed_ms: int
 
 
+async def _output_pipe() -> tuple[int, asyncio.StreamReader, asyncio.BaseTransport]:
+    """A pipe for the command's stdout and stderr, read through the event loop.
+
+    Not `stdout=PIPE`: on Python 3.11 `Process.wait()` also waits for the
+    pipes to close, so a background job holding them would keep us waiting
+    after the shell has exited.
+    """
+    read_fd, write_fd = os.pipe()
+    stream = asyncio.StreamReader()
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", buffering=0)
+    )
+    return write_fd, stream, transport
+
+
 async def run_command(command: str, cwd: Path, timeout_ms: int) -> Outcome:
     """Run `command` with a timeout; cancelling this coroutine kills the process group."""
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        SHELL, "-c", command, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True, env=_environment(),
-    )
+    write_fd, stream, transport = await _output_pipe()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            SHELL, "-c", command, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
+            stdout=write_fd, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True, env=_environment(),
+        )
+    except BaseException:
+        transport.close()
+        raise
+    finally:
+        os.close(write_fd)  # the command has its copy; EOF comes when the last holder exits
     out = OutputBuffer()
-    assert proc.stdout is not None
-    reader = asyncio.create_task(_pump(proc.stdout, out))
+    reader = asyncio.create_task(_pump(stream, out))
     timed_out = False
     try:
-        await asyncio.wait_for(proc.wait(), timeout_ms / 1000)
-    except asyncio.TimeoutError:
-        timed_out = True
-    except BaseException:
-        # Cancelled (or anything else): the group dies before the error goes on.
-        await asyncio.shield(_finish(proc, reader))
-        raise
-    await _finish(proc, reader)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout_ms / 1000)
+        except asyncio.TimeoutError:
+            timed_out = True
+        except BaseException:
+            # Cancelled (or anything else): the group dies before the error goes on.
+            await asyncio.shield(_finish(proc, reader))
+            raise
+        await _finish(proc, reader)
+    finally:
+        transport.close()
     elapsed = int((time.monotonic() - started) * 1000)
     return Outcome(out.text(), None if timed_out else proc.returncode, timed_out, elapsed)
 

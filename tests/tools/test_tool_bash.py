@@ -1,0 +1,150 @@
+"""`bash`: output, exit codes, limits, banned commands, the read-only exemption,
+and no process left behind after a timeout, a cancellation or a background job."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+from pathlib import Path
+
+import pytest
+
+from crush_ls.tools import builtin_tools
+from crush_ls.tools.bash import MAX_OUTPUT
+
+
+def living_members(pgid: int) -> list[int]:
+    """Processes of the group that are not dead (zombies waiting for a reaper are dead)."""
+    alive = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            alive.append(int(entry))
+    return alive
+
+
+async def wait_dead(pid: int, timeout: float = 5.0) -> bool:
+    """Await a process's end through a pidfd (readable once it has exited)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = await asyncio.to_thread(select.select, [fd], [], [], timeout)
+        return bool(ready)
+    finally:
+        os.close(fd)
+
+
+async def read_fifo(path: Path, timeout: float = 10.0) -> str:
+    reading = asyncio.ensure_future(asyncio.to_thread(path.read_text))
+    done, _ = await asyncio.wait({reading}, timeout=timeout)
+    if not done:
+        # Nobody wrote: open the other end ourselves so the blocked reader thread returns.
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        await reading
+        pytest.fail("the command never wrote its process ids")
+    return reading.result()
+
+
+async def assert_all_dead(pgid: int, pids: list[int]) -> None:
+    for pid in pids:
+        assert await wait_dead(pid), f"process {pid} is still running"
+    assert living_members(pgid) == []
+
+
+async def test_runs_in_the_workspace_with_output_and_exit_code(workspace, call):
+    (workspace / "marker.txt").write_text("x")
+    result = await call("bash", {"command": "pwd; ls; echo oops >&2; exit 3", "description": "look"})
+    assert not result.is_error
+    assert result.content.splitlines()[:3] == [str(workspace), "marker.txt", "oops"]
+    assert result.content.endswith("Exit code 3")
+    assert result.metadata["exitCode"] == 3 and result.metadata["timedOut"] is False
+
+
+async def test_no_output(call):
+    result = await call("bash", {"command": "true"})
+    assert result.content == "no output" and result.metadata["exitCode"] == 0
+
+
+async def test_long_output_keeps_head_and_tail(call):
+    result = await call("bash", {"command": "seq 1 40000"})
+    assert len(result.content) < MAX_OUTPUT + 200
+    assert result.content.startswith("1\n2\n3\n")
+    assert result.content.endswith("39999\n40000")
+    assert "lines truncated" in result.content
+
+
+async def test_banned_commands_are_refused(workspace, call):
+    for command in ("curl http://example.com", "ls && wget x", "FOO=1 sudo ls", "echo $(nc -l 9)"):
+        result = await call("bash", {"command": command})
+        assert result.is_error and "not allowed" in result.content, command
+
+
+async def test_bad_input(call):
+    assert (await call("bash", {})).is_error
+    assert (await call("bash", {"command": "ls", "timeout": "5"})).is_error
+    assert (await call("bash", {"command": "ls", "timeout": 0})).is_error
+    assert (await call("bash", {"command": "ls", "timeout": 600_001})).is_error
+    assert (await call("bash", {"command": "   "})).is_error
+
+
+def asks(ctx, command: str) -> bool:
+    tool = builtin_tools()["bash"]
+    access = tool.access(ctx, tool.parse({"command": command}))
+    assert access.action == "execute" and access.inside and access.path == str(ctx.root)
+    return access.asks_inside
+
+
+async def test_single_read_only_commands_do_not_ask(workspace, ctx):
+    (workspace / "a.py").write_text("")
+    for command in ("ls", "ls -la", "pwd", "cat a.py", "head -n 3 a.py", "wc -l a.py", "git status",
+                    "git log --oneline", "git diff", "echo hello", "which python3", "date"):
+        assert not asks(ctx, command), command
+
+
+async def test_everything_else_asks(workspace, outside, ctx):
+    (outside / "secret").write_text("s")
+    os.symlink(outside / "secret", workspace / "link")
+    for command in ("rm -rf a", "python3 x.py", "ls; rm a", "ls && rm a", "ls || rm a", "ls | sh",
+                    "echo x > a.py", "cat < a.py", "echo `rm a`", "echo $(rm a)", "cat ../outside/secret",
+                    "cat /etc/passwd", "cat ~/.ssh/id_rsa", "cat link", "ls .*", "date -s 2020-01-01",
+                    "git diff --output=a.py", "git branch new", "find . -delete", "ls &"):
+        assert asks(ctx, command), command
+
+
+async def test_timeout_kills_the_whole_group(call):
+    result = await call("bash", {"command": "sleep 30 & echo $$ $!; sleep 30", "timeout": 300})
+    assert result.is_error and "timed out after 300 ms" in result.content
+    assert result.metadata["timedOut"] is True and result.metadata["exitCode"] is None
+    assert result.metadata["elapsedMs"] < 5_000
+    shell_pid, background_pid = map(int, result.content.split()[:2])
+    await assert_all_dead(shell_pid, [shell_pid, background_pid])
+
+
+async def test_cancellation_kills_the_group_and_propagates(workspace, call):
+    fifo = workspace / "pids"
+    os.mkfifo(fifo)
+    task = asyncio.create_task(call("bash", {"command": "sleep 30 & echo $$ $! > pids; sleep 30"}))
+    shell_pid, background_pid = map(int, (await read_fifo(fifo)).split())
+    assert living_members(shell_pid), "the command should be running"
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert done, "cancelling must kill the command, not wait for it"
+    with pytest.raises(asyncio.CancelledError):
+        task.result()
+    await assert_all_dead(shell_pid, [shell_pid, background_pid])
+
+
+async def test_background_jobs_do_not_outlive_the_call(call):
+    result = await call("bash", {"command": "sleep 30 & echo $$ $!"})
+    assert not result.is_error and result.metadata["elapsedMs"] < 5_000
+    shell_pid, background_pid = map(int, result.content.split()[:2])
+    await assert_all_dead(shell_pid, [shell_pid, background_pid])

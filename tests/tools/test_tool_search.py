@@ -1,0 +1,112 @@
+"""`glob` and `grep`: results, order, limits, ignore files, hidden directories, bad input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from crush_ls.tools.glob import MAX_RESULTS
+from crush_ls.tools.grep import MAX_MATCHES
+
+
+def make(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def age(path: Path, seconds_ago: int) -> None:
+    stamp = 1_700_000_000 - seconds_ago
+    os.utime(path, (stamp, stamp))
+
+
+async def test_glob_finds_files_newest_first(workspace, call):
+    make(workspace, {"old.py": "", "src/new.py": "", "src/deep/mid.py": "", "notes.txt": ""})
+    age(workspace / "old.py", 300)
+    age(workspace / "src/deep/mid.py", 200)
+    age(workspace / "src/new.py", 100)
+    result = await call("glob", {"pattern": "**/*.py"})
+    assert not result.is_error
+    assert result.content.splitlines() == ["src/new.py", "src/deep/mid.py", "old.py"]
+
+
+async def test_glob_pattern_forms(workspace, call):
+    make(workspace, {"a.ts": "", "b.tsx": "", "src/c.ts": "", "src/d/e.ts": "", "f.js": ""})
+    by_name = await call("glob", {"pattern": "*.{ts,tsx}"})
+    assert sorted(by_name.content.splitlines()) == ["a.ts", "b.tsx", "src/c.ts", "src/d/e.ts"]
+    by_path = await call("glob", {"pattern": "src/*.ts"})
+    assert by_path.content.splitlines() == ["src/c.ts"]
+    under = await call("glob", {"pattern": "*.ts", "path": "src/d"})
+    assert under.content.splitlines() == ["src/d/e.ts"]
+    none = await call("glob", {"pattern": "*.rs"})
+    assert none.content == "No files found" and not none.is_error
+
+
+async def test_glob_skips_hidden_and_ignored(workspace, call):
+    make(workspace, {
+        ".gitignore": "build/\n*.log\n",
+        ".crushignore": "secret.py\n",
+        "keep.py": "", "secret.py": "", "build/gen.py": "", "x.log": "",
+        ".git/hooks/h.py": "", ".crush/db.py": "", ".hidden/h.py": "",
+        "sub/.gitignore": "local.py\n!important.log\n", "sub/local.py": "", "sub/ok.py": "",
+        "sub/important.log": "",
+    })
+    found = await call("glob", {"pattern": "**/*"})
+    assert sorted(found.content.splitlines()) == ["keep.py", "sub/important.log", "sub/ok.py"]
+
+
+async def test_glob_caps_results(workspace, call):
+    make(workspace, {f"f{i:03}.txt": "" for i in range(MAX_RESULTS + 5)})
+    result = await call("glob", {"pattern": "*.txt"})
+    lines = [line for line in result.content.splitlines() if line.endswith(".txt")]
+    assert len(lines) == MAX_RESULTS
+    assert result.metadata["truncated"] is True and "truncated" in result.content
+
+
+async def test_glob_bad_input(workspace, call):
+    assert (await call("glob", {})).is_error
+    assert (await call("glob", {"pattern": 5})).is_error
+    assert "relative" in (await call("glob", {"pattern": "/etc/*"})).content
+    assert (await call("glob", {"pattern": "*", "path": "missing"})).is_error
+
+
+async def test_grep_reports_file_line_text(workspace, call):
+    make(workspace, {"a.py": "import os\nx = 1\nos.getcwd()\n", "b.txt": "nothing\n"})
+    result = await call("grep", {"pattern": r"os\.\w+"})
+    assert not result.is_error
+    assert result.content.splitlines()[1:] == ["a.py:3: os.getcwd()"]
+
+
+async def test_grep_literal_include_and_order(workspace, call):
+    make(workspace, {"old.py": "a.b(\n", "new.py": "a.b(\n", "doc.md": "a.b(\n"})
+    age(workspace / "old.py", 100)
+    age(workspace / "new.py", 10)
+    result = await call("grep", {"pattern": "a.b(", "literal_text": True, "include": "*.py"})
+    assert result.content.splitlines()[1:] == ["new.py:1: a.b(", "old.py:1: a.b("]
+    bad_regex = await call("grep", {"pattern": "a.b("})
+    assert bad_regex.is_error and "literal_text" in bad_regex.content
+
+
+async def test_grep_respects_ignore_files_and_skips_binary(workspace, call):
+    make(workspace, {".gitignore": "vendor/\n", "vendor/lib.py": "needle\n", "src/m.py": "needle\n",
+                     ".hidden/h.py": "needle\n"})
+    (workspace / "blob.bin").write_bytes(b"needle\x00\x01")
+    result = await call("grep", {"pattern": "needle"})
+    assert result.content.splitlines()[1:] == ["src/m.py:1: needle"]
+
+
+async def test_grep_caps_matches(workspace, call):
+    make(workspace, {"many.txt": "hit\n" * (MAX_MATCHES + 20)})
+    result = await call("grep", {"pattern": "hit"})
+    assert len([line for line in result.content.splitlines() if line.startswith("many.txt:")]) == MAX_MATCHES
+    assert result.metadata == {"matches": MAX_MATCHES, "truncated": True}
+
+
+async def test_grep_single_file_and_no_match(workspace, call):
+    make(workspace, {"one.txt": "alpha\nbeta\n", "two.txt": "alpha\n"})
+    result = await call("grep", {"pattern": "alpha", "path": "one.txt"})
+    assert result.content.splitlines()[1:] == ["one.txt:1: alpha"]
+    none = await call("grep", {"pattern": "gamma"})
+    assert none.content == "No matches found" and not none.is_error
+    assert (await call("grep", {"pattern": "x", "literal_text": "yes"})).is_error
