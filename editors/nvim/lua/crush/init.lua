@@ -321,7 +321,8 @@ end
 
 local function session_label(session)
   local title = (session.title and session.title ~= "") and session.title or session.id
-  return string.format("%s  (%d messages, %s)", title, session.messageCount or 0, session.updatedAt or "")
+  local updated = (session.updatedAt or ""):sub(1, 16):gsub("T", " ")
+  return string.format("%s  (%d messages, %s)", title, session.messageCount or 0, updated)
 end
 
 -- :CrushSessions: pick a session with vim.ui.select and load its history.
