@@ -142,7 +142,8 @@ class Permissions:
         finally:
             self.pending.pop(permission["id"], None)
         decision = answer.get("decision") if isinstance(answer, dict) else None
-        return decision if decision in ANSWERS else DENY
+        # Anything but one of the three strings (a list, an object, a number) is a deny.
+        return decision if isinstance(decision, str) and decision in ANSWERS else DENY
 
     def forget_session(self, session_id: str) -> None:
         self._session_grants = {g for g in self._session_grants if g[0] != session_id}
