@@ -9,6 +9,7 @@ and nothing else on stdout.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sys
@@ -36,6 +37,7 @@ STATUS_MARKS = {
 FINISH_STYLES = {"end_turn": "green", "canceled": "yellow", "error": "red"}
 MAIN_INPUT_KEYS = ("file_path", "path", "pattern", "command", "url")
 RESULT_PREVIEW_LINES = 3
+REDRAW_INTERVAL_S = 0.08  # the live area (spinner, streaming text) redraws at most this often
 
 
 def input_summary(tool_input: Any, width: int = 80) -> str:
@@ -140,6 +142,7 @@ class TerminalView:
         self._printed_tools: set[str] = set()  # later updates of these are not shown again
         self._errors_shown: set[str] = set()  # run_complete.error repeats the last agent_error
         self._live: Live | None = None
+        self._ticker: asyncio.TimerHandle | None = None
         self._status = "Thinking…"
         self._started = 0.0
 
@@ -169,14 +172,26 @@ class TerminalView:
                 self._start_live()
 
     def _start_live(self) -> None:
+        # No refresh thread: rich's Live would redraw from it while this thread prints
+        # finished blocks, and the two can disagree on the height to erase. Every draw
+        # happens here, on the event loop, from `_tick`.
         if self._live is None:
             self._live = Live(
-                console=self.console, get_renderable=self._render_live, refresh_per_second=12,
-                transient=True, vertical_overflow="visible", redirect_stderr=False,
+                console=self.console, get_renderable=self._render_live, auto_refresh=False,
+                transient=True, vertical_overflow="visible", redirect_stdout=False, redirect_stderr=False,
             )
             self._live.start()
+            self._tick()
+
+    def _tick(self) -> None:
+        if self._live is not None:
+            self._live.refresh()
+            self._ticker = asyncio.get_running_loop().call_later(REDRAW_INTERVAL_S, self._tick)
 
     def _stop_live(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         if self._live is not None:
             self._live.stop()
             self._live = None

@@ -34,6 +34,7 @@ class Terminal:
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
+        self.rows, self.cols = rows, cols
         self.proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
             preexec_fn=become_terminal_owner, close_fds=True,
@@ -42,6 +43,14 @@ class Terminal:
         self.master = master
         self.output = ""  # everything read so far, raw
         self._seen = 0  # `expect` searches after the previous match
+
+    def screen(self) -> list[str]:
+        """The lines a person sees now: the output played on a terminal emulator (pyte)."""
+        import pyte
+
+        screen = pyte.Screen(self.cols, self.rows)
+        pyte.Stream(screen).feed(self.output)
+        return [line.rstrip() for line in screen.display]
 
     def send(self, text: str) -> None:
         os.write(self.master, text.encode())

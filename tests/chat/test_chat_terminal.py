@@ -125,3 +125,28 @@ def test_yolo_on_a_terminal_asks_nothing(terminal, write_script, workspace: Path
     assert term.wait() == 0
     assert "Permission needed" not in term.output
     assert (workspace / "hello.txt").read_text() == "hi\n"
+
+
+def test_the_screen_shows_each_block_once_in_order(terminal, write_script):
+    """Played on a terminal emulator: redraws leave no stale spinner, no half-erased block."""
+    script = write_script([
+        {"step": 0, "events": [{"reasoning": "The user wants a file."},
+                               {"text": "I will **create** it.\n", "chunkSize": 3, "delayMs": 10},
+                               {"toolCall": {"name": "write", "input": {"file_path": "hello.txt",
+                                                                        "content": "hi\nthere\n"}}}]},
+        {"step": 1, "events": [{"text": "## Done\n\n- made `hello.txt`\n\n```python\nprint('hi')\n```\n",
+                                "chunkSize": 4, "delayMs": 10},
+                               {"usage": {"inputTokens": 120, "outputTokens": 34}}]},
+    ])
+    term = terminal("chat", "--script", script, "make a file")
+    term.expect(r"\[y\] allow")
+    term.send("a")
+    assert term.wait() == 0
+
+    seen = [line for line in term.screen() if line]
+    expected = ["The user wants a file.", "I will create it.", "Permission needed: write", "→ allow_session",
+                "✓ write  hello.txt  allowed for this session", "+hi", "+there", "Done", "• made hello.txt",
+                "print('hi')", "── end_turn · 120 in · 34 out"]
+    positions = [next(i for i, line in enumerate(seen) if want in line) for want in expected]
+    assert positions == sorted(positions), "\n".join(seen)
+    assert not any("Thinking" in line or "waiting for permission" in line for line in seen), "\n".join(seen)
