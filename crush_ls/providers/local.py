@@ -65,6 +65,10 @@ DEFAULT_MAX_TOKENS = 512
 # keeps the 135M model out of loops.
 SAMPLING = {"temp": 0.2, "top_p": 0.9, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1}
 THREADS_ENV = "CRUSH_LS_LOCAL_THREADS"
+# Prompt tokens decoded at once. A cancel aborts between the operations of a
+# decode; smaller batches make each operation shorter (measured: no loss of
+# prompt throughput against 512 on this model).
+PROMPT_BATCH = 128
 
 # Used when the agent's system prompt would fill most of the small window
 # (project instruction files can be long).
@@ -215,7 +219,7 @@ def _load(path: Path, n_ctx: int) -> LoadedModel:
     # descriptors alone; its Python-level prints to sys.stderr are caught here.
     with contextlib.redirect_stderr(printed):
         llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                      verbose=True)
+                      n_batch=PROMPT_BATCH, verbose=True)
     llama.verbose = False
     log.info("local model loaded: %s (context %d, %d threads)", path.name, n_ctx, threads)
     log.debug("llama-cpp-python said: %s", printed.getvalue())
@@ -410,7 +414,7 @@ class LocalProvider:
         self.info = ModelInfo(
             provider="local",
             model=EMBEDDED_MODEL_ID if embedded else (config.model or str(path)),
-            name=config.name or (EMBEDDED_MODEL_NAME if embedded else path.stem),
+            name=config.name or (EMBEDDED_MODEL_NAME if embedded else Path(config.model or path).stem),
             context_window=self.n_ctx,
             supports_tools=False,
             max_tokens=self.max_tokens,
