@@ -129,7 +129,7 @@ class CrushServer(LanguageServer):
             return await future
         except asyncio.CancelledError:
             self.protocol._request_futures.pop(msg_id, None)
-            self.protocol.notify(types.CANCEL_REQUEST, {"id": msg_id})
+            self.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
             raise
 
     def spawn(self, awaitable: Any) -> asyncio.Future[Any]:
