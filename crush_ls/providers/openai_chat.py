@@ -167,15 +167,25 @@ class _ToolCallBuffer:
     def __init__(self) -> None:
         self.calls: dict[int, dict[str, str]] = {}
 
-    def add(self, delta: Any, position: int) -> None:
-        index = delta.index if delta.index is not None else position
-        call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+    def add(self, delta: Any) -> None:
+        call = self.calls.setdefault(self._index(delta), {"id": "", "name": "", "arguments": ""})
         if delta.id:
             call["id"] = delta.id
         function = delta.function
         if function is not None:
             call["name"] += function.name or ""
             call["arguments"] += function.arguments or ""
+
+    def _index(self, delta: Any) -> int:
+        if delta.index is not None:
+            return delta.index
+        # Some servers leave the index out and send each call whole: a new id is a new call.
+        for index, call in self.calls.items():
+            if delta.id and call["id"] == delta.id:
+                return index
+        if delta.id or not self.calls:
+            return len(self.calls)
+        return max(self.calls)
 
     def requests(self) -> list[ToolCallRequest]:
         out = []
@@ -273,8 +283,8 @@ class OpenAIChatProvider:
                             yield ReasoningDelta(reasoning)
                         if delta.content:
                             yield TextDelta(delta.content)
-                        for position, tool_delta in enumerate(delta.tool_calls or []):
-                            tool_calls.add(tool_delta, position)
+                        for tool_delta in delta.tool_calls or []:
+                            tool_calls.add(tool_delta)
                     if choice.finish_reason:
                         finish = choice.finish_reason
         if finish is None:

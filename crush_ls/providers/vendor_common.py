@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from collections import defaultdict, deque
 from typing import Any
@@ -241,7 +242,7 @@ def provider_error(exc: BaseException, vendor: str, base_url: str | None,
 
 def _is_transport_error(exc: BaseException) -> bool:
     for module_name in ("httpx2", "httpx"):
-        module = __import__("sys").modules.get(module_name)
+        module = sys.modules.get(module_name)  # whichever the SDKs use is already imported
         if module is not None and isinstance(exc, module.TransportError):
             return True
     return False

@@ -287,3 +287,19 @@ def test_creating_the_provider_does_not_import_the_sdk():
             "print('openai' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_tool_calls_without_an_index_are_told_apart_by_their_id():
+    """Ollama's style: each call whole in its own chunk, no index."""
+    stream = [
+        chunk({"role": "assistant", "tool_calls": [
+            {"id": "call_x", "type": "function", "function": {"name": "view", "arguments": '{"file_path": "a"}'}}]}),
+        chunk({"tool_calls": [
+            {"id": "call_y", "type": "function", "function": {"name": "view", "arguments": '{"file_path": "b"}'}}]}),
+        chunk(finish_reason="stop"),
+    ]
+    with FakeOpenAI([stream]) as server:
+        events = await collect(provider_for(server), call_with(tools=[VIEW]))
+    calls = [(e.id, e.input) for e in events if isinstance(e, ToolCallRequest)]
+    assert calls == [("call_x", {"file_path": "a"}), ("call_y", {"file_path": "b"})]
+    assert events[-1] == Finish("tool_use")  # "stop" with tool calls still continues the turn
