@@ -104,7 +104,6 @@ class Agent:
 
     async def execute(self, run: Run) -> None:
         """Play one run to its run_complete, whatever happens."""
-        run.started = True  # from here on a cancel interrupts the task
         turn = Turn(self, run)
         try:
             await turn.play()

@@ -186,15 +186,19 @@ class Coordinator:
         self._complete_unstarted(run)
 
     # ------------------------------------------------------------------ running
+    async def _turn(self, run: Run) -> None:
+        # A task cancelled before its first step never runs its body (no run_complete),
+        # so `cancel` interrupts only started turns and flags the others.
+        run.started = True
+        await self._execute_run(run)
+
     async def _work(self, session_id: str, line: SessionLine) -> None:
         """Run the session's runs one after another until its line is empty."""
         while line.waiting:
             run = line.waiting.popleft()
             line.active = run
             run.state = ACTIVE
-            run.task = asyncio.current_task().get_loop().create_task(
-                self._execute_run(run), name=f"crush-ls run {run.id}"
-            )
+            run.task = asyncio.get_running_loop().create_task(self._turn(run), name=f"crush-ls run {run.id}")
             try:
                 await asyncio.shield(run.task)
             except asyncio.CancelledError:
