@@ -32,7 +32,10 @@ TITLE_PROMPT = (
 )
 TITLE_FALLBACK_CHARS = 50
 # Harness providers get the prompt's start as title: deterministic, no extra model call.
-NO_TITLE_CALL = frozenset({"echo", "scripted"})
+# So does the embedded model: its titles answer the prompt instead, and the call
+# would hold the one llama.cpp context (and evict the chat's cached prompt)
+# while the user waits for the answer.
+NO_TITLE_CALL = frozenset({"echo", "scripted", "local"})
 
 
 def fallback_title(prompt: str) -> str:
