@@ -1,0 +1,154 @@
+"""agent/cancel: what ends, what is stored, what is left alone (PROTOCOL section 2, agent/cancel)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from tests.conftest import read_db, say, scripted
+from tests.e2e.runs import assert_runs_end_once, barrier, finish_reason, roles, stored, text
+from tests.raw import RawServer, run_complete_of
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+SLOW = say(ALPHABET * 4, chunk=1, delay_ms=30)  # about 3 s
+# "slow" prompts stream slowly; every other prompt is echoed back at once.
+SLOW_OR_ECHO = scripted(dict(SLOW, when="slow"), {"events": [{"echo": True}]})
+
+
+async def cancel(client, session: str, run_id: str | None = None) -> int:
+    params = {"workspace": client.ws_uri, "sessionId": session}
+    if run_id is not None:
+        params["runId"] = run_id
+    return (await client.call("agent/cancel", params))["canceled"]
+
+
+async def first_delta(client, run_id: str) -> None:
+    await client.wait_for(lambda n: n["type"] == "text_delta" and n["runId"] == run_id)
+
+
+async def test_cancel_mid_stream_keeps_the_streamed_text(start):
+    client = await start({"model": SLOW_OR_ECHO})
+    session = await client.new_session()
+    run_id = (await client.send(session, "slow please"))["runId"]
+    await first_delta(client, run_id)
+    assert await cancel(client, session) == 1
+    done = await client.completed(run_id, timeout=3)
+    await barrier(client)
+    assert done["finishReason"] == "canceled" and "error" not in done
+    assert "agent_error" not in client.types_of(run_id)
+    assert_runs_end_once(client.notes, [run_id])
+    streamed = client.text_of(run_id)
+    assert streamed and ALPHABET.startswith(streamed[:26]) and len(streamed) < len(ALPHABET) * 4
+    assert done["text"] == streamed
+    messages = await stored(client, session)
+    assert roles(messages) == ["user", "assistant"]
+    assert text(messages[1]) == streamed
+    assert finish_reason(messages[1]) == "canceled"
+    assert messages[1]["id"] == done["messageId"]
+
+
+def frame(message: dict) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_cancel_right_after_accept_stores_prompt_and_canceled_answer(workspace: Path):
+    raw = RawServer(workspace, {"model": SLOW_OR_ECHO})
+    try:
+        session = raw.request("session/create", {"workspace": raw.uri})["result"]["id"]
+        send = {"jsonrpc": "2.0", "id": "send", "method": "agent/sendMessage",
+                "params": {"workspace": raw.uri, "sessionId": session, "prompt": "slow start", "runId": "r1"}}
+        stop = {"jsonrpc": "2.0", "id": "stop", "method": "agent/cancel",
+                "params": {"workspace": raw.uri, "sessionId": session}}
+        raw.proc.stdin.write(frame(send) + frame(stop))  # one write: the server reads both before the run starts
+        raw.proc.stdin.flush()
+        done = raw.read_until(run_complete_of("r1"), timeout=5)["params"]
+        replies = {m["id"]: m for m in raw.received if m.get("id") in ("send", "stop")}
+        assert replies["send"]["result"]["accepted"] is True
+        assert replies["stop"]["result"] == {"canceled": 1}
+        assert done["finishReason"] == "canceled"
+        kinds = [m["params"]["type"] for m in raw.received
+                 if m.get("method") == "agent/notification" and m["params"].get("runId") == "r1"]
+        assert "text_delta" not in kinds and "agent_error" not in kinds
+        messages = raw.request("session/messages", {"workspace": raw.uri, "sessionId": session})["result"]["messages"]
+    finally:
+        raw.close()
+    assert roles(messages) == ["user", "assistant"]
+    assert text(messages[0]) == "slow start"
+    assert finish_reason(messages[1]) == "canceled"
+
+
+async def test_idle_cancel_is_a_noop(start):
+    client = await start({"model": SLOW_OR_ECHO})
+    session = await client.new_session()
+    assert await cancel(client, session) == 0
+    run_id = (await client.send(session, "fast one"))["runId"]
+    done = await client.completed(run_id)
+    assert done["finishReason"] == "end_turn" and done["text"] == "fast one"
+
+
+async def test_cancel_ends_runs_accepted_before_it_not_after(start, workspace: Path):
+    client = await start({"model": SLOW_OR_ECHO})
+    session = await client.new_session()
+    active = (await client.send(session, "slow active"))["runId"]
+    queued = [(await client.send(session, f"queued {i}"))["runId"] for i in (1, 2)]
+    await first_delta(client, active)
+    assert await cancel(client, session) == 3
+    after = (await client.send(session, "sent after the cancel"))["runId"]
+    done = {run_id: await client.completed(run_id) for run_id in [active, *queued, after]}
+    await barrier(client)
+    assert [done[r]["finishReason"] for r in (active, *queued)] == ["canceled"] * 3
+    assert done[after]["finishReason"] == "end_turn" and done[after]["text"] == "sent after the cancel"
+    for run_id in queued:  # never started, nothing of theirs but queued and complete
+        assert client.types_of(run_id) == ["run_queued", "run_complete"]
+    assert_runs_end_once(client.notes)
+    messages = read_db(workspace)["messages"]
+    assert roles(messages) == ["user", "assistant", "user", "assistant"]
+    assert [text(m) for m in messages[::2]] == ["slow active", "sent after the cancel"]
+    assert [finish_reason(m) for m in messages[1::2]] == ["canceled", "end_turn"]
+
+
+async def test_cancel_by_run_id_ends_only_that_queued_run(start):
+    client = await start({"model": SLOW_OR_ECHO})
+    session = await client.new_session()
+    active = (await client.send(session, "slow active"))["runId"]
+    first = (await client.send(session, "first queued"))["runId"]
+    second = (await client.send(session, "second queued"))["runId"]
+    assert await cancel(client, session, first) == 1
+    assert (await client.completed(first))["finishReason"] == "canceled"
+    assert client.types_of(first) == ["run_queued", "run_complete"]
+    assert await cancel(client, session, first) == 0  # already ended
+    assert (await client.completed(active))["finishReason"] == "end_turn"
+    assert (await client.completed(second))["text"] == "second queued"
+    messages = await stored(client, session)
+    assert [text(m) for m in messages if m["role"] == "user"] == ["slow active", "second queued"]
+
+
+async def test_cancel_withdraws_a_pending_permission_request(start, workspace: Path):
+    view_outside = {"events": [{"toolCall": {"name": "view", "input": {"file_path": "/etc/hostname"}}}]}
+    client = await start({"model": scripted(view_outside)}, permissions=True)
+    never: asyncio.Future = asyncio.get_running_loop().create_future()
+    client.permission_answer = lambda params: never
+    session = await client.new_session()
+    run_id = (await client.send(session, "read the hostname"))["runId"]
+    asked = await client.wait_for(lambda n: n["type"] == "permission_requested")
+    tool_call_id = asked["permission"]["toolCallId"]
+    assert await cancel(client, session) == 1
+    started = time.monotonic()
+    done = await client.completed(run_id, timeout=3)
+    assert time.monotonic() - started < 1
+    assert done["finishReason"] == "canceled"
+    resolved = [n for n in client.of_run(run_id) if n["type"] == "permission_resolved"]
+    assert [(r["decision"], r["toolCallId"]) for r in resolved] == [("canceled", tool_call_id)]
+    # The client's handler was cancelled by the server's $/cancelRequest.
+    await asyncio.wait_for(asyncio.wait({never}), 3)
+    assert never.cancelled()
+    statuses = [n["toolCall"]["status"] for n in client.of_run(run_id) if n["type"] == "tool_call"]
+    assert statuses == ["pending", "awaiting_permission", "canceled"]
+    status = await client.call("agent/status", {"workspace": client.ws_uri, "sessionId": session})
+    assert status["pendingPermissions"] == [] and status["busy"] is False
+    results = [p for m in await stored(client, session) for p in m["parts"] if p["type"] == "tool_result"]
+    assert len(results) == 1 and results[0]["toolCallId"] == tool_call_id and results[0]["isError"] is True
+    assert_runs_end_once(client.notes)
