@@ -130,7 +130,8 @@ class Permissions:
         return await self._ask_person(session_id, run_id, permission)
 
     async def _ask_person(self, session_id: str, run_id: str, permission: dict[str, Any]) -> str:
-        self.pending[permission["id"]] = permission
+        # With its session and run: agent/status filters on them (and strips them).
+        self.pending[permission["id"]] = {**permission, "sessionId": session_id, "runId": run_id}
         params = {"sessionId": session_id, "runId": run_id, "permission": permission}
         try:
             answer = await asyncio.wait_for(self.asker.ask(params), self.settings.timeout_ms / 1000)
