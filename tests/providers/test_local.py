@@ -215,3 +215,40 @@ def test_loading_and_generating_write_nothing_to_stdout() -> None:
                           cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout == b""
+
+
+# --- through the protocol: the default model of a server with none configured ---------------
+
+
+async def test_without_a_configured_model_the_local_model_answers(start) -> None:
+    client = await start({"streamIntervalMs": 0})
+    models = await client.call("agent/models", {"workspace": client.ws_uri})
+    assert models["current"]["provider"] == "local"
+    assert models["current"]["supportsTools"] is False
+    session = await client.new_session()
+
+    run = (await client.send(session, "What is the capital of France? Answer in one sentence."))["runId"]
+    done = await client.completed(run, timeout=60)
+
+    assert done["finishReason"] == "end_turn"
+    assert "Paris" in done["text"]
+    assert client.text_of(run) == done["text"]
+    assert done["usage"]["inputTokens"] > 10 and done["usage"]["outputTokens"] > 0
+
+
+async def test_a_cancel_through_the_protocol_ends_the_local_run_quickly(start) -> None:
+    client = await start({"model": {"provider": "local"}, "streamIntervalMs": 0})
+    session = await client.new_session()
+    run = (await client.send(session, "Write a long story about a dragon."))["runId"]
+    await client.wait_for(lambda n: n["type"] == "text_delta" and n.get("runId") == run, timeout=60)
+
+    started = time.monotonic()
+    canceled = await client.call("agent/cancel", {"workspace": client.ws_uri, "sessionId": session})
+    done = await client.completed(run)
+    elapsed = time.monotonic() - started
+
+    print(f"protocol cancel -> run_complete: {elapsed * 1000:.1f} ms")
+    assert canceled["canceled"] == 1
+    assert done["finishReason"] == "canceled"
+    assert done["text"]  # the answer so far is kept
+    assert elapsed < 0.25, f"cancel took {elapsed * 1000:.1f} ms"
