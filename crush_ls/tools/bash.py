@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import glob as globlib
 import os
+import re
 import shlex
 import signal
 import time
@@ -263,8 +264,13 @@ async def run_command(command: str, cwd: Path, timeout_ms: int) -> Outcome:
     return Outcome(out.text(), None if timed_out else proc.returncode, timed_out, elapsed)
 
 
+# Variables that hold provider keys: a command's output goes to the model, the
+# client and the database, where API keys must never appear.
+SECRET_NAME = re.compile(r"API_?KEY|SECRET|ACCESS_TOKEN|AUTH_TOKEN", re.IGNORECASE)
+
+
 def _environment() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}
     # No pagers or prompts waiting for a terminal that is not there.
     env.update({"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "TERM": "dumb"})
     return env

@@ -58,6 +58,10 @@ class EditTool(Tool):
     def target(self, args: EditInput) -> str | None:
         return args.file_path
 
+    def describe(self, ctx: ToolContext, args: EditInput) -> str:
+        verb = "Create file" if args.old_string == "" else "Edit file"
+        return f"{verb} {args.file_path}"
+
     async def run(self, ctx: ToolContext, args: EditInput) -> ToolResult:
         ensure_file_path(args.file_path)
         path, _inside = resolve_path(ctx.root, args.file_path)

@@ -74,6 +74,9 @@ class GlobTool(Tool):
     def target(self, args: GlobInput) -> str | None:
         return args.path
 
+    def describe(self, ctx: ToolContext, args: GlobInput) -> str:
+        return f"Find files matching {args.pattern} in {args.path or 'the workspace'}"
+
     async def run(self, ctx: ToolContext, args: GlobInput) -> ToolResult:
         check_pattern(args.pattern)
         start, _inside = resolve_path(ctx.root, args.path)

@@ -122,6 +122,9 @@ class GrepTool(Tool):
     def target(self, args: GrepInput) -> str | None:
         return args.path
 
+    def describe(self, ctx: ToolContext, args: GrepInput) -> str:
+        return f"Search for {args.pattern!r} in {args.path or 'the workspace'}"
+
     async def run(self, ctx: ToolContext, args: GrepInput) -> ToolResult:
         search = Search(regex=compile_pattern(args.pattern, args.literal_text), include=args.include or None)
         start, _inside = resolve_path(ctx.root, args.path)

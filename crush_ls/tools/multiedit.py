@@ -52,6 +52,9 @@ class MultiEditTool(Tool):
     def target(self, args: MultiEditInput) -> str | None:
         return args.file_path
 
+    def describe(self, ctx: ToolContext, args: MultiEditInput) -> str:
+        return f"Edit file {args.file_path} ({len(args.edits)} edits)"
+
     async def run(self, ctx: ToolContext, args: MultiEditInput) -> ToolResult:
         ensure_file_path(args.file_path)
         if not args.edits:

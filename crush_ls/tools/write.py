@@ -36,6 +36,9 @@ class WriteTool(Tool):
     def target(self, args: WriteInput) -> str | None:
         return args.file_path
 
+    def describe(self, ctx: ToolContext, args: WriteInput) -> str:
+        return f"Write file {args.file_path}"
+
     async def run(self, ctx: ToolContext, args: WriteInput) -> ToolResult:
         ensure_file_path(args.file_path)
         path, _inside = resolve_path(ctx.root, args.file_path)

@@ -148,3 +148,12 @@ async def test_background_jobs_do_not_outlive_the_call(call):
     assert not result.is_error and result.metadata["elapsedMs"] < 5_000
     shell_pid, background_pid = map(int, result.content.split()[:2])
     await assert_all_dead(shell_pid, [shell_pid, background_pid])
+
+
+async def test_api_keys_are_not_in_the_environment(call, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    monkeypatch.setenv("HARMLESS_SETTING", "visible")
+    result = await call("bash", {"command": "env"})
+    assert "secret" not in result.content
+    assert "HARMLESS_SETTING=visible" in result.content
