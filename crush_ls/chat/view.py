@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.live import Live
 from rich.markdown import Markdown
+from rich.segment import Segment
 from rich.spinner import Spinner
 from rich.syntax import Syntax
 from rich.text import Text
@@ -76,18 +77,74 @@ def usage_line(finish_reason: str, usage: dict[str, Any] | None, seconds: float 
 
 @attrs.define
 class TextBlock:
+    """Assistant text (and reasoning) of one message, printed for good paragraph by paragraph."""
+
     message_id: str
     text: str = ""
     reasoning: str = ""
     done: bool = False
+    printed: int = 0  # text[:printed] is already on screen for good
+    reasoning_printed: bool = False
 
     def render(self) -> RenderableType:
         parts: list[RenderableType] = []
-        if self.reasoning:
+        if self.reasoning and not self.reasoning_printed:
             parts.append(Text(self.reasoning.strip(), style="dim italic"))
-        if self.text:
-            parts.append(Markdown(self.text))
+        if self.text[self.printed:].strip():
+            parts.append(MarkdownPart(self.text[self.printed:], gap=self.printed > 0))
         return Group(*parts)
+
+    def take_finished_paragraphs(self) -> RenderableType | None:
+        """The paragraphs that can no longer change, to print for good, so that the
+        live area stays small (a live area taller than the screen cannot be redrawn)."""
+        cut = stable_end(self.text, self.printed)
+        if cut <= self.printed:
+            return None
+        parts: list[RenderableType] = []
+        if self.reasoning and not self.reasoning_printed:
+            parts.append(Text(self.reasoning.strip(), style="dim italic"))
+            self.reasoning_printed = True
+        parts.append(MarkdownPart(self.text[self.printed:cut], gap=self.printed > 0))
+        self.printed = cut
+        return Group(*parts)
+
+
+class MarkdownPart:
+    """Markdown of a piece of a message, with one blank line before it when it follows
+    another piece (as whole-message Markdown would separate them), and none otherwise."""
+
+    def __init__(self, source: str, *, gap: bool) -> None:
+        self.source = source
+        self.gap = gap
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        lines = console.render_lines(Markdown(self.source), options, pad=False)
+        while lines and all(_is_blank(segment) for segment in lines[0]):
+            lines.pop(0)  # rich starts lists and quotes with a blank line
+        if self.gap:
+            yield Segment.line()
+        for line in lines:
+            yield from line
+            yield Segment.line()
+
+
+def _is_blank(segment: Segment) -> bool:
+    # a code block's first line is blank too, but coloured: keep it
+    return not segment.text.strip() and not (segment.style and segment.style.bgcolor)
+
+
+def stable_end(text: str, start: int) -> int:
+    """End of the last blank line after `start` that is outside a code fence (or `start`)."""
+    cut, offset, in_fence = start, start, False
+    for line in text[start:].splitlines(keepends=True):
+        offset += len(line)
+        if not line.endswith("\n"):
+            break  # a line still being written
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        elif not in_fence and not line.strip() and offset - len(line) > start:
+            cut = offset
+    return cut
 
 
 @attrs.define
@@ -204,12 +261,17 @@ class TerminalView:
         return Group(*parts)
 
     def _commit(self, everything: bool = False) -> None:
-        """Print the leading blocks that are finished (all of them at the end of a run)."""
+        """Print for good the leading blocks that are finished (all of them at the end of
+        a run), then the finished paragraphs of a leading text block still streaming."""
         while self._blocks and (everything or self._blocks[0].done):
             block = self._blocks.pop(0)
             if isinstance(block, ToolBlock):
                 self._printed_tools.add(block.id)
             self.console.print(block.render())
+        if self._blocks and isinstance(self._blocks[0], TextBlock):
+            finished = self._blocks[0].take_finished_paragraphs()
+            if finished is not None:
+                self.console.print(finished)
 
     # messages outside the run's notifications
 

@@ -74,8 +74,8 @@ def terminal(workspace: Path, chat_env: dict[str, str]) -> Iterator[Callable[...
     """Start `crush-ls ARGS...` on a pseudo-terminal, as a person at a terminal would."""
     started: list[Terminal] = []
 
-    def start(*args: str) -> Terminal:
-        term = Terminal([*CLI, *args], cwd=str(workspace), env=chat_env)
+    def start(*args: str, rows: int = 50) -> Terminal:
+        term = Terminal([*CLI, *args], cwd=str(workspace), env=chat_env, rows=rows)
         started.append(term)
         return term
 

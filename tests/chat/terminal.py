@@ -26,7 +26,7 @@ def plain(text: str) -> str:
 
 
 class Terminal:
-    def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 40, cols: int = 120) -> None:
+    def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 50, cols: int = 120) -> None:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
@@ -44,13 +44,17 @@ class Terminal:
         self.output = ""  # everything read so far, raw
         self._seen = 0  # `expect` searches after the previous match
 
-    def screen(self) -> list[str]:
-        """The lines a person sees now: the output played on a terminal emulator (pyte)."""
+    def screen(self, with_scrollback: bool = False) -> list[str]:
+        """The lines a person sees (and could scroll back to): the output played on a
+        terminal emulator (pyte)."""
         import pyte
 
-        screen = pyte.Screen(self.cols, self.rows)
+        screen = pyte.HistoryScreen(self.cols, self.rows, history=10_000)
         pyte.Stream(screen).feed(self.output)
-        return [line.rstrip() for line in screen.display]
+        scrolled = [
+            "".join(line[x].data for x in range(self.cols)).rstrip() for line in screen.history.top
+        ] if with_scrollback else []
+        return scrolled + [line.rstrip() for line in screen.display]
 
     def send(self, text: str) -> None:
         os.write(self.master, text.encode())

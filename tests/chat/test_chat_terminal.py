@@ -150,3 +150,15 @@ def test_the_screen_shows_each_block_once_in_order(terminal, write_script):
     positions = [next(i for i, line in enumerate(seen) if want in line) for want in expected]
     assert positions == sorted(positions), "\n".join(seen)
     assert not any("Thinking" in line or "waiting for permission" in line for line in seen), "\n".join(seen)
+
+
+def test_an_answer_taller_than_the_screen_scrolls_without_repeats(terminal, write_script):
+    paragraphs = [f"Paragraph {n} of a long answer." for n in range(40)]
+    script = write_script([{"events": [{"text": "\n\n".join(paragraphs), "chunkSize": 9, "delayMs": 2}]}])
+    term = terminal("chat", "--script", script, "a long answer", rows=15)
+
+    assert term.wait() == 0
+
+    lines = term.screen(with_scrollback=True)
+    shown = [line for line in lines if line.startswith("Paragraph ")]
+    assert shown == paragraphs, "\n".join(lines)
