@@ -231,6 +231,9 @@ def provider_error(exc: BaseException, vendor: str, base_url: str | None,
     label = "OpenAI" if vendor == "openai" else "Anthropic"
     if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError)) or _is_transport_error(exc):
         detail = str(exc) or type(exc).__name__
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None and str(cause) and str(cause) not in detail:
+            detail = f"{detail} {cause}"  # the SDK says "Connection error."; httpx says which
         message = f"{label} API at {_without_userinfo(base_url) or 'its default address'}: connection failed ({detail})"
         return ProviderError(redact(message, secrets), code="connection")
     if isinstance(exc, sdk.APIStatusError):

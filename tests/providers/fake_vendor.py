@@ -165,10 +165,13 @@ class FakeVendorServer:
                     body = raw.decode(errors="replace")
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 response = fake._next_response(body, headers, self.path)
-                if isinstance(response, Status):
-                    self._send_status(response)
-                else:
-                    self._send_stream(response)
+                try:
+                    if isinstance(response, Status):
+                        self._send_status(response)
+                    else:
+                        self._send_stream(response)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a cancel, a timeout): fine
 
             def _send_status(self, response: Status) -> None:
                 payload = response.body if isinstance(response.body, str) else json.dumps(response.body)

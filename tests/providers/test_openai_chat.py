@@ -303,3 +303,13 @@ async def test_tool_calls_without_an_index_are_told_apart_by_their_id():
     calls = [(e.id, e.input) for e in events if isinstance(e, ToolCallRequest)]
     assert calls == [("call_x", {"file_path": "a"}), ("call_y", {"file_path": "b"})]
     assert events[-1] == Finish("tool_use")  # "stop" with tool calls still continues the turn
+
+
+async def test_a_stream_that_stalls_past_the_read_timeout_is_a_connection_error(monkeypatch):
+    from crush_ls.providers import openai_chat
+
+    monkeypatch.setattr(openai_chat, "READ_TIMEOUT_S", 0.3)
+    with FakeOpenAI([[chunk({"content": "slow"}), Hold()]]) as server:
+        error = await failure(provider_for(server))
+    assert (error.code, error.retryable) == ("connection", True)
+    assert "timed out" in error.message.lower() or "timeout" in error.message.lower()
