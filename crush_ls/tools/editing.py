@@ -98,7 +98,7 @@ def apply_edit(content: str, old: str, new: str, replace_all: bool, label: str =
     if count == 0:
         raise ToolInputError(
             f"{label}old_string not found in the file. It must match exactly, including whitespace "
-            "and line breaks; view the file again if unsure."
+            "and line breaks." + closest_region(content, old)
         )
     if count > 1 and not replace_all:
         raise ToolInputError(
@@ -106,6 +106,25 @@ def apply_edit(content: str, old: str, new: str, replace_all: bool, label: str =
             "unique, or set replace_all to true."
         )
     return content.replace(old, new) if replace_all else content.replace(old, new, 1)
+
+
+def closest_region(content: str, old: str, context: int = 2) -> str:
+    """The lines of the file that look most like `old` (ignoring indentation), as a retry hint."""
+    wanted = [line.strip() for line in old.strip("\n").split("\n")]
+    lines = content.split("\n")
+    # The search compares every window: skip it where it would take seconds.
+    if not any(wanted) or len(lines) < len(wanted) or len(lines) * len(wanted) > 2_000_000:
+        return " View the file again to see its current text."
+    scores = [
+        (sum(lines[start + i].strip() == w for i, w in enumerate(wanted) if w), start)
+        for start in range(len(lines) - len(wanted) + 1)
+    ]
+    score, start = max(scores, key=lambda pair: (pair[0], -pair[1]))
+    if score * 2 < len([w for w in wanted if w]):
+        return " Nothing in the file looks like it; view the file again."
+    first, last = max(0, start - context), min(len(lines), start + len(wanted) + context)
+    shown = "\n".join(f"{n + 1:6}|{lines[n]}" for n in range(first, last))
+    return f" The closest text is at lines {start + 1}-{start + len(wanted)}:\n{shown}"
 
 
 def unified_diff(old: str, new: str, display: str) -> tuple[str, int, int]:

@@ -167,3 +167,13 @@ async def test_multiedit_creates_a_file_and_rejects_empty_edits(workspace, call)
     assert (workspace / "n.txt").read_text() == "a c\n"
     assert (await call("multiedit", {"file_path": "n.txt", "edits": []})).is_error
     assert (await call("multiedit", {"file_path": "n.txt", "edits": [{"old_string": "a"}]})).is_error
+
+
+async def test_a_near_miss_shows_the_closest_lines(workspace, call):
+    (workspace / "p.py").write_text("def f():\n\tif x:\n\t\treturn 1\n\treturn 2\n")
+    await view(call, "p.py")
+    result = await call("edit", {"file_path": "p.py", "old_string": "    if x:\n        return 1", "new_string": "pass"})
+    assert result.is_error and "closest text is at lines 2-3" in result.content
+    assert "     3|\t\treturn 1" in result.content
+    unrelated = await call("edit", {"file_path": "p.py", "old_string": "class Z:", "new_string": "pass"})
+    assert unrelated.is_error and "Nothing in the file looks like it" in unrelated.content
