@@ -210,9 +210,9 @@ class Backend:
         self._by_root.pop(workspace.root, None)
         log.info("closed workspace %s", workspace.uri)
 
-    async def close_all(self, timeout: float = CLOSE_TIMEOUT) -> None:
-        closing = [self.close_workspace(uri, timeout) for uri in list(self.workspaces)]
-        await asyncio.gather(*closing)
+    def close_all(self, timeout: float = CLOSE_TIMEOUT) -> Awaitable[Any]:
+        """Start closing every workspace now; the awaitable ends when all are closed."""
+        return asyncio.gather(*(self.close_workspace(uri, timeout) for uri in list(self.workspaces)))
 
     # ------------------------------------------------------------------ agent/*
     def send_message(self, params: SendMessageParams) -> dict[str, Any]:

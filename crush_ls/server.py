@@ -211,8 +211,11 @@ def on_folders_changed(ls: CrushServer, params: types.DidChangeWorkspaceFoldersP
 
 
 @server.feature(types.SHUTDOWN)
-async def on_shutdown(ls: CrushServer, params: Any) -> None:
-    await ls.backend.close_all()
+def on_shutdown(ls: CrushServer, params: Any) -> Generator[Any, Any, None]:
+    # A generator, so the workspaces start closing the moment `shutdown` arrives:
+    # a prompt right behind it gets workspace_closing.
+    closing = ls.backend.close_all()
+    yield (_settle, (closing,), {})
 
 
 # ---------------------------------------------------------------------- agent/*
@@ -334,19 +337,39 @@ def _answer_malformed(ls: CrushServer, msg_id: Any, code: int, message: str) -> 
                                                                       "data": {"reason": "invalid_request"}}})
 
 
+def _valid_id(msg_id: Any) -> bool:
+    return msg_id is None or (isinstance(msg_id, (str, int)) and not isinstance(msg_id, bool))
+
+
+def _invalid_message(data: Any) -> str | None:
+    """Why a parsed body is not a JSON-RPC 2.0 message pygls can handle, or None."""
+    if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":
+        return "expected a JSON-RPC 2.0 object"
+    if "method" in data and not isinstance(data["method"], str):
+        return "`method` must be a string"
+    if "id" in data and not _valid_id(data["id"]):
+        return "`id` must be a string or an integer"
+    if data.get("method") == types.CANCEL_REQUEST:
+        params = data.get("params")
+        if not isinstance(params, dict) or not _valid_id(params.get("id")):
+            return "$/cancelRequest needs params.id, a string or an integer"
+    return None
+
+
 def receive(ls: CrushServer, body: bytes) -> None:
     """Parse one framed body and hand it to pygls; malformed input is answered, never fatal."""
     try:
         data = json.loads(body)
-    except ValueError as exc:
-        _answer_malformed(ls, None, -32700, f"Parse error: the body is not JSON ({exc}).")
+    except (ValueError, RecursionError) as exc:
+        _answer_malformed(ls, None, -32700, f"Parse error: the body is not JSON ({type(exc).__name__}).")
         return
-    if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":
-        _answer_malformed(ls, data.get("id") if isinstance(data, dict) else None, -32600,
-                          "Invalid request: expected a JSON-RPC 2.0 object.")
-        return
-    if "method" in data and not isinstance(data["method"], str):
-        _answer_malformed(ls, data.get("id"), -32600, "Invalid request: `method` must be a string.")
+    problem = _invalid_message(data)
+    if problem:
+        msg_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(data, dict) and "method" in data and "id" not in data:
+            log.warning("dropped a malformed notification: %s", problem)
+            return
+        _answer_malformed(ls, msg_id if _valid_id(msg_id) else None, -32600, f"Invalid request: {problem}.")
         return
     try:
         message = ls.protocol.structure_message(data)

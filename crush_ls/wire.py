@@ -86,7 +86,14 @@ def _make(camel_case: bool) -> cattrs.Converter:
 
     def factory(cls: type):
         renames = {a.name: override(rename=camel(a.name)) for a in attrs.fields(cls)} if camel_case else {}
-        return make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=True, **renames)
+        structure = make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=True, **renames)
+
+        def structure_object(value: Any, target: type) -> Any:
+            if not isinstance(value, dict):  # cattrs would read fields off any mapping-like value
+                raise TypeError(f"expected object, got {_json_type(value)}")
+            return structure(value, target)
+
+        return structure_object
 
     conv.register_structure_hook_factory(attrs.has, factory)
     return conv

@@ -30,7 +30,6 @@ from .base import (
 )
 from .vendor_common import (
     AssistantTurn,
-    ToolResults,
     UserTurn,
     api_key_for,
     binary_note,

@@ -327,7 +327,9 @@ class BashTool(Tool):
         if "\x00" in args.command:
             raise ToolInputError("command contains a NUL byte")
         if banned := banned_command(args.command):
-            raise ToolInputError(f"command '{banned}' is not allowed (banned commands: network, sudo, package managers)")
+            raise ToolInputError(
+                f"command '{banned}' is not allowed (banned: network clients, sudo, package managers)"
+            )
         outcome = await run_command(args.command, ctx.root, timeout_ms)
         metadata = {
             "exitCode": outcome.exit_code, "timedOut": outcome.timed_out,

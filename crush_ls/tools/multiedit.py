@@ -71,7 +71,9 @@ class MultiEditTool(Tool):
                     content = create_content(display, current, edit.new_string)
                     continue
                 if not current.exists and not creates:
-                    raise ToolInputError(f"file not found: {display} (a first edit with an empty old_string creates it)")
+                    raise ToolInputError(
+                        f"file not found: {display} (a first edit with an empty old_string creates it)"
+                    )
                 if edit.old_string == "":
                     raise ToolInputError(f"{label}old_string must not be empty")
                 content = apply_edit(content, edit.old_string, edit.new_string, edit.replace_all, label)
