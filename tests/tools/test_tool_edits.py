@@ -100,7 +100,9 @@ async def test_edit_uniqueness_and_replace_all(workspace, call):
     assert missing.is_error and "not found" in missing.content
     same = await call("edit", {"file_path": "r.txt", "old_string": "foo", "new_string": "foo"})
     assert same.is_error
-    everywhere = await call("edit", {"file_path": "r.txt", "old_string": "foo", "new_string": "bar", "replace_all": True})
+    everywhere = await call(
+        "edit", {"file_path": "r.txt", "old_string": "foo", "new_string": "bar", "replace_all": True}
+    )
     assert not everywhere.is_error
     assert target.read_text() == "bar bar bar\n"
     assert everywhere.metadata["additions"] == 1 and everywhere.metadata["removals"] == 1
@@ -172,7 +174,8 @@ async def test_multiedit_creates_a_file_and_rejects_empty_edits(workspace, call)
 async def test_a_near_miss_shows_the_closest_lines(workspace, call):
     (workspace / "p.py").write_text("def f():\n\tif x:\n\t\treturn 1\n\treturn 2\n")
     await view(call, "p.py")
-    result = await call("edit", {"file_path": "p.py", "old_string": "    if x:\n        return 1", "new_string": "pass"})
+    near_miss = {"file_path": "p.py", "old_string": "    if x:\n        return 1", "new_string": "pass"}
+    result = await call("edit", near_miss)
     assert result.is_error and "closest text is at lines 2-3" in result.content
     assert "     3|\t\treturn 1" in result.content
     unrelated = await call("edit", {"file_path": "p.py", "old_string": "class Z:", "new_string": "pass"})
