@@ -379,7 +379,12 @@ def receive(ls: CrushServer, body: bytes) -> None:
         else:
             log.warning("dropped a malformed message: %s", exc)
         return
-    ls.protocol.handle_message(message)
+    try:
+        ls.protocol.handle_message(message)
+    except Exception as exc:  # noqa: BLE001 - one bad message must not end the connection
+        log.exception("handling %s failed", data.get("method") or "a response")
+        if "id" in data and "method" in data:
+            _answer_malformed(ls, data["id"], -32603, f"Internal error: {type(exc).__name__}: {exc}")
 
 
 async def _read_messages(ls: CrushServer, reader: asyncio.StreamReader) -> int | None:
