@@ -7,13 +7,14 @@ lines, so the newest matches are the ones shown (Crush sorts by mtime too).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from pathlib import Path
 
 import attrs
 
-from .base import Tool, ToolContext, ToolInputError, ToolResult, relative_display, resolve_path
+from .base import Tool, ToolContext, ToolInputError, ToolResult, is_inside, relative_display, resolve_path
 from .ignore import WalkTimeout, compile_glob, walk_files
 
 MAX_MATCHES = 100
@@ -44,7 +45,12 @@ def candidates(root: Path, start: Path, include: str | None, deadline: float) ->
     if not start.is_dir():
         raise ToolInputError(f"path not found: {start}")
     wanted = compile_glob(include) if include else None
-    files = [p for p, rel in walk_files(root, start, deadline) if wanted is None or wanted(rel)]
+    # Inside the workspace, a symlink to a file outside is not read: that would need a person's yes.
+    confined = is_inside(root, start)
+    files = [
+        p for p, rel in walk_files(root, start, deadline)
+        if (wanted is None or wanted(rel)) and (not confined or is_inside(root, Path(os.path.realpath(p))))
+    ]
 
     def mtime(p: Path) -> float:
         try:

@@ -110,3 +110,12 @@ async def test_grep_single_file_and_no_match(workspace, call):
     none = await call("grep", {"pattern": "gamma"})
     assert none.content == "No matches found" and not none.is_error
     assert (await call("grep", {"pattern": "x", "literal_text": "yes"})).is_error
+
+
+async def test_grep_does_not_read_through_symlinks_pointing_out(workspace, outside, call):
+    (outside / "secret.txt").write_text("needle in the secret\n")
+    os.symlink(outside / "secret.txt", workspace / "link.txt")
+    os.symlink(outside, workspace / "door")
+    make(workspace, {"mine.txt": "needle here\n"})
+    result = await call("grep", {"pattern": "needle"})
+    assert result.content.splitlines()[1:] == ["mine.txt:1: needle here"]
