@@ -72,8 +72,12 @@ class Client:
                     event.set()
             elif message.get("method") == "agent/notification":
                 self.notifications += 1
+                self.on_notification(message["params"], now)
                 if message["params"]["type"] == "run_complete":
                     self.completed += 1
+
+    def on_notification(self, params: dict[str, Any], received: float) -> None:
+        """Called on the reader thread for each `agent/notification` (benches that time them override it)."""
 
     def request(self, method: str, params: Any) -> tuple[float, dict[str, Any]]:
         """Send and wait; returns (seconds from write to response read, message)."""
