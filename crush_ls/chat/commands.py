@@ -16,7 +16,7 @@ from .app import EXIT_CANCELED, EXIT_ERROR, EXIT_OK, EXIT_USAGE, ChatApp, exit_c
 from .options import init_options, workspace_folder
 from .rpc import RpcError
 from .server import AgentServer, ServerExited
-from .view import JsonView, TerminalView, render_message, session_header, sessions_table
+from .view import JsonView, TerminalView, render_transcript, session_header, sessions_table
 
 HELP = """\
 Enter sends · Esc-Enter or a trailing \\ adds a line · Ctrl-C cancels the turn · Ctrl-D quits
@@ -151,6 +151,8 @@ async def slash_command(app: ChatApp, line: str) -> str | None:
                 view.error(str(exc))
         view.info(f"model {await model_name(app)}")
     else:
+        if name != "help":
+            view.error(f"unknown command /{name}")
         view.info(HELP)
     return None
 
@@ -161,22 +163,28 @@ async def slash_command(app: ChatApp, line: str) -> str | None:
 async def sessions(args: argparse.Namespace) -> int:
     folder = workspace_folder(args)
     view = JsonView() if args.json else TerminalView()
-    if args.action == "show" and not args.session_id:
-        view.error("crush-ls sessions show: which session? (crush-ls sessions show ID)")
-        return EXIT_USAGE
     options = init_options(args)
     app = ChatApp(AgentServer(folder, forward_stderr=args.verbose), view)
 
     async def body() -> int:
         await app.server.initialize(options, permissions=False)
         if args.action == "show":
-            await show_session(app, args.session_id, as_json=args.json)
+            session_id = args.session_id or await newest_session_id(app)
+            if session_id is None:
+                view.error(f"crush-ls sessions show: {folder} has no sessions yet")
+                return EXIT_ERROR
+            await show_session(app, session_id, as_json=args.json)
         else:
             listed = await app.server.ws_call("session/list")
             print_json(listed) if args.json else view.console.print(sessions_table(listed.get("sessions") or []))
         return EXIT_OK
 
     return await guarded(app, body)
+
+
+async def newest_session_id(app: ChatApp) -> str | None:
+    sessions = (await app.server.ws_call("session/list")).get("sessions") or []
+    return sessions[0]["id"] if sessions else None
 
 
 async def show_session(app: ChatApp, session_id: str, *, as_json: bool) -> None:
@@ -186,9 +194,9 @@ async def show_session(app: ChatApp, session_id: str, *, as_json: bool) -> None:
         print_json({"session": session, "messages": messages})
         return
     console = app.view.console
-    console.print(session_header(session))
-    for message in messages:
-        console.print(render_message(message))
+    console.print(session_header(session), soft_wrap=True)
+    for part in render_transcript(messages):
+        console.print(part)
 
 
 def print_json(value: Any) -> None:

@@ -49,7 +49,8 @@ def chat_parser() -> argparse.ArgumentParser:
 def sessions_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crush-ls sessions",
-        description="List the sessions of a folder, newest first; `show ID` prints one session.",
+        description="List the sessions of a folder, newest first; `show [ID]` prints one session "
+                    "(the newest without ID).",
     )
     parser.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     parser.add_argument("session_id", nargs="?", metavar="ID")

@@ -431,28 +431,37 @@ def session_header(session: dict[str, Any]) -> Text:
     return text
 
 
-def render_message(message: dict[str, Any]) -> RenderableType:
-    """One stored Message (PROTOCOL section 6) as the live view would have shown it."""
-    role = message.get("role")
-    parts: list[RenderableType] = []
-    if role == "user":
-        parts.append(Text("❯ " + "".join(p.get("text", "") for p in message.get("parts", [])
-                                         if p.get("type") == "text"), style="bold"))
-    for part in message.get("parts", []):
-        kind = part.get("type")
-        if kind == "text" and role != "user":
-            parts.append(Markdown(part.get("text", "")))
-        elif kind == "reasoning":
-            parts.append(Text(part.get("text", "").strip(), style="dim italic"))
-        elif kind == "tool_call":
-            parts.append(ToolBlock(part.get("id", ""), part.get("name", ""), part.get("input"),
-                                   part.get("status") or "completed").render())
-        elif kind == "tool_result":
-            head = Text(f"↳ {part.get('name', '')} result", style="dim")
-            parts.append(Group(head, *render_tool_result(part)))
-        elif kind == "binary":
-            parts.append(Text(f"[attachment {part.get('path') or ''} {part.get('mimeType', '')}]", style="dim"))
-        elif kind == "finish" and part.get("reason") not in (None, "end_turn", "tool_use"):
-            style = FINISH_STYLES.get(part["reason"], "yellow")
-            parts.append(Text(f"── {part['reason']} {part.get('message') or ''}".rstrip(), style=style))
-    return Group(*parts)
+def render_transcript(messages: list[dict[str, Any]]) -> list[RenderableType]:
+    """Stored Messages (PROTOCOL section 6) as the live view showed them: each tool call
+    with its result (which is stored in a separate tool message)."""
+    results = {part.get("toolCallId"): part for message in messages for part in message.get("parts", [])
+               if part.get("type") == "tool_result"}
+    calls = {part.get("id") for message in messages for part in message.get("parts", [])
+             if part.get("type") == "tool_call"}
+    shown: list[RenderableType] = []
+    for message in messages:
+        if message.get("role") == "user" and shown:
+            shown.append(Text(""))
+        shown += [_render_part(part, message.get("role"), results) for part in message.get("parts", [])
+                  if not (part.get("type") == "tool_result" and part.get("toolCallId") in calls)]
+    return [part for part in shown if part is not None]
+
+
+def _render_part(part: dict[str, Any], role: str | None, results: dict[Any, dict[str, Any]]) -> RenderableType | None:
+    kind = part.get("type")
+    if kind == "text":
+        return Text("❯ " + part.get("text", ""), style="bold") if role == "user" else Markdown(part.get("text", ""))
+    if kind == "reasoning":
+        return Text(part.get("text", "").strip(), style="dim italic")
+    if kind == "tool_call":
+        block = ToolBlock(part.get("id", ""), part.get("name", ""), part.get("input"), part.get("status") or "completed")
+        block.result = results.get(part.get("id"))
+        return block.render()
+    if kind == "tool_result":  # a result whose call is not in the session
+        return Group(Text(f"↳ {part.get('name', '')}", style="dim"), *render_tool_result(part))
+    if kind == "binary":
+        return Text(f"[attachment {part.get('path') or ''} {part.get('mimeType', '')}]", style="dim")
+    if kind == "finish" and part.get("reason") not in (None, "end_turn", "tool_use"):
+        style = FINISH_STYLES.get(part["reason"], "yellow")
+        return Text(f"── {part['reason']} {part.get('message') or ''}".rstrip(), style=style)
+    return None

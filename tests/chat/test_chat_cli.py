@@ -106,6 +106,9 @@ def test_yolo_allows_tool_calls_and_shows_the_diff(run_cli, write_script, worksp
     assert "✓ write  hello.txt" in result.stdout
     assert "+hi" in result.stdout  # the unified diff of the write
     assert "end_turn" in result.stdout
+    transcript = run_cli("sessions", "show")  # the newest session, with each tool call's stored result
+    assert transcript.returncode == 0, transcript.stderr
+    assert "✓ write  hello.txt" in transcript.stdout and "+hi" in transcript.stdout
 
 
 def test_without_a_terminal_or_yolo_tool_calls_needing_permission_are_denied(run_cli, write_script, workspace):
