@@ -24,12 +24,13 @@ from crush_ls.providers import create_provider  # noqa: E402
 from crush_ls.providers.base import END_TURN, MAX_TOKENS, Finish, TextDelta, Usage  # noqa: E402
 from crush_ls.providers.local import (  # noqa: E402
     EMBEDDED_MODEL_ID,
+    SHORT_SYSTEM,
     LocalProvider,
     chat_messages,
     embedded_gguf,
     fit_to_window,
 )
-from tests.providers.provider_testing import call_with, collect, user  # noqa: E402
+from tests.providers.provider_testing import call_with, collect, failure, user  # noqa: E402
 
 CANCEL_LIMIT_S = 0.100
 WORKER_NAME = "crush-ls-local-model"
@@ -153,6 +154,22 @@ async def test_a_long_history_drops_its_oldest_messages_to_fit_the_window() -> N
     assert prompt.rstrip().endswith("Last question: what is 2 + 2?<|im_end|>\n<|im_start|>assistant")
     assert "You are a test." in prompt  # the system prompt is kept
     assert "Message 0:" not in prompt
+
+
+async def test_a_system_prompt_too_long_for_the_window_is_replaced_by_a_short_one() -> None:
+    model = await local().model()
+    call = call_with("Hi.", system="Project rules: always be nice. " * 400)
+
+    tokens = fit_to_window(model, call.system, chat_messages(call), reserve=256)
+
+    prompt = model.llama.detokenize(tokens, special=True).decode()
+    assert SHORT_SYSTEM in prompt and "Project rules" not in prompt
+
+
+async def test_a_message_longer_than_the_window_is_a_context_window_error() -> None:
+    error = await failure(local(), call_with("tell me about rivers " * 1000))
+    assert error.code == "context_window_exceeded"
+    assert not error.retryable
 
 
 def test_tool_calls_and_results_of_a_history_become_text() -> None:
