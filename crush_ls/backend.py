@@ -286,17 +286,33 @@ class Backend:
         return {"cleared": workspace.agent.coordinator.clear_queue(workspace.session(session_id).id)}
 
     def models(self, workspace_uri: str | None) -> dict[str, Any]:
+        """The current model and every usable one: crush.json's, the current, the embedded one."""
         workspace = self.workspace(workspace_uri)
-        info = workspace.model_info()
-        available = [info.to_wire()] if info else []
-        if local_model_available() and not (info and info.provider == "local"):
-            available.append(ModelInfo(provider="local", model="smollm2-135m-instruct",
-                                       name="SmolLM2 135M Instruct (embedded)", supports_tools=False).to_wire())
-        return {"current": info.to_wire() if info else None, "available": available}
+        current = workspace.model_info()
+        candidates = [*workspace.settings.available_models]
+        if local_model_available():
+            candidates.append(ModelConfig(provider="local"))
+        available = [current] if current else []
+        seen = {(current.provider, current.model)} if current else set()
+        for config in candidates:
+            # Building a provider makes no connection; it is the one place that knows a
+            # model's window and prices, and it fails for a model that cannot be used
+            # (a key variable that is not set, a missing GGUF): those are left out.
+            try:
+                info = create_provider(config, workspace.root).info
+            except CrushError as exc:
+                log.info("agent/models: leaving out %s/%s: %s", config.provider, config.model, exc.message)
+                continue
+            if (info.provider, info.model) not in seen:
+                seen.add((info.provider, info.model))
+                available.append(info)
+        return {"current": current.to_wire() if current else None, "available": [i.to_wire() for i in available]}
 
     def set_model(self, workspace_uri: str | None, config: ModelConfig) -> dict[str, Any]:
+        """Switch the workspace's model for the next runs (a running turn keeps its own)."""
         workspace = self.workspace(workspace_uri)
-        provider = create_provider(config, workspace.root)  # raises agent_not_initialized
+        # A model named by provider and id gets its key, base URL, window and prices from crush.json.
+        provider = create_provider(workspace.settings.complete_model(config), workspace.root)  # agent_not_initialized
         workspace.agent.set_provider(provider)
         workspace.model_error = None
         return {"current": provider.info.to_wire()}
