@@ -294,17 +294,26 @@ def session_delete(ls: CrushServer, params: p.SessionParams) -> Any:
 
 # ---------------------------------------------------------------------- transport
 class StdoutWriter:
-    """Collects what one turn of the event loop writes and sends it in one system call.
+    """Collects what one turn of the event loop writes and sends it in one write.
 
     Under load many notifications are written per loop iteration; one write
     instead of one per message keeps the loop free to read the next request.
-    Order is kept: everything goes through one buffer.
+    Order is kept: everything goes through one buffer. With a pipe transport
+    the write never blocks the loop, even when the client stops reading.
     """
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
+        self._transport: asyncio.WriteTransport | None = None
         self._pending: list[bytes] = []
         self._scheduled = False
+
+    async def attach(self) -> None:
+        """Write through a non-blocking pipe transport when stdout is a pipe."""
+        try:
+            self._transport, _ = await asyncio.get_running_loop().connect_write_pipe(asyncio.Protocol, self._stream)
+        except (ValueError, OSError):  # a regular file or a terminal: blocking writes
+            self._transport = None
 
     def write(self, data: bytes) -> None:
         self._pending.append(data)
@@ -323,10 +332,25 @@ class StdoutWriter:
         if not data:
             return
         try:
+            if self._transport is not None:
+                if not self._transport.is_closing():
+                    self._transport.write(data)
+                return
             self._stream.write(data)
             self._stream.flush()
         except (BrokenPipeError, ValueError, OSError):
             log.debug("client gone; dropped %d bytes of output", len(data))
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (bounded) until everything written has left the process."""
+        self.flush()
+        deadline = asyncio.get_running_loop().time() + timeout
+        transport = self._transport
+        while transport is not None and not transport.is_closing() and transport.get_write_buffer_size():
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("the client did not read the last %d bytes", transport.get_write_buffer_size())
+                return
+            await asyncio.sleep(0.01)
 
     def close(self) -> None:
         self.flush()
@@ -435,11 +459,12 @@ def serve_stdio(stdin: BinaryIO, stdout: BinaryIO) -> int:
         except ValueError:  # stdin is a regular file: read it from a thread instead
             loop.run_in_executor(None, _feed_from_file, loop, reader, stdin)
         writer = StdoutWriter(stdout)
+        await writer.attach()
         server.protocol.set_writer(writer)
         try:
             return await _run_connection(server, reader)
         finally:
-            writer.flush()
+            await writer.drain(0.4)
 
     try:
         return asyncio.run(main())

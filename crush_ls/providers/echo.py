@@ -25,7 +25,9 @@ class EchoProvider:
         self.repeat = max(1, config.repeat)
 
     async def stream(self, call: ModelCall) -> AsyncIterator[StreamEvent]:
-        words = _WORDS.findall(call.prompt) * self.repeat
+        # Repetitions are separated by a space: "a b" twice is "a b a b".
+        once = _WORDS.findall(call.prompt)
+        words = [w for i in range(self.repeat) for w in ([" "] if i and once else []) + once]
         for word in words:
             if self.delay:
                 await asyncio.sleep(self.delay)
