@@ -20,6 +20,7 @@ our logger, and the model is loaded in a way that never redirects fd 1.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import codecs
 import contextlib
 import ctypes
@@ -135,7 +136,7 @@ def model_path(config: ModelConfig, workspace_root: Path) -> Path:
 
 # --- loading ---------------------------------------------------------------------------
 
-_GGML_LOG_WARN, _GGML_LOG_ERROR, _GGML_LOG_CONT = 3, 4, 5
+_GGML_LOG_ERROR, _GGML_LOG_CONT = 4, 5  # ggml_log_level values
 
 
 class LoadedModel:
@@ -297,13 +298,14 @@ def fit_to_window(model: LoadedModel, system: str, chat: list[dict[str, str]], r
                  model.n_ctx)
         system = SHORT_SYSTEM
     head = [{"role": "system", "content": system}] if system else []
-    while True:
-        tokens = model.chat_tokens(head + chat)
-        if len(tokens) <= budget or len(chat) <= 1:
-            break
-        chat = chat[1:]
-        while len(chat) > 1 and chat[0]["role"] != "user":
-            chat = chat[1:]
+    # The fewest oldest messages to leave out (a bisection: long sessions
+    # would otherwise be tokenized once per message), then start at a user's.
+    start = bisect.bisect_left(range(len(chat)), True,
+                               key=lambda first: len(model.chat_tokens(head + chat[first:])) <= budget)
+    start = min(start, len(chat) - 1)
+    while 0 < start < len(chat) - 1 and chat[start]["role"] != "user":
+        start += 1
+    tokens = model.chat_tokens(head + chat[max(start, 0):])
     if len(tokens) >= model.n_ctx:
         raise ProviderError(
             f"The prompt takes {len(tokens)} tokens; the local model's context window is {model.n_ctx}.",
