@@ -13,8 +13,9 @@ from tests.raw import RawServer, run_complete_of
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 SLOW = say(ALPHABET * 4, chunk=1, delay_ms=30)  # about 3 s
-# "slow" prompts stream slowly; every other prompt is echoed back at once.
-SLOW_OR_ECHO = scripted(dict(SLOW, when="slow"), {"events": [{"echo": True}]})
+BRIEF = say(ALPHABET * 2, chunk=1, delay_ms=20)  # about 1 s: long enough to queue behind
+# "slow" prompts stream for seconds (they get cancelled), "brief" ones for a moment; others are echoed.
+SLOW_OR_ECHO = scripted(dict(SLOW, when="slow"), dict(BRIEF, when="brief"), {"events": [{"echo": True}]})
 
 
 async def cancel(client, session: str, run_id: str | None = None) -> int:
@@ -69,8 +70,10 @@ def test_cancel_right_after_accept_stores_prompt_and_canceled_answer(workspace: 
         assert replies["send"]["result"]["accepted"] is True
         assert replies["stop"]["result"] == {"canceled": 1}
         assert done["finishReason"] == "canceled"
-        kinds = [m["params"]["type"] for m in raw.received
-                 if m.get("method") == "agent/notification" and m["params"].get("runId") == "r1"]
+        of_run = [m for m in raw.received if m.get("method") == "agent/notification" and m["params"].get("runId") == "r1"]
+        kinds = [m["params"]["type"] for m in of_run]
+        # The response to sendMessage is on the wire before any notification of its run.
+        assert raw.received.index(replies["send"]) < raw.received.index(of_run[0])
         assert "text_delta" not in kinds and "agent_error" not in kinds
         messages = raw.request("session/messages", {"workspace": raw.uri, "sessionId": session})["result"]["messages"]
     finally:
@@ -113,7 +116,7 @@ async def test_cancel_ends_runs_accepted_before_it_not_after(start, workspace: P
 async def test_cancel_by_run_id_ends_only_that_queued_run(start):
     client = await start({"model": SLOW_OR_ECHO})
     session = await client.new_session()
-    active = (await client.send(session, "slow active"))["runId"]
+    active = (await client.send(session, "brief active"))["runId"]
     first = (await client.send(session, "first queued"))["runId"]
     second = (await client.send(session, "second queued"))["runId"]
     assert await cancel(client, session, first) == 1
@@ -123,7 +126,7 @@ async def test_cancel_by_run_id_ends_only_that_queued_run(start):
     assert (await client.completed(active))["finishReason"] == "end_turn"
     assert (await client.completed(second))["text"] == "second queued"
     messages = await stored(client, session)
-    assert [text(m) for m in messages if m["role"] == "user"] == ["slow active", "second queued"]
+    assert [text(m) for m in messages if m["role"] == "user"] == ["brief active", "second queued"]
 
 
 async def test_cancel_withdraws_a_pending_permission_request(start, workspace: Path):
@@ -152,3 +155,65 @@ async def test_cancel_withdraws_a_pending_permission_request(start, workspace: P
     results = [p for m in await stored(client, session) for p in m["parts"] if p["type"] == "tool_result"]
     assert len(results) == 1 and results[0]["toolCallId"] == tool_call_id and results[0]["isError"] is True
     assert_runs_end_once(client.notes)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+async def appears(path: Path, within: float = 5.0) -> str:
+    """The file's content once a child process has written it (nothing to await but the disk)."""
+    deadline = time.monotonic() + within
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        await asyncio.sleep(0.02)
+    return path.read_text().strip()
+
+
+async def test_cancel_kills_a_running_bash_command(start, workspace: Path):
+    sleeper = {"events": [{"toolCall": {"name": "bash", "input": {"command": "echo $$ > pid.txt; exec sleep 30"}}}]}
+    client = await start({"model": scripted(sleeper), "permissions": {"mode": "allow"}})
+    session = await client.new_session()
+    run_id = (await client.send(session, "sleep"))["runId"]
+    await client.wait_for(lambda n: n["type"] == "tool_call" and n["toolCall"]["status"] == "running")
+    pid = int(await appears(workspace / "pid.txt"))
+    assert process_alive(pid)
+    assert await cancel(client, session) == 1
+    started = time.monotonic()
+    done = await client.completed(run_id, timeout=3)
+    assert time.monotonic() - started < 1
+    assert done["finishReason"] == "canceled"
+    assert not process_alive(pid)
+    statuses = [n["toolCall"]["status"] for n in client.of_run(run_id) if n["type"] == "tool_call"]
+    assert statuses[-1] == "canceled"
+    results = [p for m in await stored(client, session) for p in m["parts"] if p["type"] == "tool_result"]
+    assert [r["isError"] for r in results] == [True]
+
+
+async def test_cancel_in_one_session_leaves_the_others_alone(start):
+    client = await start({"model": SLOW_OR_ECHO})
+    one, other = await client.new_session(), await client.new_session()
+    run_one = (await client.send(one, "slow in one"))["runId"]
+    run_other = (await client.send(other, "brief in the other"))["runId"]
+    await first_delta(client, run_one)
+    await first_delta(client, run_other)
+    assert await cancel(client, one) == 1
+    assert await cancel(client, one) == 0  # already ending: nothing more to end
+    assert (await client.completed(run_one))["finishReason"] == "canceled"
+    assert (await client.completed(run_other))["finishReason"] == "end_turn"
+
+
+async def test_cancel_by_run_id_of_the_active_run_leaves_the_queue(start):
+    client = await start({"model": SLOW_OR_ECHO})
+    session = await client.new_session()
+    active = (await client.send(session, "slow active"))["runId"]
+    queued = (await client.send(session, "next in line"))["runId"]
+    await first_delta(client, active)
+    assert await cancel(client, session, active) == 1
+    assert (await client.completed(active))["finishReason"] == "canceled"
+    done = await client.completed(queued)
+    assert done["finishReason"] == "end_turn" and done["text"] == "next in line"

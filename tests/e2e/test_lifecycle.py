@@ -63,6 +63,18 @@ async def test_provider_error_is_an_agent_error_then_run_complete_error(start, w
     assert finish_reason(messages[1]) == "error"
 
 
+async def test_retryable_provider_error_is_not_retried_by_scripted(start):
+    client = await start({"model": scripted({"events": [{"error": "try later", "retryable": True}]})})
+    session = await client.new_session()
+    run_id = (await client.send(session, "hi"))["runId"]
+    done = await client.completed(run_id)
+    await barrier(client)
+    errors = [n for n in client.of_run(run_id) if n["type"] == "agent_error"]
+    assert [(e["retryable"], e["willRetry"]) for e in errors] == [(True, False)]
+    assert done["finishReason"] == "error"
+    assert_runs_end_once(client.notes, [run_id])
+
+
 async def test_removing_the_workspace_cancels_its_run(start, workspace: Path):
     client = await start({"model": scripted(SLOW)})
     session = await client.new_session()
@@ -121,13 +133,17 @@ def test_shutdown_during_a_run_completes_it_before_the_reply(workspace: Path):
     raw = RawServer(workspace, {"model": scripted(SLOW)})
     try:
         session, run_id = raw_prompt(raw)
+        queued = raw.request("agent/sendMessage", {"workspace": raw.uri, "sessionId": session,
+                                                   "prompt": "queued behind"})["result"]
+        assert queued["queued"] is True
         raw.read_until(note_of(run_id, "text_delta"))
         shutdown_id = raw.send_request("shutdown")
         reply = raw.read_until(lambda m: m.get("id") == shutdown_id and "method" not in m, timeout=8)
         assert reply.get("result", "missing") is None
-        completes = [m for m in raw.received if run_complete_of(run_id)(m)]
-        assert len(completes) == 1 and completes[0]["params"]["finishReason"] == "canceled"
-        assert raw.received.index(completes[0]) < raw.received.index(reply)
+        for ended in (run_id, queued["runId"]):
+            completes = [m for m in raw.received if run_complete_of(ended)(m)]
+            assert len(completes) == 1 and completes[0]["params"]["finishReason"] == "canceled"
+            assert raw.received.index(completes[0]) < raw.received.index(reply)
         # After the reply every request but exit is refused.
         late = raw.request("agent/status", {"workspace": raw.uri, "sessionId": session})
         assert late["error"]["code"] == -32016 and late["error"]["data"]["reason"] == "server_shutting_down"

@@ -129,3 +129,21 @@ async def test_steer_after_the_last_model_call_runs_as_its_own_turn(start, works
     assert [text(m) for m in messages] == ["alone: no tools here", "Answering the host at length.",
                                            "one more thing", "one more thing"]
     assert_runs_end_once(client.notes)
+
+
+async def test_cancelling_a_steered_run_before_it_folds_leaves_the_host(start, workspace: Path):
+    (workspace / "notes.txt").write_text("remember the milk\n")
+    client = await start({"model": steer_script()})
+    session = await client.new_session()
+    host = (await client.send(session, "host: read notes"))["runId"]
+    await client.wait_for(lambda n: n["type"] == "text_delta" and n["runId"] == host)
+    steer = (await client.send(session, "never mind", mode="steer"))["runId"]
+    canceled = await client.call("agent/cancel", {"workspace": client.ws_uri, "sessionId": session, "runId": steer})
+    assert canceled == {"canceled": 1}
+    steer_done = await client.completed(steer)
+    assert steer_done["finishReason"] == "canceled" and "foldedInto" not in steer_done
+    host_done = await client.completed(host)
+    assert host_done["finishReason"] == "end_turn"
+    messages = await stored(client, session)
+    assert "never mind" not in [text(m) for m in messages if m["role"] == "user"]
+    assert roles(messages) == ["user", "assistant", "tool", "assistant"]
