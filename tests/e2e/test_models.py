@@ -1,0 +1,152 @@
+"""agent/models and agent/setModel with crush.json models behind fake vendor servers.
+
+PROTOCOL section 2: `agent/models` lists what `agent/setModel` can switch to;
+a model named by provider and id is completed from crush.json (base URL,
+key, window, prices). A model that cannot be used is `agent_not_initialized`
+with a message that says how to configure it. Keys never appear in a result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from crush_ls.providers import local_model_available
+from tests.conftest import AgentClient, scripted, server_env
+from tests.e2e.expect import refused_with
+from tests.providers import fake_openai as openai
+
+SECRET = "sk-models-secret-0123456789abcdef"
+MODEL_KEYS = {"provider", "model", "name", "contextWindow", "supportsTools"}
+EMBEDDED = ("local", "smollm2-135m-instruct")
+
+
+def write_crush_json(folder: Path, base_url: str) -> None:
+    """Two usable models of an OpenAI-compatible provider, and one whose key variable is unset."""
+    (folder / "crush.json").write_text(json.dumps({
+        "providers": {
+            "fake": {"type": "openai-compat", "base_url": base_url, "api_key": "$FAKE_VENDOR_KEY",
+                     "models": [
+                         {"id": "gpt-test", "name": "Fake GPT", "context_window": 8192,
+                          "cost_per_1m_in": 1000, "cost_per_1m_out": 2000},
+                         {"id": "gpt-other", "name": "Other GPT", "context_window": 4096,
+                          "cost_per_1m_in": 3000, "cost_per_1m_out": 5000},
+                     ]},
+            "keyless": {"type": "anthropic", "api_key": "$CRUSH_LS_TEST_UNSET_KEY",
+                        "models": [{"id": "claude-keyless", "name": "No key", "context_window": 200000}]},
+        },
+        "models": {"large": {"provider": "fake", "model": "gpt-test"}},
+    }))
+
+
+def env_without_vendor_keys() -> dict[str, str]:
+    env = server_env(FAKE_VENDOR_KEY=SECRET)
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY", "CRUSH_LS_TEST_UNSET_KEY"):
+        env.pop(name, None)
+    return env
+
+
+def ws(client: AgentClient, **params: Any) -> dict[str, Any]:
+    return {"workspace": client.ws_uri, **params}
+
+
+def by_id(models: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(m["provider"], m["model"]): m for m in models}
+
+
+async def test_models_lists_crush_json_models_the_current_and_the_embedded_one(start, workspace):
+    with openai.FakeOpenAI() as server:
+        write_crush_json(workspace, server.base_url)
+        client = await start(env=env_without_vendor_keys())
+        result = await client.call("agent/models", ws(client))
+    assert result["current"] == {"provider": "openai", "model": "gpt-test", "name": "Fake GPT",
+                                 "contextWindow": 8192, "supportsTools": True}
+    available = by_id(result["available"])
+    assert result["available"][0] == result["current"]  # the current model comes first
+    assert all(set(m) == MODEL_KEYS for m in result["available"])
+    assert len(available) == len(result["available"])  # no model twice
+    assert available[("openai", "gpt-other")] == {"provider": "openai", "model": "gpt-other", "name": "Other GPT",
+                                                  "contextWindow": 4096, "supportsTools": True}
+    # Its key variable is not set: it cannot be used, so it is not offered.
+    assert ("anthropic", "claude-keyless") not in available
+    assert (EMBEDDED in available) == local_model_available()
+    if local_model_available():
+        assert available[EMBEDDED]["supportsTools"] is False
+    assert SECRET not in json.dumps(result)
+
+
+async def test_models_lists_the_current_model_without_crush_json(start):
+    client = await start({"model": scripted({"events": [{"text": "hi"}]})}, env=env_without_vendor_keys())
+    result = await client.call("agent/models", ws(client))
+    assert result["current"]["provider"] == "scripted"
+    assert [m["provider"] for m in result["available"]] == ["scripted"] + (["local"] if local_model_available() else [])
+
+
+async def test_set_model_by_provider_and_id_is_completed_from_crush_json(start, workspace):
+    """The editor's flow: pick an entry of agent/models, send back its provider and model."""
+    with openai.FakeOpenAI([openai.text_stream("from", " the other", prompt_tokens=100, completion_tokens=10)]) as server:
+        write_crush_json(workspace, server.base_url)
+        client = await start({"model": scripted({"events": [{"text": "scripted"}]})}, env=env_without_vendor_keys())
+        listed = by_id((await client.call("agent/models", ws(client)))["available"])[("openai", "gpt-other")]
+        switched = await client.call("agent/setModel", ws(client, model={"provider": listed["provider"],
+                                                                          "model": listed["model"]}))
+        assert switched == {"current": listed}
+        assert (await client.call("agent/models", ws(client)))["current"] == listed
+        session = await client.new_session()
+        done = await client.completed((await client.send(session, "hello"))["runId"])
+    assert (done["finishReason"], done["text"]) == ("end_turn", "from the other")
+    # crush.json's base URL, key and prices were used.
+    assert server.requests[0]["model"] == "gpt-other"
+    assert server.request_headers[0]["authorization"] == f"Bearer {SECRET}"
+    assert abs(done["usage"]["cost"] - (100 * 3000 + 10 * 5000) / 1e6) < 1e-9
+    assert SECRET not in json.dumps(switched)
+
+
+async def test_set_model_makes_a_workspace_without_a_model_usable(start, workspace):
+    """No usable model at start: agent/models still offers crush.json's models to pick from."""
+    with openai.FakeOpenAI([openai.text_stream("picked")]) as server:
+        write_crush_json(workspace, server.base_url)
+        client = await start({"model": {"provider": "scripted", "scriptPath": "missing.json"}},
+                             env=env_without_vendor_keys())
+        session = await client.new_session()
+        await refused_with(client, "agent/sendMessage", ws(client, sessionId=session, prompt="hi"),
+                           "agent_not_initialized", -32012)
+        result = await client.call("agent/models", ws(client))
+        assert result["current"] is None
+        assert {("openai", "gpt-test"), ("openai", "gpt-other")} <= set(by_id(result["available"]))
+        await client.call("agent/setModel", ws(client, model={"provider": "openai", "model": "gpt-test"}))
+        done = await client.completed((await client.send(session, "now"))["runId"])
+    assert (done["finishReason"], done["text"]) == ("end_turn", "picked")
+
+
+async def test_set_model_without_a_key_says_how_to_configure_one(start, workspace):
+    client = await start({"model": scripted({"events": [{"text": "hi"}]})}, env=env_without_vendor_keys())
+    current = (await client.call("agent/models", ws(client)))["current"]
+    error = await refused_with(client, "agent/setModel", ws(client, model={"provider": "anthropic",
+                                                                           "model": "claude-sonnet-4-5"}),
+                               "agent_not_initialized", -32012)
+    assert "ANTHROPIC_API_KEY" in error.message
+    error = await refused_with(client, "agent/setModel",
+                               ws(client, model={"provider": "openai", "model": "gpt-4.1",
+                                                 "apiKey": "$CRUSH_LS_TEST_UNSET_KEY"}),
+                               "agent_not_initialized", -32012)
+    assert "CRUSH_LS_TEST_UNSET_KEY" in error.message
+    assert (await client.call("agent/models", ws(client)))["current"] == current
+
+
+async def test_set_model_with_a_literal_key_shows_no_key(start, workspace):
+    with openai.FakeOpenAI([openai.text_stream("keyed")]) as server:
+        client = await start({"model": scripted({"events": [{"text": "hi"}]})}, env=env_without_vendor_keys())
+        switched = await client.call("agent/setModel", ws(client, model={
+            "provider": "openai", "model": "gpt-test", "baseUrl": server.base_url, "apiKey": SECRET,
+            "name": "Literal", "contextWindow": 1234}))
+        assert switched["current"] == {"provider": "openai", "model": "gpt-test", "name": "Literal",
+                                       "contextWindow": 1234, "supportsTools": True}
+        models = await client.call("agent/models", ws(client))
+        status = await client.call("agent/status", ws(client))
+        session = await client.new_session()
+        done = await client.completed((await client.send(session, "go"))["runId"])
+    assert done["text"] == "keyed"
+    assert server.request_headers[0]["authorization"] == f"Bearer {SECRET}"
+    assert SECRET not in json.dumps([switched, models, status, client.notes])
