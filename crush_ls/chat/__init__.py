@@ -24,3 +24,5 @@ def main(argv: list[str]) -> int:
     except UsageError as exc:
         print(f"crush-ls {command}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a Ctrl-C before the client took SIGINT over
+        return 130

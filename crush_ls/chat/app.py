@@ -40,7 +40,6 @@ class ChatApp:
         self._main_task: asyncio.Task[Any] | None = None
         self._cancel_task: asyncio.Task[Any] | None = None
         self._on_interrupt: Callable[[], None] = self.quit
-        self._asking = False
 
     # -- wiring ---------------------------------------------------------------
 
@@ -68,12 +67,11 @@ class ChatApp:
     def _notification(self, method: str, params: Any) -> None:
         if method != "agent/notification" or not isinstance(params, dict):
             return
-        if isinstance(self.view, JsonView):
-            self.view.raw(params)
+        self.view.any_notification(params)
         run = self._runs.get(params.get("runId"))
         if run is None:
             return
-        self.view.notification(params)
+        self.view.run_notification(params)
         if params.get("type") == "run_complete" and not run.done():
             run.set_result(params)
 
@@ -82,13 +80,8 @@ class ChatApp:
             return {"decision": "allow"}
         from .ask import INTERRUPTED, ask_permission
 
-        self._asking = True
-        try:
-            with self.view.paused():
-                decision = await ask_permission(params.get("permission") or {}, self.view.err
-                                                if isinstance(self.view, JsonView) else self.view.console)
-        finally:
-            self._asking = False
+        with self.view.paused():
+            decision = await ask_permission(params.get("permission") or {}, self.view.question_console)
         if decision == INTERRUPTED:
             self.interrupt()
             if self._cancel_task is not None:
@@ -132,8 +125,7 @@ class ChatApp:
 
     def _cancel_run(self, run_id: str) -> None:
         self._on_interrupt = self.quit  # the next Ctrl-C leaves
-        if not self._asking:
-            self.view.info("Canceling… (Ctrl-C again to quit)")
+        self.view.info("Canceling… (Ctrl-C again to quit)")
         self._cancel_task = asyncio.get_running_loop().create_task(
             self.server.ws_call("agent/cancel", sessionId=self.session_id, runId=run_id))
         # errors of the cancel itself show as the run's end (or the server's exit)
@@ -145,9 +137,6 @@ class ChatApp:
             return
         await self.server.wait_exit()
         raise ServerExited("crush-ls exited in the middle of a turn", self.server.stderr_tail)
-
-    def status_line(self) -> str:
-        return f"session {self.session_id} · {self.server.folder}"
 
 
 def print_server_exit(view: TerminalView | JsonView, exc: Exception) -> None:

@@ -284,7 +284,14 @@ class TerminalView:
 
     # notifications of the run
 
-    def notification(self, note: dict[str, Any]) -> None:
+    @property
+    def question_console(self) -> Console:
+        return self.console
+
+    def any_notification(self, note: dict[str, Any]) -> None:
+        pass  # only the notifications of our runs are shown
+
+    def run_notification(self, note: dict[str, Any]) -> None:
         handler = getattr(self, "_on_" + str(note.get("type")), None)
         if handler is not None:
             handler(note)
@@ -393,12 +400,17 @@ class JsonView:
     def error(self, text: str) -> None:
         self.err.print(Text(text, style="bold red"), soft_wrap=True)
 
-    def notification(self, note: dict[str, Any]) -> None:
-        pass  # every notification is printed by `raw`, not only the run's
+    @property
+    def question_console(self) -> Console:
+        return self.err
 
-    def raw(self, note: dict[str, Any]) -> None:
+    def any_notification(self, note: dict[str, Any]) -> None:
+        """Every notification of the connection, exactly as sent, one per line."""
         self._out.write(json.dumps(note, ensure_ascii=False) + "\n")
         self._out.flush()
+
+    def run_notification(self, note: dict[str, Any]) -> None:
+        pass  # already printed by any_notification
 
 
 # -- stored sessions -----------------------------------------------------------
