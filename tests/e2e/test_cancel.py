@@ -217,3 +217,56 @@ async def test_cancel_by_run_id_of_the_active_run_leaves_the_queue(start):
     assert (await client.completed(active))["finishReason"] == "canceled"
     done = await client.completed(queued)
     assert done["finishReason"] == "end_turn" and done["text"] == "next in line"
+
+
+VIEW_OUTSIDE = {"events": [{"toolCall": {"name": "view", "input": {"file_path": "/etc/hostname"}}}]}
+
+
+def test_cancel_sends_cancel_request_for_the_pending_permission(workspace: Path):
+    raw = RawServer(workspace, {"model": scripted(VIEW_OUTSIDE)}, capabilities={"experimental": {"crush": {"permissions": True}}})
+    try:
+        session = raw.request("session/create", {"workspace": raw.uri})["result"]["id"]
+        run_id = raw.request("agent/sendMessage", {"workspace": raw.uri, "sessionId": session,
+                                                   "prompt": "peek"})["result"]["runId"]
+        asked = raw.read_until(lambda m: m.get("method") == "agent/requestPermission")  # never answered
+        assert asked["params"]["runId"] == run_id and asked["params"]["workspace"] == raw.uri
+        assert raw.request("agent/cancel", {"workspace": raw.uri, "sessionId": session})["result"] == {"canceled": 1}
+        done = raw.read_until(run_complete_of(run_id), timeout=3)
+        withdrawn = [m for m in raw.received if m.get("method") == "$/cancelRequest"]
+        assert [m["params"]["id"] for m in withdrawn] == [asked["id"]]
+        resolved = [m["params"] for m in raw.received if m.get("method") == "agent/notification"
+                    and m["params"]["type"] == "permission_resolved"]
+        assert [r["decision"] for r in resolved] == ["canceled"]
+        assert raw.received.index(withdrawn[0]) < raw.received.index(done)
+        assert done["params"]["finishReason"] == "canceled"
+        # A late answer to the withdrawn request changes nothing.
+        raw.write({"jsonrpc": "2.0", "id": asked["id"], "result": {"decision": "allow"}})
+        status = raw.request("agent/status", {"workspace": raw.uri, "sessionId": session})["result"]
+        assert status["busy"] is False and status["pendingPermissions"] == []
+    finally:
+        raw.close()
+
+
+async def test_cancel_of_a_host_ends_its_folded_steered_run(start, workspace: Path):
+    (workspace / "a.txt").write_text("a\n")
+    client = await start({"model": scripted(
+        {"step": 0, "events": [{"toolCall": {"name": "view", "input": {"file_path": "a.txt"}}},
+                               {"text": "Reading.", "chunkSize": 1, "delayMs": 30}]},
+        {"step": 1, "events": [dict(SLOW["events"][0])]},
+    )})
+    session = await client.new_session()
+    host = (await client.send(session, "host"))["runId"]
+    await first_delta(client, host)
+    steer = (await client.send(session, "and this", mode="steer"))["runId"]
+    # Folded at the host's next model call: its user message is stored under its own runId.
+    await client.wait_for(lambda n: n["type"] == "message_created" and n["runId"] == steer)
+    await client.wait_for(lambda n: n["type"] == "text_delta" and n["runId"] == host and n["text"][0] == "a")
+    assert await cancel(client, session) >= 1
+    host_done = await client.completed(host)
+    steer_done = await client.completed(steer)
+    assert host_done["finishReason"] == steer_done["finishReason"] == "canceled"
+    assert steer_done["foldedInto"] == host
+    assert client.notes.index(steer_done) == client.notes.index(host_done) + 1
+    messages = await stored(client, session)
+    assert roles(messages) == ["user", "assistant", "tool", "user", "assistant"]
+    assert finish_reason(messages[-1]) == "canceled"

@@ -203,3 +203,32 @@ def test_shutdown_then_exit_exits_0(workspace: Path):
     finally:
         raw.close()
     assert json.loads(json.dumps(read_db(workspace)))["messages"] == []
+
+
+def test_exit_without_shutdown_during_a_run_exits_1_and_stores_it(workspace: Path):
+    raw = RawServer(workspace, {"model": scripted(SLOW)})
+    try:
+        session, run_id = raw_prompt(raw, "interrupted")
+        raw.read_until(note_of(run_id, "text_delta"))
+        raw.notify("exit")
+        assert raw.proc.wait(timeout=3) == 1
+    finally:
+        raw.close()
+    stored_messages = read_db(workspace)["messages"]
+    assert roles(stored_messages) == ["user", "assistant"] and finish_reason(stored_messages[1]) == "canceled"
+
+
+def test_end_of_input_with_a_pending_permission_exits_promptly(workspace: Path):
+    view_outside = {"events": [{"toolCall": {"name": "view", "input": {"file_path": "/etc/hostname"}}}]}
+    raw = RawServer(workspace, {"model": scripted(view_outside)},
+                    capabilities={"experimental": {"crush": {"permissions": True}}})
+    try:
+        _session, run_id = raw_prompt(raw)
+        raw.read_until(lambda m: m.get("method") == "agent/requestPermission")
+        raw.proc.stdin.close()
+        assert raw.proc.wait(timeout=2) == 0
+        while raw.read_message(timeout=2) is not None:
+            pass
+        assert [m["params"]["finishReason"] for m in raw.received if run_complete_of(run_id)(m)] == ["canceled"]
+    finally:
+        raw.close()
