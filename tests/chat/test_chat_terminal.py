@@ -59,7 +59,7 @@ def test_ctrl_c_cancels_the_running_turn(terminal, write_script, run_cli):
     assert "never shown" not in term.output
 
 
-def test_interactive_loop_keeps_one_session_and_takes_multiline_prompts(terminal, write_script, run_cli):
+def test_interactive_loop_keeps_one_session_and_takes_multiline_prompts(terminal, write_script, run_cli, chat_env):
     script = write_script([
         {"when": "line one\nline two", "events": [{"text": "Got both lines."}]},
         {"when": "hello", "events": [{"text": "Hello, person."}]},
@@ -80,6 +80,28 @@ def test_interactive_loop_keeps_one_session_and_takes_multiline_prompts(terminal
     assert term.wait() == 0
     users = [m["parts"][0]["text"] for m in stored_messages(run_cli) if m["role"] == "user"]
     assert users == ["hello", "line one\nline two"]
+    history = Path(chat_env["XDG_STATE_HOME"]) / "crush-ls" / "chat-history"
+    assert "+line one\n+line two" in history.read_text()  # prompt_toolkit's format: "+" per line
+
+
+def test_after_a_cancelled_turn_the_loop_goes_on(terminal, write_script):
+    script = write_script([{"when": "slow", "events": SLOW[0]["events"]},
+                           {"when": "hello", "events": [{"text": "Hello again."}]}])
+    term = terminal("chat", "--script", script)
+    term.expect("❯")
+    term.send("slow task\r")
+    term.expect("Working on it.")
+
+    term.ctrl_c()
+    term.expect("canceled")
+    term.expect("❯")
+    term.send("hello\r")
+
+    term.expect("Hello again.")
+    term.expect("end_turn")
+    term.expect("❯")
+    term.ctrl_c()  # on an empty line: leave
+    assert term.wait() == 130
 
 
 def test_ctrl_c_after_a_cancel_quits_the_loop(terminal, write_script):
