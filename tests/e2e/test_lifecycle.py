@@ -63,6 +63,32 @@ async def test_provider_error_is_an_agent_error_then_run_complete_error(start, w
     assert finish_reason(messages[1]) == "error"
 
 
+async def test_provider_error_after_a_tool_call_stores_an_error_result(start):
+    client = await start({"model": scripted({"events": [
+        {"toolCall": {"name": "ls", "input": {}}}, {"error": "stream broke"}]})})
+    session = await client.new_session()
+    run_id = (await client.send(session, "hi"))["runId"]
+    done = await client.completed(run_id)
+    await barrier(client)
+    assert done["finishReason"] == "error"
+    statuses = [n["toolCall"]["status"] for n in client.of_run(run_id) if n["type"] == "tool_call"]
+    assert statuses == ["pending", "failed"]
+    messages = await stored(client, session)
+    assert roles(messages) == ["user", "assistant", "tool"]
+    assert finish_reason(messages[1]) == "error" and messages[2]["parts"][0]["isError"] is True
+    assert_runs_end_once(client.notes, [run_id])
+
+
+async def test_no_matching_script_response_names_prompt_and_step(start):
+    client = await start({"model": scripted({"when": "expected words", "events": [{"text": "x"}]})})
+    session = await client.new_session()
+    run_id = (await client.send(session, "something else"))["runId"]
+    done = await client.completed(run_id)
+    [error] = [n for n in client.of_run(run_id) if n["type"] == "agent_error"]
+    assert "something else" in error["message"] and "step 0" in error["message"]
+    assert done["finishReason"] == "error"
+
+
 async def test_retryable_provider_error_is_not_retried_by_scripted(start):
     client = await start({"model": scripted({"events": [{"error": "try later", "retryable": True}]})})
     session = await client.new_session()
