@@ -146,15 +146,17 @@ def banned_command(command: str) -> str | None:
 
 
 class OutputBuffer:
-    """Keeps the head and the tail of a possibly endless output, and its size."""
+    """Keeps the head and the tail of a possibly endless output, and counts its lines."""
 
     def __init__(self) -> None:
         self.head = bytearray()
         self.tail = bytearray()
         self.total = 0
+        self.newlines = 0
 
     def add(self, chunk: bytes) -> None:
         self.total += len(chunk)
+        self.newlines += chunk.count(b"\n")
         room = KEEP_BYTES - len(self.head)
         if room > 0:
             self.head += chunk[:room]
@@ -164,23 +166,19 @@ class OutputBuffer:
             del self.tail[: max(0, len(self.tail) - KEEP_BYTES)]
 
     def text(self) -> str:
-        cut = self.total - len(self.head) - len(self.tail)
-        if cut == 0:
+        """The output, or its first and last MAX_OUTPUT/2 characters around a note of what was cut."""
+        if self.total == len(self.head) + len(self.tail):
             whole = (self.head + self.tail).decode("utf-8", errors="replace")
             if len(whole) <= MAX_OUTPUT:
                 return whole
-            head, tail = whole[: MAX_OUTPUT // 2], whole[-(MAX_OUTPUT // 2):]
-            return cut_note(head, whole[len(head):-len(tail)].count("\n"), 0, tail)
-        head = self.head.decode("utf-8", errors="replace")
-        tail = self.tail.decode("utf-8", errors="replace")
-        dropped_lines = head[MAX_OUTPUT // 2:].count("\n") + tail[: -(MAX_OUTPUT // 2)].count("\n")
-        return cut_note(head[: MAX_OUTPUT // 2], dropped_lines, cut, tail[-(MAX_OUTPUT // 2):])
-
-
-def cut_note(head: str, lines: int, unseen_bytes: int, tail: str) -> str:
-    """Head and tail of an output too long to show whole, and what was left out between them."""
-    more = f", and {unseen_bytes} bytes not kept" if unseen_bytes else ""
-    return f"{head}\n\n... [{lines} lines truncated{more}] ...\n\n{tail}"
+            head, tail = whole, whole
+        else:
+            head = self.head.decode("utf-8", errors="replace")
+            tail = self.tail.decode("utf-8", errors="replace")
+        half = MAX_OUTPUT // 2
+        head, tail = head[:half], tail[-half:]
+        cut_lines = self.newlines - head.count("\n") - tail.count("\n")
+        return f"{head}\n\n... [{cut_lines} lines truncated] ...\n\n{tail}"
 
 
 async def _pump(stream: asyncio.StreamReader, out: OutputBuffer) -> None:

@@ -79,7 +79,18 @@ async def test_long_output_keeps_head_and_tail(call):
     assert len(result.content) < MAX_OUTPUT + 200
     assert result.content.startswith("1\n2\n3\n")
     assert result.content.endswith("39999\n40000")
-    assert "lines truncated" in result.content
+    head, note, tail = result.content.split("\n\n")
+    cut = int(note.removeprefix("... [").removesuffix(" lines truncated] ..."))
+    # Every line is either shown (the two cut ones count in both halves) or counted as cut.
+    assert len(head.splitlines()) + cut + len(tail.splitlines()) == 40000 + 1
+
+
+async def test_endless_output_is_cut_too(call):
+    result = await call("bash", {"command": "yes 0123456789 | head -c 20000000"})
+    assert len(result.content) < MAX_OUTPUT + 200
+    head, note, tail = result.content.split("\n\n")
+    cut = int(note.removeprefix("... [").removesuffix(" lines truncated] ..."))
+    assert head.count("\n") + cut + tail.count("\n") == 20_000_000 // len("0123456789\n")
 
 
 async def test_banned_commands_are_refused(workspace, call):
