@@ -48,6 +48,8 @@ class ChatApp:
         loop = asyncio.get_running_loop()
         self._main_task = asyncio.current_task()
         self.server.rpc.on_notification = self._notification
+        if isinstance(self.view, JsonView):
+            self.view.on_output_closed = self.quit
         self.server.rpc.request_handlers["agent/requestPermission"] = self._request_permission
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, self.interrupt)

@@ -135,7 +135,10 @@ class Connection:
             if task is not None:
                 task.cancel()  # the server withdrew its request (e.g. a permission timed out)
         else:
-            self.on_notification(method, message.get("params"))
+            try:
+                self.on_notification(method, message.get("params"))
+            except Exception:  # a bug in a handler must not stop the reading
+                log.exception("handling %s failed", method)
 
     def _resolve(self, message: dict[str, Any]) -> None:
         future = self._pending.get(message.get("id"))

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -383,6 +384,7 @@ class JsonView:
     def __init__(self, out: Any = None, err_console: Console | None = None) -> None:
         self._out = out or sys.stdout
         self.err = err_console or Console(stderr=True, highlight=False)
+        self.on_output_closed: Callable[[], None] = lambda: None
 
     def begin_run(self) -> None:
         pass
@@ -406,8 +408,13 @@ class JsonView:
 
     def any_notification(self, note: dict[str, Any]) -> None:
         """Every notification of the connection, exactly as sent, one per line."""
-        self._out.write(json.dumps(note, ensure_ascii=False) + "\n")
-        self._out.flush()
+        try:
+            self._out.write(json.dumps(note, ensure_ascii=False) + "\n")
+            self._out.flush()
+        except BrokenPipeError:  # e.g. `| head -1`: nobody reads any more, so stop
+            self._out = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the view
+            os.dup2(self._out.fileno(), sys.stdout.fileno())  # no second error when Python exits
+            self.on_output_closed()
 
     def run_notification(self, note: dict[str, Any]) -> None:
         pass  # already printed by any_notification

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
-from .conftest import notifications
+from .conftest import CLI, notifications
 
 HELLO = [{"events": [{"text": "Hello from the script", "chunkSize": 5},
                      {"usage": {"inputTokens": 7, "outputTokens": 3}}]}]
@@ -157,3 +158,17 @@ def test_a_model_that_cannot_run_is_reported_in_one_line(run_cli, chat_env):
     assert result.returncode == 1
     assert result.stdout == ""
     assert "OPENAI_API_KEY" in result.stderr.strip().splitlines()[-1]
+
+
+def test_json_reader_going_away_stops_the_client_cleanly(workspace, chat_env):
+    """`crush-ls chat --json ... | head -1`: no traceback, no hang, the server is shut down."""
+    options = json.dumps({"model": {"provider": "echo", "delayMs": 50}})
+    proc = subprocess.Popen([*CLI, "chat", "--json", "--init-options", options, "one two three four five six"],
+                            cwd=workspace, env=chat_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert json.loads(proc.stdout.readline())["type"] == "run_started"
+    proc.stdout.close()
+
+    assert proc.wait(timeout=30) == 130
+    assert "Traceback" not in proc.stderr.read()
+    proc.stderr.close()
