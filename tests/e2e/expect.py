@@ -28,8 +28,3 @@ async def refused_with(client: AgentClient, method: str, params: Any, expected_r
     assert "Traceback" not in error.message and error.message.strip()
     return error
 
-
-async def session_messages(client: AgentClient, session_id: str) -> list[dict[str, Any]]:
-    """session/messages. (`AgentClient.messages` is shadowed by pytest-lsp's own `messages` list.)"""
-    reply = await client.call("session/messages", {"workspace": client.ws_uri, "sessionId": session_id})
-    return reply["messages"]

@@ -79,10 +79,12 @@ CASES = [
          -32602, ("invalid_params",)),
     Case("mode_unknown", request(19, "agent/sendMessage", {"sessionId": SESSION, "prompt": "x", "mode": "later"}),
          -32602, ("invalid_params",)),
-    Case("sendmessage_as_notification", body({"jsonrpc": "2.0", "method": "agent/sendMessage", "params": {"prompt": 5}}),
+    Case("sendmessage_as_notification",
+         body({"jsonrpc": "2.0", "method": "agent/sendMessage", "params": {"prompt": 5}}),
          None),
     Case("garbage_notification", body({"jsonrpc": "2.0", "method": "agent/garbage", "params": "zzz"}), None),
-    Case("cancel_request_object_id", body({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": {"x": [1]}}}),
+    Case("cancel_request_object_id",
+         body({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": {"x": [1]}}}),
          None),
     Case("cancel_request_array_id", body({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": [1]}}),
          None),
@@ -209,7 +211,8 @@ class StdoutRecorder:
     def frames(self) -> list[dict[str, Any]]:
         return strict_frames(self.data)[0]
 
-    def read_until(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 10) -> list[dict[str, Any]]:
+    def read_until(self, predicate: Callable[[list[dict[str, Any]]], bool],
+                   timeout: float = 10) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         fd = self.server.proc.stdout.fileno()
         while not predicate(frames := self.frames()):
@@ -254,7 +257,8 @@ def test_stdout_is_nothing_but_frames(workspace: Path):
         server.send_request("agent/fly", {})
         for run_id, prompt in (("tools", "tools"), ("broken", "unscripted"), ("fine", "fine")):
             server.send_request("agent/sendMessage", {"sessionId": session, "prompt": prompt, "runId": run_id})
-        stdout.read_until(lambda frames: sum(run_complete_of(r)(f) for f in frames for r in ("tools", "broken", "fine")) == 3)
+        runs = ("tools", "broken", "fine")
+        stdout.read_until(lambda frames: sum(run_complete_of(r)(f) for f in frames for r in runs) == len(runs))
         shutdown = server.send_request("shutdown")
         stdout.read_until(reply_to(shutdown))
         server.notify("exit")
@@ -262,7 +266,8 @@ def test_stdout_is_nothing_but_frames(workspace: Path):
         stdout.read_until(lambda frames: stdout.eof)
         frames, rest = strict_frames(stdout.data)
         assert rest == b"", f"stdout ends with a partial frame: {rest[:200]!r}"
-        ends = {f["params"]["runId"]: f["params"] for f in frames if run_complete_of(f.get("params", {}).get("runId", ""))(f)}
+        ends = {f["params"]["runId"]: f["params"] for f in frames
+                if any(run_complete_of(r)(f) for r in runs)}
         assert ends["tools"]["finishReason"] == "end_turn" and ends["fine"]["text"] == "fine"
         assert ends["broken"]["finishReason"] == "error"
         bash_result = next(f["params"] for f in frames if f.get("method") == "agent/notification"

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import AgentClient, say, scripted
-from tests.e2e.expect import refused_with, session_messages
+from tests.e2e.expect import refused_with
+from tests.e2e.runs import assert_runs_end_once, assert_seq_numbers
 from tests.raw import RawServer, run_complete_of
 
 SLOW = scripted({"events": [{"sleepMs": 600}, {"text": "slow done"}]})
@@ -32,7 +33,7 @@ def params(client: AgentClient, session: str | None, prompt: Any = "hello", **ex
 async def assert_nothing_happened(client: AgentClient, session: str) -> None:
     """A refused prompt starts nothing and stores nothing."""
     assert client.notes == []
-    assert await session_messages(client, session) == []
+    assert await client.session_messages(session) == []
 
 
 # ---------------------------------------------------------------------- each check
@@ -132,9 +133,10 @@ async def test_text_attachment_without_prompt_is_accepted(start):
         {"path": "notes.txt", "text": "the attached words"},
         {"path": "notes.md", "mimeType": "text/markdown", "content": base64.b64encode(b"more attached words").decode()},
     ):
-        result = await client.call(SEND, {"workspace": client.ws_uri, "sessionId": session, "attachments": [attachment]})
+        body = {"workspace": client.ws_uri, "sessionId": session, "attachments": [attachment]}
+        result = await client.call(SEND, body)
         assert (await client.completed(result["runId"]))["finishReason"] == "end_turn"
-    stored = [m for m in await session_messages(client, session) if m["role"] == "user"]
+    stored = [m for m in await client.session_messages(session) if m["role"] == "user"]
     assert "the attached words" in stored[0]["parts"][0]["text"]
     assert "more attached words" in stored[1]["parts"][0]["text"]
 
@@ -248,7 +250,8 @@ async def test_generated_run_ids_are_unique_and_carried(start):
 
 # ---------------------------------------------------------------------- wire order (raw)
 def notifications_of(server: RawServer, run_id: str) -> list[dict[str, Any]]:
-    return [m for m in server.received if m.get("method") == "agent/notification" and m["params"].get("runId") == run_id]
+    return [m for m in server.received
+            if m.get("method") == "agent/notification" and m["params"].get("runId") == run_id]
 
 
 def read_until_all_complete(server: RawServer, run_ids: Any) -> None:
@@ -307,7 +310,8 @@ def test_cancelling_the_request_does_not_end_the_run(workspace: Path):
 def test_seq_numbers_every_notification_and_run_complete_is_last(workspace: Path):
     (workspace / "a.txt").write_text("alpha\n")
     script = scripted(
-        {"when": "tool", "step": 0, "events": [{"text": "looking"}, {"toolCall": {"name": "view", "input": {"file_path": "a.txt"}}}]},
+        {"when": "tool", "step": 0, "events": [
+            {"text": "looking"}, {"toolCall": {"name": "view", "input": {"file_path": "a.txt"}}}]},
         {"when": "tool", "step": 1, "events": [{"text": "seen it", "chunkSize": 2, "delayMs": 5}]},
         say("plain answer", chunk=3, delay_ms=5),
     )
@@ -322,13 +326,12 @@ def test_seq_numbers_every_notification_and_run_complete_is_last(workspace: Path
         read_until_all_complete(server, runs)
         status = server.request("agent/status", {})["result"]
         notes = [m["params"] for m in server.received if m.get("method") == "agent/notification"]
-        assert [n["seq"] for n in notes] == list(range(1, len(notes) + 1))
+        assert_seq_numbers(notes)
         assert status["lastSeq"] == len(notes)
-        for run_id in runs:
-            types = [n["type"] for n in notes if n.get("runId") == run_id]
-            assert types.count("run_complete") == 1 and types[-1] == "run_complete", (run_id, types)
-            assert "run_started" in types
-        assert {n["type"] for n in notes} >= {"run_queued", "tool_call", "tool_result", "text_delta", "message_finished"}
+        assert_runs_end_once(notes, list(runs))
+        assert all("run_started" in [n["type"] for n in notes if n.get("runId") == r] for r in runs)
+        seen = {n["type"] for n in notes}
+        assert seen >= {"run_queued", "tool_call", "tool_result", "text_delta", "message_finished"}
     finally:
         server.close()
 

@@ -11,10 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from tests.conftest import AgentClient, read_db, say, scripted
-from tests.e2e.expect import refused_with, session_messages
+from tests.e2e.expect import refused_with
 
 SESSION_KEYS = {"id", "title", "createdAt", "updatedAt", "messageCount", "promptTokens", "completionTokens",
                 "cost", "busy"}
@@ -73,7 +72,7 @@ async def test_messages_oldest_first_with_documented_shapes(start):
     result = await client.send(session, "read a.txt please")
     done = await client.completed(result["runId"])
     assert (done["finishReason"], done["text"]) == ("end_turn", "The file says alpha.")
-    messages = await session_messages(client, session)
+    messages = await client.session_messages(session)
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
     created = [n["message"]["id"] for n in client.of_run(result["runId"]) if n["type"] == "message_created"]
     assert [m["id"] for m in messages] == created  # the same messages, in the order they were made
@@ -189,14 +188,14 @@ async def test_sessions_and_messages_survive_a_restart(start, workspace: Path):
     assert_finish(assistant, "canceled")
     # The restored session takes new prompts and keeps its history.
     assert (await run_to_end(again, canceled_session, "hello"))["text"] == "ok"
-    assert len(await session_messages(again, canceled_session)) == 4
+    assert len(await again.session_messages(canceled_session)) == 4
 
 
 async def snapshot(client: AgentClient) -> dict[str, Any]:
     sessions = (await client.call("session/list", ws(client)))["sessions"]
     return {
         "sessions": sessions,
-        "messages": {s["id"]: await session_messages(client, s["id"]) for s in sessions},
+        "messages": {s["id"]: await client.session_messages(s["id"]) for s in sessions},
     }
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 
 from tests.conftest import AgentClient, scripted
-from tests.e2e.expect import refused_with, session_messages
+from tests.e2e.expect import refused_with
+from tests.e2e.runs import assert_runs_end_once
 
 STATUS_KEYS = {"busy", "activeRunId", "queued", "pendingPermissions", "lastSeq", "model"}
 MODEL_KEYS = {"provider", "model", "name", "contextWindow", "supportsTools"}
@@ -45,10 +45,10 @@ async def started(client: AgentClient, run_id: str) -> None:
 
 
 def ended_once(client: AgentClient, run_id: str, reason: str) -> dict[str, Any]:
-    notes = client.of_run(run_id)
-    assert [n["type"] for n in notes].count("run_complete") == 1 and notes[-1]["type"] == "run_complete"
-    assert notes[-1]["finishReason"] == reason, notes[-1]
-    return notes[-1]
+    assert_runs_end_once(client.notes, [run_id])
+    done = client.of_run(run_id)[-1]
+    assert done["finishReason"] == reason, done
+    return done
 
 
 # ---------------------------------------------------------------------- agent/status and agent/queuedPrompts
@@ -140,7 +140,7 @@ async def test_clear_queue_cancels_waiting_runs_and_stores_nothing_of_them(start
     # The active run is not touched.
     assert (await client.completed("active"))["text"] == "brief start and end"
     ended_once(client, "active", "end_turn")
-    texts = [p["text"] for m in await session_messages(client, session) for p in m["parts"] if p["type"] == "text"]
+    texts = [p["text"] for m in await client.session_messages(session) for p in m["parts"] if p["type"] == "text"]
     assert texts == ["brief one", "brief start and end"]
     # The session takes prompts afterwards.
     assert (await client.completed((await client.send(session, "next"))["runId"]))["text"] == "done"
