@@ -10,6 +10,7 @@ and answering server-to-client requests with the handlers in `request_handlers`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -167,7 +168,5 @@ class Connection:
         except Exception as exc:  # a handler bug must not take the connection down
             log.exception("handling %s failed", method)
             reply = {"error": {"code": INTERNAL_ERROR, "message": str(exc)}}
-        try:
+        with contextlib.suppress(ConnectionClosed):  # nobody to answer any more
             self._write({"id": msg_id, **reply})
-        except ConnectionClosed:
-            pass

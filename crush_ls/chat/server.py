@@ -88,13 +88,13 @@ class AgentServer:
         if self._proc is None:
             return None
         if self._proc.returncode is None:
-            with contextlib.suppress(RpcError, ConnectionClosed, ConnectionError, asyncio.TimeoutError):
+            with contextlib.suppress(RpcError, ConnectionClosed, ConnectionError, TimeoutError):
                 await asyncio.wait_for(self.rpc.request("shutdown"), SHUTDOWN_TIMEOUT_S)
                 await self.rpc.notify("exit")
             self.rpc.close_output()
             try:
                 await asyncio.wait_for(self._proc.wait(), SHUTDOWN_TIMEOUT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.kill()
                 await self._proc.wait()
         for task in self._tasks:
@@ -128,10 +128,10 @@ class AgentServer:
             ) from exc
 
     async def wait_exit(self) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._proc.wait(), 2)
         # let the stderr reader catch the last lines
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self._tasks[1]), 1)
 
     async def ws_call(self, method: str, **params: Any) -> Any:

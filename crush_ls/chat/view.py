@@ -473,7 +473,8 @@ def _render_part(part: dict[str, Any], role: str | None, results: dict[Any, dict
     if kind == "reasoning":
         return Text(part.get("text", "").strip(), style="dim italic")
     if kind == "tool_call":
-        block = ToolBlock(part.get("id", ""), part.get("name", ""), part.get("input"), part.get("status") or "completed")
+        block = ToolBlock(part.get("id", ""), part.get("name", ""), part.get("input"),
+                          part.get("status") or "completed")
         block.result = results.get(part.get("id"))
         return block.render()
     if kind == "tool_result":  # a result whose call is not in the session
