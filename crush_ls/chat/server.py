@@ -48,7 +48,8 @@ class AgentServer:
         self._forward_stderr = forward_stderr
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._proc: asyncio.subprocess.Process | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._stderr_reader: asyncio.Task[None] | None = None
         self.rpc: Connection | None = None
         self.info: dict[str, Any] = {}
 
@@ -64,10 +65,8 @@ class AgentServer:
             start_new_session=True,  # terminal Ctrl-C is ours to handle, not the server's
         )
         self.rpc = Connection(self._proc.stdout, self._proc.stdin)
-        self._tasks = [
-            asyncio.create_task(self.rpc.serve(), name="crush-ls reader"),
-            asyncio.create_task(self._drain_stderr(), name="crush-ls stderr"),
-        ]
+        self._reader = asyncio.create_task(self.rpc.serve(), name="crush-ls reader")
+        self._stderr_reader = asyncio.create_task(self._drain_stderr(), name="crush-ls stderr")
 
     async def initialize(self, init_options: dict[str, Any], *, permissions: bool) -> dict[str, Any]:
         """The `initialize` handshake; `permissions` declares that we answer permission requests."""
@@ -97,7 +96,7 @@ class AgentServer:
             except TimeoutError:
                 self.kill()
                 await self._proc.wait()
-        for task in self._tasks:
+        for task in (self._reader, self._stderr_reader):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         return self._proc.returncode
@@ -108,12 +107,21 @@ class AgentServer:
                 self._proc.kill()
 
     async def _drain_stderr(self) -> None:
-        # Always read the pipe (a full pipe would block the server); keep the tail for crash reports.
-        while line := await self._proc.stderr.readline():
-            text = line.decode("utf-8", "replace").rstrip("\n")
-            self._stderr_tail.append(text)
-            if self._forward_stderr:
-                print(text, file=sys.stderr, flush=True)
+        # Always read the pipe (a full pipe would block the server); keep the tail for crash
+        # reports. Chunks, not readline: a log line longer than the reader's limit must not stop us.
+        partial = b""
+        while chunk := await self._proc.stderr.read(65536):
+            *lines, partial = (partial + chunk).split(b"\n")
+            for line in lines:
+                self._log_line(line)
+        if partial:
+            self._log_line(partial)
+
+    def _log_line(self, line: bytes) -> None:
+        text = line.decode("utf-8", "replace")
+        self._stderr_tail.append(text)
+        if self._forward_stderr:
+            print(text, file=sys.stderr, flush=True)
 
     # -- requests ------------------------------------------------------------
 
@@ -132,7 +140,7 @@ class AgentServer:
             await asyncio.wait_for(self._proc.wait(), 2)
         # let the stderr reader catch the last lines
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(self._tasks[1]), 1)
+            await asyncio.wait_for(asyncio.shield(self._stderr_reader), 1)
 
     async def ws_call(self, method: str, **params: Any) -> Any:
         """A request of this workspace (every `agent/*` and `session/*` method names it)."""
@@ -144,4 +152,5 @@ class AgentServer:
 
     @property
     def reader_done(self) -> asyncio.Task[None]:
-        return self._tasks[0]
+        """Done when the server closed its output (it exited)."""
+        return self._reader

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -172,3 +174,30 @@ def test_json_reader_going_away_stops_the_client_cleanly(workspace, chat_env):
     assert proc.wait(timeout=30) == 130
     assert "Traceback" not in proc.stderr.read()
     proc.stderr.close()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_server_that_dies_mid_turn_is_reported_not_waited_for(workspace, chat_env, write_script):
+    script = write_script([{"events": [{"text": "Working on it."}, {"sleepMs": 60000}]}])
+    proc = subprocess.Popen([*CLI, "chat", "--json", "--script", script, "slow"], cwd=workspace, env=chat_env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while json.loads(proc.stdout.readline())["type"] != "text_delta":
+        pass
+    (server_pid,) = children_of(proc.pid)
+
+    os.kill(server_pid, signal.SIGKILL)
+
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "crush-ls exited" in stderr
