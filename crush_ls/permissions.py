@@ -109,6 +109,9 @@ class Permissions:
         except asyncio.CancelledError:
             resolved(CANCELED)
             raise
+        except Exception:
+            resolved(DENY)  # a request must never be left unresolved for the client
+            raise
         if decision == ALLOW_SESSION:
             self._session_grants.add((session_id, tool, access.action, _grant_scope(access.path)))
         resolved(decision)
