@@ -10,7 +10,9 @@ In one run, alternating round by round on the same prompts and settings:
     loop, no JSON): the cheapest way to run the model from Python.
 
 Rates count decode only: (tokens - 1) / (last token - first token), tokens from
-`run_complete.usage.outputTokens` (crush-ls) or counted (raw). Also printed:
+`run_complete.usage.outputTokens` (crush-ls) or counted (raw). On a busy machine
+wall-clock rates swing, so CPU time per token is printed too (the whole server
+process: model thread, event loop, JSON; against this process's). Also printed:
 time from writing `agent/sendMessage` to the first `text_delta` (cold: first
 prompt of a new server, model load included; warm: later prompts), against the
 raw time to first token. Target (issue 3): overhead under 10%.
@@ -21,6 +23,7 @@ Usage: python bench/local_tokens.py [--rounds 5] [--max-tokens 256]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -61,6 +64,7 @@ class Timing:
         self.deltas = 0
         self.tokens = 0
         self.finish = ""
+        self.cpu = 0.0  # CPU seconds the call used (whole server process for crush-ls)
         self.done = threading.Event()
 
     def rate(self) -> float:
@@ -68,6 +72,9 @@ class Timing:
 
     def first_token(self) -> float:
         return self.first - self.sent
+
+    def cpu_per_token(self) -> float:
+        return self.cpu / self.tokens if self.tokens else 0.0
 
 
 class TimingClient(Client):
@@ -88,13 +95,19 @@ class TimingClient(Client):
             timing.finish = params["finishReason"]
             timing.done.set()
 
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     def run_prompt(self, prompt: str, run_id: str) -> Timing:
         session = self.request("session/create", {})[1]["id"]
         timing = self.runs[run_id] = Timing()
+        cpu_before = self.cpu_seconds()
         timing.sent = time.perf_counter()
         self.request("agent/sendMessage", {"sessionId": session, "prompt": prompt, "runId": run_id})
         if not timing.done.wait(300):
             raise TimeoutError(f"run {run_id} did not complete")
+        timing.cpu = self.cpu_seconds() - cpu_before
         if timing.finish not in ("end_turn", "max_tokens"):
             raise RuntimeError(f"run {run_id} ended {timing.finish}")
         return timing
@@ -105,6 +118,7 @@ def raw_prompt(folder: Path, prompt: str, max_tokens: int) -> Timing:
     model = load_model(embedded_gguf(), DEFAULT_CONTEXT_WINDOW)  # type: ignore[arg-type]
     system = system_prompt(folder, list(builtin_tools()))
     timing = Timing()
+    cpu_before = time.process_time()
     timing.sent = time.perf_counter()
     tokens = model.chat_tokens([{"role": "system", "content": system}, {"role": "user", "content": prompt}])
     for token in model.llama.generate(tokens, **SAMPLING):
@@ -117,6 +131,7 @@ def raw_prompt(folder: Path, prompt: str, max_tokens: int) -> Timing:
         timing.tokens += 1
         if timing.tokens >= max_tokens:
             break
+    timing.cpu = time.process_time() - cpu_before
     return timing
 
 
@@ -156,6 +171,10 @@ def main() -> None:
     paired = statistics.median((r.rate() - o.rate()) / r.rate() * 100 for o, r in zip(ours, raws))
     print(f"tokens/s (median): crush-ls {ours_rate:.1f}, raw llama-cpp-python {raw_rate:.1f}, "
           f"overhead {overhead:.1f}% (median of rounds: {paired:.1f}%; target < 10%)")
+    ours_cpu = statistics.median(t.cpu_per_token() for t in ours)
+    raw_cpu = statistics.median(t.cpu_per_token() for t in raws)
+    print(f"CPU per token (median, less sensitive to other load): crush-ls process {ours_cpu * 1000:.2f} ms, "
+          f"raw {raw_cpu * 1000:.2f} ms, overhead {(ours_cpu - raw_cpu) / raw_cpu * 100:.1f}%")
     print(f"time to first text_delta after agent/sendMessage: cold {cold.first_token() * 1000:.0f} ms "
           f"(model load included), warm median {statistics.median(t.first_token() for t in ours) * 1000:.0f} ms; "
           f"raw time to first token median {statistics.median(t.first_token() for t in raws) * 1000:.0f} ms")
