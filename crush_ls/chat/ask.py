@@ -39,7 +39,7 @@ def describe_permission(permission: dict[str, Any]) -> Text:
 def _output(console: Console):
     from prompt_toolkit.output import create_output
 
-    # With --json, stdout carries NDJSON only: questions go to stderr.
+    # With --json, or stdout in a pipe, questions go to stderr with the console's text.
     return create_output(stdout=sys.stderr if console.stderr else sys.stdout)
 
 

@@ -287,7 +287,8 @@ class TerminalView:
 
     @property
     def question_console(self) -> Console:
-        return self.console
+        # `crush-ls chat ... | less`: the question goes to the terminal, not into the pipe
+        return self.console if self.console.is_terminal else self.err
 
     def any_notification(self, note: dict[str, Any]) -> None:
         pass  # only the notifications of our runs are shown

@@ -74,8 +74,8 @@ def terminal(workspace: Path, chat_env: dict[str, str]) -> Iterator[Callable[...
     """Start `crush-ls ARGS...` on a pseudo-terminal, as a person at a terminal would."""
     started: list[Terminal] = []
 
-    def start(*args: str, rows: int = 50) -> Terminal:
-        term = Terminal([*CLI, *args], cwd=str(workspace), env=chat_env, rows=rows)
+    def start(*args: str, rows: int = 50, stdout_path: str | None = None) -> Terminal:
+        term = Terminal([*CLI, *args], cwd=str(workspace), env=chat_env, rows=rows, stdout_path=stdout_path)
         started.append(term)
         return term
 

@@ -26,7 +26,9 @@ def plain(text: str) -> str:
 
 
 class Terminal:
-    def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 50, cols: int = 120) -> None:
+    def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], rows: int = 50, cols: int = 120,
+                 stdout_path: str | None = None) -> None:
+        """`stdout_path`: send stdout to that file instead (stdin and stderr stay the terminal)."""
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
@@ -35,11 +37,14 @@ class Terminal:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
         self.rows, self.cols = rows, cols
+        stdout = open(stdout_path, "wb") if stdout_path else slave  # noqa: SIM115 - closed below
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
+            argv, cwd=cwd, env=env, stdin=slave, stdout=stdout, stderr=slave,
             preexec_fn=become_terminal_owner, close_fds=True,
         )
         os.close(slave)
+        if stdout_path:
+            stdout.close()
         self.master = master
         self.output = ""  # everything read so far, raw
         self._seen = 0  # `expect` searches after the previous match

@@ -184,3 +184,28 @@ def test_an_answer_taller_than_the_screen_scrolls_without_repeats(terminal, writ
     lines = term.screen(with_scrollback=True)
     shown = [line for line in lines if line.startswith("Paragraph ")]
     assert shown == paragraphs, "\n".join(lines)
+
+
+def test_questions_go_to_the_terminal_when_stdout_is_not_one(terminal, write_script, workspace: Path, tmp_path: Path):
+    out = tmp_path / "out.ndjson"
+    script = write_script(WRITE_THEN_DONE)
+    term = terminal("chat", "--json", "--script", script, "make a file", stdout_path=str(out))
+    term.expect(r"Permission needed: write")
+    term.send("y")
+
+    assert term.wait() == 0
+    notes = [json.loads(line) for line in out.read_text().splitlines()]  # only NDJSON on stdout
+    assert [n["decision"] for n in notes if n["type"] == "permission_resolved"] == ["allow"]
+    assert (workspace / "hello.txt").exists()
+
+
+def test_questions_stay_out_of_a_pipe_of_the_terminal_view(terminal, write_script, tmp_path: Path):
+    out = tmp_path / "out.txt"
+    term = terminal("chat", "--script", write_script(WRITE_THEN_DONE), "make a file", stdout_path=str(out))
+    term.expect(r"Permission needed: write")
+    term.send("y")
+
+    assert term.wait() == 0
+    text = out.read_text()
+    assert "Finished the file task." in text and "end_turn" in text
+    assert "Permission needed" not in text and "[y] allow" not in text
