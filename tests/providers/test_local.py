@@ -208,6 +208,14 @@ async def test_model_may_be_the_path_of_a_gguf_file(tmp_path: Path) -> None:
     assert isinstance(events[-1], Finish)
 
 
+async def test_a_file_that_is_not_a_gguf_model_fails_the_call(tmp_path: Path) -> None:
+    (tmp_path / "broken.gguf").write_bytes(b"not a model")
+    provider = create_provider(ModelConfig(provider="local", model="broken.gguf"), tmp_path)
+    error = await failure(provider, call_with("Hi."))
+    assert error.code == "internal" and not error.retryable
+    assert "broken.gguf" in error.message
+
+
 def test_a_missing_gguf_file_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(AgentNotInitialized, match="nope.gguf"):
         create_provider(ModelConfig(provider="local", model="nope.gguf"), tmp_path)
