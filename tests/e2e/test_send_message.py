@@ -95,6 +95,34 @@ async def test_two_workspaces_and_none_named_is_workspace_not_found(start, tmp_p
         assert done["finishReason"] == "end_turn"
 
 
+async def test_an_alias_uri_names_the_same_workspace(start, workspace: Path, tmp_path: Path):
+    alias = tmp_path / "alias"
+    alias.symlink_to(workspace, target_is_directory=True)
+    client = await start({"model": QUICK}, folders=[workspace, alias])
+    session = await client.new_session()
+    for uri in (workspace.as_uri(), alias.as_uri(), None):  # one workspace: it may also be left out
+        body = {"sessionId": session, "prompt": "hi"} | ({"workspace": uri} if uri else {})
+        done = await client.completed((await client.call(SEND, body))["runId"])
+        assert done["finishReason"] == "end_turn" and done["workspace"] == workspace.as_uri()
+    assert len(await client.session_messages(session)) == 6
+    # A URI the client never sent is not a workspace, even if it is inside one.
+    (workspace / "sub").mkdir()
+    await refused_with(client, SEND, {**params(client, session), "workspace": (workspace / "sub").as_uri()},
+                       "workspace_not_found", -32011)
+
+
+async def test_binary_attachment_is_stored_with_the_user_message(start):
+    client = await start({"model": QUICK})
+    session = await client.new_session()
+    data = base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
+    picture = {"path": "shot.png", "mimeType": "image/png", "content": data}
+    done = await client.completed((await client.send(session, "look at this", attachments=[picture]))["runId"])
+    assert done["finishReason"] == "end_turn"
+    user = (await client.session_messages(session))[0]
+    assert user["parts"] == [{"type": "text", "text": "look at this"},
+                             {"type": "binary", "path": "shot.png", "mimeType": "image/png", "data": data}]
+
+
 @pytest.mark.parametrize("model", [
     {"provider": "scripted", "scriptPath": "missing.json"},
     {"provider": "scripted", "script": {"responses": "not a list"}},
@@ -182,10 +210,14 @@ async def test_runid_of_a_live_run_is_invalid_params_and_free_again_after(start)
 
 
 # ---------------------------------------------------------------------- workspace_closing (raw wire)
-def raw_error(server: RawServer, msg_id: int) -> dict[str, Any]:
-    reply = server.read_until(lambda m: m.get("id") == msg_id and "method" not in m)
-    assert "error" in reply, reply
-    return reply["error"]
+def replies(server: RawServer, *msg_ids: int) -> dict[int, dict[str, Any]]:
+    """The responses to `msg_ids`, reading until all have come (other messages stay in `received`)."""
+    def answered() -> dict[int, dict[str, Any]]:
+        return {m["id"]: m for m in server.received if "method" not in m and m.get("id") in msg_ids}
+
+    while len(answered()) < len(msg_ids):
+        server.read_until(lambda m: "method" not in m and m.get("id") in msg_ids)
+    return answered()
 
 
 def test_prompts_sent_while_shutdown_closes_the_workspace(workspace: Path):
@@ -196,21 +228,21 @@ def test_prompts_sent_while_shutdown_closes_the_workspace(workspace: Path):
         server.request(SEND, {"sessionId": session, "prompt": "long", "runId": "slow"})
         server.read_until(lambda m: m.get("params", {}).get("type") == "run_started")
         shutdown = server.send_request("shutdown")
-        closing = server.send_request(SEND, {"sessionId": session, "prompt": "too late"})
-        no_session = server.send_request(SEND, {"prompt": "too late"})
-        ghost = server.send_request(SEND, {"sessionId": "ghost", "prompt": "too late"})
-        empty = server.send_request(SEND, {"sessionId": session, "prompt": " "})
-        refused = raw_error(server, closing)
-        assert (refused["data"]["reason"], refused["code"]) == ("workspace_closing", -32013)
-        assert raw_error(server, no_session)["data"]["reason"] == "session_missing"
-        assert raw_error(server, ghost)["data"]["reason"] == "session_not_found"
-        assert raw_error(server, empty)["data"]["reason"] == "empty_prompt"
-        # The run that was going ends canceled before shutdown replies.
-        done = server.read_until(run_complete_of("slow"))
+        expected = {
+            server.send_request(SEND, {"sessionId": session, "prompt": "too late"}): "workspace_closing",
+            server.send_request(SEND, {"prompt": "too late"}): "session_missing",
+            server.send_request(SEND, {"sessionId": "ghost", "prompt": "too late"}): "session_not_found",
+            server.send_request(SEND, {"sessionId": session, "prompt": " "}): "empty_prompt",
+            server.send_request("session/create", {}): "workspace_closing",
+        }
+        answers = replies(server, shutdown, *expected)
+        assert {i: answers[i]["error"]["data"]["reason"] for i in expected} == expected
+        assert {answers[i]["error"]["code"] for i in expected if expected[i] == "workspace_closing"} == {-32013}
+        assert answers[shutdown].get("result", "missing") is None
+        # The run that was going ended canceled before shutdown replied.
+        done = next(m for m in server.received if run_complete_of("slow")(m))
         assert done["params"]["finishReason"] == "canceled"
-        reply = server.read_until(lambda m: m.get("id") == shutdown)
-        assert reply.get("result", "missing") is None
-        assert server.received.index(done) < server.received.index(reply)
+        assert server.received.index(done) < server.received.index(answers[shutdown])
         after = server.request(SEND, {"sessionId": session, "prompt": "after"})
         assert after["error"]["data"]["reason"] == "server_shutting_down"
         server.notify("exit")
