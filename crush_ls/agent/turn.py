@@ -149,7 +149,10 @@ class Turn:
             if reason != TOOL_USE:
                 self.finish_reason = reason
                 if reason == END_TURN and self.agent.context_nearly_full(self.run.session_id):
+                    answer = self.last_assistant
                     await self.summarize()
+                    # The run still ends with its answer, not with the summary written after it.
+                    self.last_assistant, self.finish_reason = answer, reason
                 return
             if await self.run_tools():
                 self.finish_reason = END_TURN  # a denial ends the turn, as in Crush
