@@ -82,17 +82,19 @@ async def test_unknown_workspace_is_workspace_not_found(start):
 async def test_two_workspaces_and_none_named_is_workspace_not_found(start, tmp_path: Path):
     first, second = tmp_path / "one", tmp_path / "two"
     first.mkdir(), second.mkdir()
-    client = await start({"model": QUICK}, folders=[first, second])
+    client = await start({"model": SLOW}, folders=[first, second])  # the first run is live when the second comes
     session = await client.new_session()  # names the first workspace
     unnamed = {"sessionId": session, "prompt": "hello"}
     error = await refused_with(client, SEND, unnamed, "workspace_not_found", -32011)
     assert first.as_uri() in error.message and second.as_uri() in error.message
-    # Both are open and usable by name.
+    # Both are open and usable by name; a runId is unique per workspace only.
     for folder in (first, second):
         client.ws_uri = folder.as_uri()
         sid = await client.new_session()
-        done = await client.completed((await client.send(sid, "hi"))["runId"])
-        assert done["finishReason"] == "end_turn"
+        assert (await client.send(sid, "hi", runId="same"))["runId"] == "same"
+    ends = [await client.wait_for(lambda n, uri=f.as_uri(): n["type"] == "run_complete" and n["workspace"] == uri)
+            for f in (first, second)]
+    assert [e["finishReason"] for e in ends] == ["end_turn", "end_turn"]
 
 
 async def test_an_alias_uri_names_the_same_workspace(start, workspace: Path, tmp_path: Path):

@@ -19,7 +19,8 @@ SESSION_KEYS = {"id", "title", "createdAt", "updatedAt", "messageCount", "prompt
                 "cost", "busy"}
 READ_A_FILE = scripted(
     {"when": "read", "step": 0, "events": [{"toolCall": {"name": "view", "input": {"file_path": "a.txt"}}}]},
-    {"when": "read", "step": 1, "events": [{"text": "The file says alpha.", "chunkSize": 5}]},
+    {"when": "read", "step": 1, "events": [{"text": "The file says alpha.", "chunkSize": 5},
+                                           {"usage": {"inputTokens": 120, "outputTokens": 7}}]},
     {"when": "slow", "events": [{"text": "partial answer ", "chunkSize": 8}, {"sleepMs": 5000}, {"text": "never"}]},
     say("ok"),
 )
@@ -176,6 +177,8 @@ async def test_sessions_and_messages_survive_a_restart(start, workspace: Path):
     assert (await client.call("agent/cancel", ws(client, sessionId=canceled_session)))["canceled"] == 1
     assert (await client.completed(run["runId"]))["finishReason"] == "canceled"
     before = await snapshot(client)
+    finished = next(s for s in before["sessions"] if s["id"] == done_session)
+    assert finished["promptTokens"] + finished["completionTokens"] > 0  # counters are part of what must survive
     await client.shutdown_session()
 
     again = await start({"model": READ_A_FILE})
