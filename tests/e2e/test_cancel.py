@@ -251,7 +251,7 @@ async def test_cancel_of_a_host_ends_its_folded_steered_run(start, workspace: Pa
     (workspace / "a.txt").write_text("a\n")
     client = await start({"model": scripted(
         {"step": 0, "events": [{"toolCall": {"name": "view", "input": {"file_path": "a.txt"}}},
-                               {"text": "Reading.", "chunkSize": 1, "delayMs": 30}]},
+                               {"text": "Reading the file now.", "chunkSize": 1, "delayMs": 40}]},
         {"step": 1, "events": [dict(SLOW["events"][0])]},
     )})
     session = await client.new_session()

@@ -63,11 +63,12 @@ def steer_script() -> dict:
     """A host turn: step 0 streams slowly then views a file; step 1 answers."""
     return scripted(
         {"when": "host", "step": 0, "events": [
-            {"text": "Let me read the notes first.", "chunkSize": 2, "delayMs": 30},
+            # long enough (about 1.5 s) for a steer sent after its first delta to arrive during it
+            {"text": "Let me read the notes first, carefully, line by line.", "chunkSize": 1, "delayMs": 30},
             {"toolCall": {"name": "view", "input": {"file_path": "notes.txt"}}},
         ]},
         {"when": "host", "step": 1, "events": [{"text": "Read them, and took your remark into account."}]},
-        {"when": "alone", "events": [{"text": "Answering the host at length.", "chunkSize": 2, "delayMs": 30}]},
+        {"when": "alone", "events": [{"text": "Answering the host at length.", "chunkSize": 1, "delayMs": 50}]},
         {"events": [{"echo": True}]},
     )
 
@@ -116,6 +117,8 @@ async def test_steer_after_the_last_model_call_runs_as_its_own_turn(start, works
     host = (await client.send(session, "alone: no tools here"))["runId"]
     await client.wait_for(lambda n: n["type"] == "text_delta" and n["runId"] == host)
     steer = (await client.send(session, "one more thing", mode="steer"))["runId"]
+    status = await client.call("agent/status", {"workspace": client.ws_uri, "sessionId": session})
+    assert status["activeRunId"] == host  # the steer really arrived while the host ran
     host_done = await client.completed(host)
     steer_done = await client.completed(steer)
     await barrier(client)
