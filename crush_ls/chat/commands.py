@@ -58,9 +58,13 @@ async def guarded(app: ChatApp, body) -> int:
 # -- chat ------------------------------------------------------------------------
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()  # None: started with fd 0 closed
+
+
 def read_prompt(args: argparse.Namespace) -> str:
     prompt = " ".join(args.prompt).strip()
-    if not prompt and not sys.stdin.isatty():
+    if not prompt and sys.stdin is not None and not sys.stdin.isatty():
         prompt = sys.stdin.read().strip()
     return prompt
 
@@ -70,14 +74,14 @@ async def chat(args: argparse.Namespace) -> int:
     options = init_options(args)
     view = JsonView() if args.json else TerminalView()
     prompt = read_prompt(args)
-    if not prompt and (args.json or not sys.stdin.isatty()):
+    if not prompt and (args.json or not stdin_is_terminal()):
         view.error("crush-ls chat: no prompt given (pass one as an argument or on standard input)")
         return EXIT_USAGE
     app = ChatApp(AgentServer(folder, forward_stderr=args.verbose), view, yolo=args.yolo)
 
     async def body() -> int:
         # Only a person at a terminal (or --yolo) can answer permission requests.
-        await app.server.initialize(options, permissions=args.yolo or sys.stdin.isatty())
+        await app.server.initialize(options, permissions=args.yolo or stdin_is_terminal())
         await app.open_session(session_id=args.session, latest=args.continue_)
         if not prompt:
             return await interactive(app)
