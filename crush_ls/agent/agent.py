@@ -195,7 +195,25 @@ class Agent:
         self.session_updated(session, events)
 
     async def _generate_title(self, session: Session, prompt: str) -> None:
-        provider = self._small_provider() or self._provider
+        small = self._small_provider()
+        provider = small or self._provider
+        try:
+            title, usage = await self._ask_for_title(provider, prompt)
+        finally:
+            if small is not None:
+                await small.aclose()  # made for this title alone: keep no connection open
+        if self.store.get_session(session.id) is None:
+            return  # deleted meanwhile: saving would bring it back
+        session.title = title[:100] if title else fallback_title(prompt)
+        info = provider.info
+        session.prompt_tokens += usage.input_tokens
+        session.completion_tokens += usage.output_tokens
+        session.cost += (usage.input_tokens * info.cost_per_1m_in + usage.output_tokens * info.cost_per_1m_out) / 1e6
+        await self._save_title(session, None)
+
+    @staticmethod
+    async def _ask_for_title(provider: Provider, prompt: str) -> tuple[str, Usage]:
+        """The model's title ("" when it failed) and the call's usage."""
         title = ""
         usage = Usage()
         try:
@@ -211,10 +229,4 @@ class Agent:
         except (Exception, TimeoutError) as exc:  # noqa: BLE001 - a failed title is not an agent_error
             log.info("title generation failed, using the prompt: %s", exc)
             title = ""
-        title = " ".join(title.replace("<think>", "").replace("</think>", "").split()).strip("\"'")
-        session.title = title[:100] if title else fallback_title(prompt)
-        info = provider.info
-        session.prompt_tokens += usage.input_tokens
-        session.completion_tokens += usage.output_tokens
-        session.cost += (usage.input_tokens * info.cost_per_1m_in + usage.output_tokens * info.cost_per_1m_out) / 1e6
-        await self._save_title(session, None)
+        return " ".join(title.replace("<think>", "").replace("</think>", "").split()).strip("\"'"), usage

@@ -9,12 +9,16 @@ requests the fake received. PROTOCOL sections 2 (agent/summarize) and 3
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import AgentClient
+import pytest
+
+from tests.conftest import AgentClient, read_db
 from tests.e2e.expect import refused_with
 from tests.e2e.runs import assert_runs_end_once, barrier, finish_reason, roles, stored, text
 from tests.providers import fake_openai as openai
@@ -170,6 +174,58 @@ async def test_a_failed_title_falls_back_to_the_prompt_start(start):
     assert done["finishReason"] == "end_turn"
     assert len(small.requests) == 1  # tried once, not retried
     assert not [n for n in client.notes if n["type"] == "agent_error"]  # a failed title is no agent_error
+
+
+def open_connections(pid: int, port: int) -> int:
+    """Established TCP connections of process `pid` to 127.0.0.1:`port` (Linux /proc)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port, state, inode = int(fields[2].split(":")[1], 16), fields[3], fields[9]
+        count += remote_port == port and state == "01" and inode in inodes  # 01: ESTABLISHED
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="counts sockets through Linux /proc")
+async def test_the_small_model_keeps_no_connection_open_after_a_title(start):
+    with openai.FakeOpenAI([openai.text_stream("answer")] * 3) as main, \
+            openai.FakeOpenAI(titles="Short title") as small:
+        client = await start({"model": model(main), "smallModel": model(small, model="tiny-test")})
+        for number in range(3):
+            session = await client.new_session()
+            await run(client, session, f"prompt number {number}")
+            await client.wait_for(lambda n, s=session: n["type"] == "session_updated" and n["sessionId"] == s
+                                  and n["session"]["title"] == "Short title")
+        small_port = int(small.origin.rsplit(":", 1)[1])
+        assert len(small.title_requests) == 3
+        assert open_connections(client._server.pid, small_port) == 0
+
+
+async def test_a_title_arriving_after_the_session_was_deleted_does_not_bring_it_back(start, workspace):
+    release = threading.Event()
+    title = [Hold(release), *openai.text_stream("Late title")]
+    with openai.FakeOpenAI([openai.text_stream("answer")]) as main, \
+            openai.FakeOpenAI([title], titles=None) as small:
+        client = await start({"model": model(main), "smallModel": model(small, model="tiny-test")})
+        session = await client.new_session()
+        await run(client, session, "a prompt whose title is slow")
+        await requests_arrived(small, 1)
+        await client.call("session/delete", {"workspace": client.ws_uri, "sessionId": session})
+        release.set()
+        # Nothing announces a dropped title: give it the time a title takes here, then look.
+        with contextlib.suppress(TimeoutError):
+            await client.wait_for(lambda n: n["type"] == "session_updated" and n["sessionId"] == session
+                                  and n["session"]["title"] == "Late title", timeout=2)
+        assert not [n for n in client.notes if n["type"] == "session_updated" and n["sessionId"] == session
+                    and n["session"]["title"] == "Late title"]
+        await client.shutdown_session()
+    assert session not in [s["id"] for s in read_db(workspace)["sessions"]]
 
 
 # ---------------------------------------------------------------------- context files
