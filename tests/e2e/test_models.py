@@ -9,13 +9,16 @@ with a message that says how to configure it. Keys never appear in a result.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 from crush_ls.providers import local_model_available
 from tests.conftest import AgentClient, scripted, server_env
 from tests.e2e.expect import refused_with
+from tests.e2e.runs import stored
 from tests.providers import fake_openai as openai
+from tests.providers.fake_vendor import Hold
 
 SECRET = "sk-models-secret-0123456789abcdef"
 MODEL_KEYS = {"provider", "model", "name", "contextWindow", "supportsTools"}
@@ -150,3 +153,26 @@ async def test_set_model_with_a_literal_key_shows_no_key(start, workspace):
     assert done["text"] == "keyed"
     assert server.request_headers[0]["authorization"] == f"Bearer {SECRET}"
     assert SECRET not in json.dumps([switched, models, status, client.notes])
+
+
+async def test_set_model_during_a_run_applies_to_the_next_prompt(start):
+    release = threading.Event()
+    held = [openai.chunk({"role": "assistant", "content": ""}), openai.chunk({"content": "old model "}),
+            Hold(release), openai.chunk({"content": "still talking"}), openai.chunk(finish_reason="stop")]
+    with openai.FakeOpenAI([held]) as old, openai.FakeOpenAI([openai.text_stream("new model here")]) as new:
+        client = await start({"model": {"provider": "openai", "model": "old-model", "baseUrl": old.base_url,
+                                        "apiKey": SECRET}}, env=env_without_vendor_keys())
+        session = await client.new_session()
+        first = (await client.send(session, "first"))["runId"]
+        await client.wait_for(lambda n: n["type"] == "text_delta" and n["runId"] == first)
+        switched = await client.call("agent/setModel", ws(client, model={
+            "provider": "openai", "model": "new-model", "baseUrl": new.base_url, "apiKey": SECRET}))
+        assert switched["current"]["model"] == "new-model"
+        release.set()
+        done = await client.completed(first)
+        second = await client.completed((await client.send(session, "second"))["runId"])
+    assert (done["finishReason"], done["text"]) == ("end_turn", "old model still talking")
+    assert second["text"] == "new model here"
+    assert [r["model"] for r in old.requests] == ["old-model"] and [r["model"] for r in new.requests] == ["new-model"]
+    messages = await stored(client, session)
+    assert [m.get("model") for m in messages if m["role"] == "assistant"] == ["old-model", "new-model"]

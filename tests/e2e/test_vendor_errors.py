@@ -179,3 +179,20 @@ async def test_a_refused_connection_is_retried_then_ends_the_run(start, unused_t
     _session, run, done = await prompt(client)
     assert errors_of(client, run) == [("connection", True, True)] * RETRIES + [("connection", True, False)]
     assert done["finishReason"] == "error" and f"127.0.0.1:{unused_tcp_port}" in done["error"]
+
+
+async def test_a_cancel_during_the_retry_wait_ends_the_run_at_once(start):
+    """The vendor asks for a 30 s pause: a cancel does not wait for it, and nothing is retried."""
+    with fake("openai", [Status(429, openai.rate_limited(), {"retry-after": "30"}), answer("openai", "never")]) as server:
+        client = await start(model("openai", server))
+        session = await client.new_session()
+        run = (await client.send(session, "hello"))["runId"]
+        await client.wait_for(lambda n: n["type"] == "agent_error" and n["runId"] == run)
+        await client.call("agent/cancel", {"workspace": client.ws_uri, "sessionId": session})
+        done = await client.completed(run, timeout=5)
+        requests = len(server.requests)
+    assert done["finishReason"] == "canceled" and "error" not in done
+    assert errors_of(client, run) == [("rate_limit", True, True)]
+    assert requests == 1
+    messages = await stored(client, session)
+    assert roles(messages) == ["user", "assistant"] and finish_reason(messages[1]) == "canceled"
