@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import AgentClient, read_db
 from tests.e2e.expect import refused_with
 from tests.e2e.runs import assert_runs_end_once, barrier, finish_reason, roles, stored, text
+from tests.providers import fake_anthropic as anthropic
 from tests.providers import fake_openai as openai
 from tests.providers.fake_vendor import FakeVendorServer, Hold, Status
 
@@ -150,9 +151,12 @@ async def test_the_first_prompt_is_titled_by_the_small_model(start):
     assert first_run != second_run
 
 
-async def test_without_a_small_model_the_model_writes_the_title(start):
-    with openai.FakeOpenAI([openai.text_stream("answer")], titles="Named by the model") as server:
-        client = await start({"model": model(server)})
+@pytest.mark.parametrize("vendor", ["openai", "anthropic"])
+async def test_without_a_small_model_the_model_writes_the_title(start, vendor):
+    vendor_module = openai if vendor == "openai" else anthropic
+    fake = openai.FakeOpenAI if vendor == "openai" else anthropic.FakeAnthropic
+    with fake([vendor_module.text_stream("answer")], titles="Named by the model") as server:
+        client = await start({"model": model(server, provider=vendor)})
         session = await client.new_session()
         await run(client, session, "hello there")
         await client.wait_for(lambda n: n["type"] == "session_updated"
@@ -398,3 +402,22 @@ async def test_an_answer_near_the_context_window_is_summarized_after_it(start):
     assert done["messageId"] == messages[1]["id"] and finish_reason(messages[1]) == "end_turn"
     assert conversation(server.requests[2]) == [("user", "SUMMARY: one long answer"), ("user", "and then?")]
     assert "agent_error" not in client.types_of(run_id)
+
+
+async def test_anthropic_history_after_a_summary_is_one_user_message(start):
+    """Anthropic wants alternating roles: the summary and the next prompt share one user message."""
+    responses = [anthropic.text_stream("first answer"), anthropic.text_stream("SUMMARY: asked once"),
+                 anthropic.text_stream("next answer")]
+    with anthropic.FakeAnthropic(responses) as server:
+        client = await start({"model": model(server, provider="anthropic", model="claude-test")})
+        session = await client.new_session()
+        await run(client, session, "first question")
+        await client.completed((await summarize(client, session))["runId"])
+        _run_id, done = await run(client, session, "next question")
+    assert done["text"] == "next answer"
+    summary_request = server.requests[1]
+    assert not summary_request.get("tools")
+    assert "summar" in server.system_text(summary_request).lower()
+    (message,) = server.requests[2]["messages"]
+    assert message["role"] == "user"
+    assert [b["text"] for b in message["content"]] == ["SUMMARY: asked once", "next question"]
