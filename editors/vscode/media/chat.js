@@ -100,10 +100,13 @@
     queue.textContent = status.queued.length ? `${status.queued.length} queued` : '';
     queue.title = status.queued.map((q) => q.prompt).join('\n');
     document.body.classList.toggle('busy', status.busy);
-    if (status.sessionId && sessions.value !== status.sessionId) {
-      if (![...sessions.options].some((o) => o.value === status.sessionId)) {
-        sessions.appendChild(new Option(status.title || 'New session', status.sessionId));
+    if (status.sessionId) {
+      let option = [...sessions.options].find((o) => o.value === status.sessionId);
+      if (!option) {
+        option = new Option(status.title || 'New session', status.sessionId);
+        sessions.appendChild(option);
       }
+      if (status.title) option.textContent = status.title; // titles change after the first prompt
       sessions.value = status.sessionId;
     }
   }

@@ -203,6 +203,13 @@ describe('VS Code extension in code-server', { skip }, () => {
     assert.equal(await chatView.locator('.entry.user', { hasText: 'slow two' }).count(), 0, 'the queued prompt never ran');
   });
 
+  test('a failed run is shown in the view and as an error notification', async () => {
+    await sendInView('fail now');
+    await chatView.locator('.entry.error', { hasText: 'scripted failure' }).first().waitFor({ timeout: TIMEOUT });
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'scripted failure' }).first().waitFor({ timeout: TIMEOUT });
+    await chatView.locator('#busy').waitFor({ state: 'hidden', timeout: TIMEOUT });
+  });
+
   test('a write asks in a modal; Allow runs it and the card shows the diff', async () => {
     await sendInView('write a file please');
     const dialog = page.locator('.monaco-dialog-box');
@@ -235,6 +242,32 @@ describe('VS Code extension in code-server', { skip }, () => {
     await answer.waitFor({ timeout: TIMEOUT });
     assert.equal(await answer.locator('strong', { hasText: 'for the chat panel' }).count(), 1);
     await shot('vscode-chat-participant.png');
+    });
+  });
+
+  test('stopping @crush in the chat panel cancels the crush-ls run', async () => {
+    await withFailureShot('failure-chat-cancel.png', async () => {
+      const input = page.locator('.interactive-input-part .monaco-editor .view-lines').first();
+      await input.filter({ hasText: '@crush' }).waitFor({ timeout: TIMEOUT });
+      await input.click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.type('slow panel question');
+      await input.filter({ hasText: '@crush slow panel question' }).waitFor({ timeout: TIMEOUT });
+      await page.keyboard.press('Enter');
+      await page.locator('.interactive-session .interactive-response', { hasText: 'tick tick' }).last().waitFor({ timeout: TIMEOUT });
+      await page.locator('.interactive-input-part [aria-label^="Cancel"]').first().click();
+      // VS Code drops what a participant streams after the stop, so look at the
+      // crush-ls session itself: open it in the Crush view with the session picker.
+      await chatView.locator('#pick-session').click();
+      // One chat conversation is one crush-ls session, named after its first prompt.
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'panel question' }).first().click();
+      await chatView.locator('.entry.user', { hasText: 'slow panel question' }).waitFor({ timeout: TIMEOUT });
+      const prompts = (await chatView.locator('.entry.user .body').allInnerTexts()).map((t) => t.trim());
+      assert.deepEqual(prompts, ['panel question', 'slow panel question']);
+      const reply = chatView.locator('.entry.assistant').last();
+      await reply.locator('.finish', { hasText: 'Canceled' }).waitFor({ timeout: TIMEOUT });
+      const ticks = (await reply.locator('.body').innerText()).split('tick').length - 1;
+      assert.ok(ticks > 0 && ticks < 200, `the run stopped early (${ticks} of 200 ticks)`);
     });
   });
 });
