@@ -196,3 +196,17 @@ async def test_a_cancel_during_the_retry_wait_ends_the_run_at_once(start):
     assert requests == 1
     messages = await stored(client, session)
     assert roles(messages) == ["user", "assistant"] and finish_reason(messages[1]) == "canceled"
+
+
+async def test_an_anthropic_error_event_mid_stream_is_classified_and_retried(start):
+    """Anthropic reports overload inside a 200 stream, as an `error` event after some text."""
+    broken = [anthropic.message_start(), anthropic.block_start(0, {"type": "text", "text": ""}),
+              anthropic.block_delta(0, {"type": "text_delta", "text": "half"}),
+              {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}]
+    with fake("anthropic", [broken, answer("anthropic", "whole")]) as server:
+        client = await start(model("anthropic", server))
+        session, run, done = await prompt(client)
+    assert errors_of(client, run) == [("overloaded", True, True)]
+    assert (done["finishReason"], done["text"]) == ("end_turn", "whole")
+    (reply,) = assistants(await stored(client, session))
+    assert text(reply) == "whole"
