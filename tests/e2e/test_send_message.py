@@ -125,15 +125,17 @@ async def test_binary_attachment_is_stored_with_the_user_message(start):
                              {"type": "binary", "path": "shot.png", "mimeType": "image/png", "data": data}]
 
 
-@pytest.mark.parametrize("model", [
-    {"provider": "scripted", "scriptPath": "missing.json"},
-    {"provider": "scripted", "script": {"responses": "not a list"}},
+@pytest.mark.parametrize(("model", "hint"), [
+    ({"provider": "scripted", "scriptPath": "missing.json"}, "missing.json"),
+    ({"provider": "scripted", "script": {"responses": "not a list"}}, "script"),
+    # The environment decides: the key variable is not set for the server.
+    ({"provider": "openai", "model": "gpt-4o-mini", "apiKey": "$CRUSH_LS_TEST_UNSET_KEY"}, "CRUSH_LS_TEST_UNSET_KEY"),
 ])
-async def test_no_usable_model_is_agent_not_initialized(start, model):
+async def test_no_usable_model_is_agent_not_initialized(start, model, hint):
     client = await start({"model": model})
     session = await client.new_session()  # sessions work without a model
     error = await refused_with(client, SEND, params(client, session), "agent_not_initialized", -32012)
-    assert "scripted" in error.message
+    assert hint in error.message  # the message says what to fix
     await assert_nothing_happened(client, session)
     # The check order: a model is checked before the prompt and the session.
     await refused_with(client, SEND, {"workspace": client.ws_uri, "prompt": ""}, "agent_not_initialized", -32012)
