@@ -6,7 +6,6 @@ shutdown, end of input); exit codes; requests after shutdown.
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -230,7 +229,7 @@ def test_shutdown_then_exit_exits_0(workspace: Path):
         assert raw.read_message(timeout=2) is None  # nothing after the shutdown reply
     finally:
         raw.close()
-    assert json.loads(json.dumps(read_db(workspace)))["messages"] == []
+    assert read_db(workspace)["messages"] == []
 
 
 def test_exit_without_shutdown_during_a_run_exits_1_and_stores_it(workspace: Path):
