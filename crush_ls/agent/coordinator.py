@@ -84,12 +84,17 @@ class Coordinator:
         return line
 
     def is_busy(self, session_id: str) -> bool:
-        line = self._lines.get(session_id)
-        return bool(line and line.active)
+        return self.active_run(session_id) is not None
 
     def active_run(self, session_id: str) -> Run | None:
+        """The running run, or the accepted one about to start (requests take effect at once)."""
         line = self._lines.get(session_id)
-        return line.active if line else None
+        if line is None:
+            return None
+        if line.active is not None:
+            return line.active
+        head = line.waiting[0] if line.waiting else None
+        return head if head is not None and head.state == ACCEPTED and not head.canceled else None
 
     def queued(self, session_id: str) -> list[Run]:
         line = self._lines.get(session_id)
@@ -99,7 +104,7 @@ class Coordinator:
         return [r for sid in self._lines for r in self.queued(sid)]
 
     def any_busy(self) -> bool:
-        return any(line.active for line in self._lines.values())
+        return any(self.active_run(session_id) for session_id in self._lines)
 
     def workers(self) -> list[asyncio.Task[None]]:
         return [line.worker for line in self._lines.values() if line.worker and not line.worker.done()]

@@ -133,10 +133,17 @@ async def test_cancel_withdraws_a_pending_permission_request(start, workspace: P
     view_outside = {"events": [{"toolCall": {"name": "view", "input": {"file_path": "/etc/hostname"}}}]}
     client = await start({"model": scripted(view_outside)}, permissions=True)
     never: asyncio.Future = asyncio.get_running_loop().create_future()
-    client.permission_answer = lambda params: never
+    handler_waiting = asyncio.Event()
+
+    def answer_never(params):
+        handler_waiting.set()
+        return never
+
+    client.permission_answer = answer_never
     session = await client.new_session()
     run_id = (await client.send(session, "read the hostname"))["runId"]
     asked = await client.wait_for(lambda n: n["type"] == "permission_requested")
+    await asyncio.wait_for(handler_waiting.wait(), 5)  # the client is really waiting on the request
     tool_call_id = asked["permission"]["toolCallId"]
     assert await cancel(client, session) == 1
     started = time.monotonic()

@@ -228,10 +228,6 @@ def write_together(server: RawServer, *messages: dict[str, Any]) -> None:
     server.proc.stdin.flush()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "coordinator.py: an accepted run is only line.active once its worker task runs, so agent/status and "
-    "session/get right after agent/sendMessage say busy: false, activeRunId: null, while a second prompt "
-    "is already queued behind it (status then lists it as queued with busy: false)"))
 def test_status_right_after_send_message_sees_the_run(workspace: Path):
     server = RawServer(workspace, {"model": SCRIPT})
     try:
