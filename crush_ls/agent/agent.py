@@ -69,7 +69,7 @@ class Agent:
         self.send = send
         self.spawn = spawn
         self.coordinator = Coordinator(self.execute, self.complete_unstarted)
-        self._system_prompt: str | None = None
+        self._system_prompts: dict[bool, str] = {}
 
     # ------------------------------------------------------------------ model
     def provider(self) -> Provider:
@@ -79,9 +79,11 @@ class Agent:
         self._provider = provider
 
     def system_prompt(self) -> str:
-        if self._system_prompt is None:  # read the context files once per workspace
-            self._system_prompt = system_prompt(self.root, list(self.tools))
-        return self._system_prompt
+        """Built once per workspace (it reads the context files); models without tools hear of none."""
+        with_tools = self._provider.info.supports_tools
+        if with_tools not in self._system_prompts:
+            self._system_prompts[with_tools] = system_prompt(self.root, list(self.tools) if with_tools else [])
+        return self._system_prompts[with_tools]
 
     def tool_specs(self) -> list[ToolSpec]:
         return [ToolSpec(t.name, t.description, t.parameters) for t in self.tools.values()]

@@ -18,9 +18,9 @@ CONTEXT_FILES = (
 MAX_CONTEXT_FILE_BYTES = 64 * 1024
 
 BASE = """You are Crush, an AI coding agent working inside a user's editor.
-Use the tools to inspect and change the project in the working directory; paths are relative to it.
-Be concise: answer in short markdown. Read files before editing them. Never invent file contents.
-When a tool call is denied, stop and explain what you wanted to do."""
+Be concise: answer in short markdown. Never invent file contents."""
+WITH_TOOLS = """Use the tools to inspect and change the project in the working directory; paths are relative to it.
+Read files before editing them. When a tool call is denied, stop and explain what you wanted to do."""
 
 
 def context_files(root: Path) -> list[tuple[str, str]]:
@@ -42,6 +42,7 @@ def context_files(root: Path) -> list[tuple[str, str]]:
 def system_prompt(root: Path, tool_names: list[str]) -> str:
     lines = [
         BASE,
+        *([WITH_TOOLS] if tool_names else []),
         "",
         "<env>",
         f"Working directory: {root}",
