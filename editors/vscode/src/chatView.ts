@@ -19,6 +19,7 @@ const FLUSH_MS = 16;
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   static readonly viewId = 'crush.chat';
   private view: vscode.WebviewView | undefined;
+  private followed: ChatSession | undefined;
   private chatSubscription: vscode.Disposable | undefined;
   private readonly pending = new Map<string, ChatEntry>();
   private pendingReset = false;
@@ -114,13 +115,14 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     }
   }
 
+  /** Shows `chat` (a new one after every server restart) from now on. */
   private follow(chat: ChatSession): void {
-    if (this.chatSubscription && (this.chatSubscription as { chat?: ChatSession }).chat === chat) {
+    if (this.followed === chat) {
       return;
     }
+    this.followed = chat;
     this.chatSubscription?.dispose();
-    const subscription = chat.onDidChange((change) => this.queue(change));
-    this.chatSubscription = Object.assign(subscription, { chat });
+    this.chatSubscription = chat.onDidChange((change) => this.queue(change));
     this.queue(chat.snapshot());
   }
 

@@ -133,8 +133,8 @@ describe('VS Code extension in code-server', { skip }, () => {
   async function runCommand(title: string): Promise<void> {
     await page.keyboard.press('F1');
     await page.locator('.quick-input-widget input').fill(`>${title}`);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: TIMEOUT });
-    await page.keyboard.press('Enter');
+    // Click the row: Enter would run whichever fuzzy match the palette ranks first.
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().click({ timeout: TIMEOUT });
   }
 
   /** Keeps a screenshot and the chat panel's text of a failing step for the CI log. */
@@ -268,6 +268,25 @@ describe('VS Code extension in code-server', { skip }, () => {
       await reply.locator('.finish', { hasText: 'Canceled' }).waitFor({ timeout: TIMEOUT });
       const ticks = (await reply.locator('.body').innerText()).split('tick').length - 1;
       assert.ok(ticks > 0 && ticks < 200, `the run stopped early (${ticks} of 200 ticks)`);
+    });
+  });
+
+  test('the crush.* commands: new session, send from the palette and with an argument', async () => {
+    await withFailureShot('failure-commands.png', async () => {
+      await runCommand('Crush: New Session');
+      await chatView.locator('.entry').first().waitFor({ state: 'detached', timeout: TIMEOUT });
+      await runCommand('Crush: Send Prompt');
+      await page.locator('.quick-input-widget', { hasText: 'Ask Crush' }).waitFor({ timeout: TIMEOUT });
+      await page.locator('.quick-input-widget input').fill('prompt from the palette');
+      await page.keyboard.press('Enter');
+      await chatView.locator('.entry.user', { hasText: 'prompt from the palette' }).waitFor({ timeout: TIMEOUT });
+      await chatView.locator('.entry.assistant:not(.streaming)', { hasText: 'Hello from the script' }).waitFor({ timeout: TIMEOUT });
+      await runCommand('Crush Test: Send a Prompt as Argument');
+      await chatView.locator('.entry.user', { hasText: 'prompt given as an argument' }).waitFor({ timeout: TIMEOUT });
+      await chatView.locator('.entry.assistant:not(.streaming)').nth(1).waitFor({ timeout: TIMEOUT });
+      const prompts = (await chatView.locator('.entry.user .body').allInnerTexts()).map((t) => t.trim());
+      assert.deepEqual(prompts, ['prompt from the palette', 'prompt given as an argument']);
+      assert.equal(await chatView.locator('#sessions option:checked').innerText(), 'prompt from the palette');
     });
   });
 });

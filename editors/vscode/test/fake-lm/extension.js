@@ -22,6 +22,9 @@ function activate(context) {
       vscode.commands.executeCommand('workbench.action.chat.open', {
         query: '@crush ', isPartialQuery: true, modelSelector: { vendor: 'crushfake' },
       })),
+    // Stands in for a keybinding or another extension calling crush.send with a prompt.
+    vscode.commands.registerCommand('crushTest.sendArgument', () =>
+      vscode.commands.executeCommand('crush.send', 'prompt given as an argument')),
   );
 }
 
