@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
@@ -20,8 +21,8 @@ if (missing.length && env.CRUSH_E2E_REQUIRED === '1') {
 }
 const skip = missing.length ? `needs ${missing.join(', ')} (run .ci/vscode.sh)` : false;
 
-const PORT = Number(env.CODE_SERVER_PORT || 18765);
-const URL_BASE = `http://127.0.0.1:${PORT}`;
+let PORT = 0;
+let URL_BASE = '';
 const TIMEOUT = 30_000;
 
 const work = env.CRUSH_E2E_WORK ?? '';
@@ -79,6 +80,18 @@ function startCodeServer(): ChildProcess {
     codeServerArgs('--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', dirs.workspace),
     { env: isolatedEnv(), detached: true, stdio: ['ignore', log, log] },
   );
+}
+
+/** CODE_SERVER_PORT, or a port that is free right now (CI may run other servers). */
+async function choosePort(): Promise<number> {
+  if (env.CODE_SERVER_PORT) {
+    return Number(env.CODE_SERVER_PORT);
+  }
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 async function waitForHealth(): Promise<void> {
@@ -156,6 +169,8 @@ describe('VS Code extension in code-server', { skip }, () => {
   }
 
   before(async () => {
+    PORT = await choosePort();
+    URL_BASE = `http://127.0.0.1:${PORT}`;
     prepareProfile();
     codeServer = startCodeServer();
     await waitForHealth();
@@ -181,7 +196,7 @@ describe('VS Code extension in code-server', { skip }, () => {
     await chatView.locator('#prompt').waitFor({ timeout: 60_000 });
     await sendInView('hello from the view');
     await chatView.locator('.entry.user', { hasText: 'hello from the view' }).waitFor({ timeout: TIMEOUT });
-    // Seen while streaming (the scripted reply takes about 300 ms), then finished.
+    // Seen while streaming (the scripted reply takes about 700 ms), then finished.
     await chatView.locator('.entry.assistant.streaming').waitFor({ timeout: TIMEOUT });
     const reply = chatView.locator('.entry.assistant:not(.streaming) .body', { hasText: 'Hello from the script' });
     await reply.waitFor({ timeout: TIMEOUT });

@@ -12,6 +12,6 @@ export const SCRIPT = {
     { when: 'write', step: 1, events: [{ text: 'Wrote a.txt.' }] },
     { when: 'fail', events: [{ error: 'scripted failure', retryable: false }] },
     { when: 'panel', events: [{ text: 'Answer **for the chat panel** from crush-ls', chunkSize: 4, delayMs: 20 }] },
-    { events: [{ text: 'Hello from the script', chunkSize: 3, delayMs: 40 }] },
+    { events: [{ text: 'Hello from the script', chunkSize: 3, delayMs: 100 }] },
   ],
 };
