@@ -133,14 +133,15 @@ async def test_interval_zero_sends_every_chunk_alone(start):
 
 
 async def test_deltas_are_joined_per_interval(start):
-    # 60 chunks 10 ms apart (about 0.6 s) with a 200 ms interval: a handful of joined deltas.
+    # 60 chunks 10 ms apart (about 0.6 s) with a 200 ms interval: a handful of joined deltas
+    # (loose bound: a loaded machine streams slower, so more intervals pass).
     slow_text = TEXT + " " + TEXT[:15]
     client = await start({"model": scripted({"events": [{"text": slow_text, "chunkSize": 1, "delayMs": 10}]}),
                           "streamIntervalMs": 200})
     _session, run_id, done = await run_once(client)
     deltas = [n["text"] for n in of_type(client, run_id, "text_delta")]
     assert "".join(deltas) == slow_text == done["text"]
-    assert 1 <= len(deltas) <= len(slow_text) // 4
+    assert 1 <= len(deltas) <= len(slow_text) // 2  # 30 deltas would take 6 s of streaming
 
 
 async def test_pending_text_is_flushed_before_tool_call_finish_and_run_complete(start, workspace: Path):
