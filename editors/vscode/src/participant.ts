@@ -3,7 +3,7 @@
 
 import * as vscode from 'vscode';
 import { CrushConnection, errorMessage } from './connection';
-import { ToolCall } from './protocol';
+import { SendMessageParams, ToolCall } from './protocol';
 import { streamRun } from './session';
 
 interface CrushResultMetadata {
@@ -32,8 +32,7 @@ async function answer(
     stream.progress('Crush is working…');
     const run = await streamRun(
       api,
-      sessionId,
-      request.prompt,
+      { sessionId, prompt: request.prompt, attachments: await attachmentsOf(request.references) },
       {
         onText: (text) => stream.markdown(text),
         onToolCall: (call) => reportToolCall(stream, call),
@@ -81,4 +80,28 @@ function reportToolCall(stream: vscode.ChatResponseStream, call: ToolCall): void
   } else if (call.status === 'awaiting_permission') {
     stream.progress(`Waiting for permission to run ${call.name}…`);
   }
+}
+
+type Attachment = NonNullable<SendMessageParams['attachments']>[number];
+
+/** `#file` and selection references as text attachments (crush-ls inlines them into the prompt). */
+async function attachmentsOf(references: readonly vscode.ChatPromptReference[]): Promise<Attachment[]> {
+  const attachments: Attachment[] = [];
+  for (const reference of references) {
+    const value = reference.value;
+    try {
+      if (value instanceof vscode.Uri) {
+        const document = await vscode.workspace.openTextDocument(value);
+        attachments.push({ path: value.fsPath, uri: value.toString(), text: document.getText() });
+      } else if (value instanceof vscode.Location) {
+        const document = await vscode.workspace.openTextDocument(value.uri);
+        attachments.push({ path: value.uri.fsPath, uri: value.uri.toString(), text: document.getText(value.range) });
+      } else if (typeof value === 'string') {
+        attachments.push({ path: reference.id, text: value });
+      }
+    } catch {
+      // A binary or vanished file: the prompt still names it; nothing to inline.
+    }
+  }
+  return attachments;
 }

@@ -10,6 +10,7 @@ import {
   Message,
   Notification,
   RunCompleteNotification,
+  SendMessageParams,
   SendMessageResult,
   Session,
   ToolCall,
@@ -390,16 +391,16 @@ export interface RunHandlers {
  */
 export async function streamRun(
   api: CrushApi,
-  sessionId: string,
-  prompt: string,
+  request: Omit<SendMessageParams, 'runId'>,
   handlers: RunHandlers,
   token?: CancellationToken,
 ): Promise<RunCompleteNotification> {
   const runId = newRunId();
+  const { sessionId } = request;
   const wait = api.waitForRun(runId, (n) => dispatchRunEvent(n, handlers));
   let cancelListener: Disposable | undefined;
   try {
-    await api.sendMessage({ sessionId, prompt, runId });
+    await api.sendMessage({ ...request, runId });
     const cancel = () => void api.cancel(sessionId, runId).catch((e) => handlers.onError?.(CrushError.from(e).message, 'cancel', false));
     if (token?.isCancellationRequested) {
       cancel();

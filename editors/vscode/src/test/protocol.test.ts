@@ -144,7 +144,7 @@ describe('crush-ls protocol layer', () => {
     const sessionId = (await server.api.createSession('cancel me')).id;
     const source = new CancellationTokenSource();
     let text = '';
-    const run = streamRun(server.api, sessionId, 'slow please', {
+    const run = streamRun(server.api, { sessionId, prompt: 'slow please' }, {
       onText: (t) => {
         text += t;
         source.cancel(); // cancel as soon as the reply is visibly streaming
@@ -155,6 +155,20 @@ describe('crush-ls protocol layer', () => {
     assert.ok(text.length > 0 && text.length < SLOW_TEXT.length, `streamed ${text.length} chars`);
     const status = await server.api.status(sessionId);
     assert.equal(status.busy, false);
+  });
+
+  test('streamRun sends text attachments, which crush-ls inlines into the user message', async () => {
+    const sessionId = (await server.api.createSession()).id;
+    const done = await streamRun(server.api, {
+      sessionId,
+      prompt: 'see the notes',
+      attachments: [{ path: 'notes.md', text: 'ATTACHED-NOTE' }],
+    }, {});
+    assert.equal(done.finishReason, 'end_turn');
+    const [user] = await server.api.messages(sessionId);
+    const text = user.parts.map((p) => (p.type === 'text' ? p.text : '')).join('');
+    assert.match(text, /see the notes/);
+    assert.match(text, /ATTACHED-NOTE/);
   });
 
   test('permission requests reach the handler; a denial shows on the tool card', async () => {
