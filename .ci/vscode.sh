@@ -30,7 +30,7 @@ install_apt_packages() {
   fi
   log "installing chromium and libkrb5-dev (apt)"
   apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium libkrb5-dev build-essential python3 >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium libkrb5-dev build-essential python3 >/dev/null
 }
 
 install_node24() {
