@@ -18,6 +18,8 @@ import asyncio
 import functools
 import json
 import logging
+import os
+import stat
 from collections.abc import Callable, Generator
 from typing import Any, BinaryIO, TypeVar
 
@@ -444,6 +446,11 @@ async def _run_connection(ls: CrushServer, reader: asyncio.StreamReader) -> int:
     return 0 if code is None else code
 
 
+def _pollable(stream: BinaryIO) -> bool:
+    mode = os.fstat(stream.fileno()).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stream.isatty()
+
+
 def _feed_from_file(loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader, stream: BinaryIO) -> None:
     while chunk := stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16):
         loop.call_soon_threadsafe(reader.feed_data, chunk)
@@ -454,9 +461,9 @@ def serve_stdio(stdin: BinaryIO, stdout: BinaryIO) -> int:
     async def main() -> int:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=2**26)
-        try:
+        if _pollable(stdin):
             await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
-        except ValueError:  # stdin is a regular file: read it from a thread instead
+        else:  # a regular file or /dev/null (epoll refuses both): read it in a thread
             loop.run_in_executor(None, _feed_from_file, loop, reader, stdin)
         writer = StdoutWriter(stdout)
         await writer.attach()

@@ -222,4 +222,6 @@ class Coordinator:
                 line.waiting.appendleft(steered)
             if line.waiting:
                 line.waiting[0].state = ACCEPTED
+            for position, steered in enumerate(leftover[1:], start=1):  # now waiting behind another
+                steered.events.emit({"type": "run_queued", "position": position})
         line.worker = None

@@ -261,10 +261,6 @@ def test_end_of_input_with_a_pending_permission_exits_promptly(workspace: Path):
         raw.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "serve_stdio (crush_ls/server.py) reads stdin with loop.connect_read_pipe; epoll cannot watch "
-    "/dev/null (EPERM in _add_reader: a character device epoll rejects), so end of input is never seen and "
-    "the process hangs; e.g. `crush-ls </dev/null` in CI or under systemd StandardInput=null"))
 def test_stdin_that_is_not_a_pipe_ends_at_once():
     proc = subprocess.Popen(SERVER_CMD, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=server_env())
