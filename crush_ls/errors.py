@@ -33,16 +33,37 @@ class CrushError(Exception):
         return CODES.get(self.reason, -32603)
 
 
-def _error(reason: str) -> type[CrushError]:
-    return type("".join(w.title() for w in reason.split("_")) + "Error", (CrushError,), {"reason": reason})
+class InvalidParams(CrushError):
+    reason = "invalid_params"
 
 
-InvalidParams = _error("invalid_params")
-EmptyPrompt = _error("empty_prompt")
-SessionMissing = _error("session_missing")
-WorkspaceNotFound = _error("workspace_not_found")
-AgentNotInitialized = _error("agent_not_initialized")
-WorkspaceClosing = _error("workspace_closing")
-SessionNotFound = _error("session_not_found")
-SessionBusy = _error("session_busy")
-ServerShuttingDown = _error("server_shutting_down")
+class EmptyPrompt(CrushError):
+    reason = "empty_prompt"
+
+
+class SessionMissing(CrushError):
+    reason = "session_missing"
+
+
+class WorkspaceNotFound(CrushError):
+    reason = "workspace_not_found"
+
+
+class AgentNotInitialized(CrushError):
+    reason = "agent_not_initialized"
+
+
+class WorkspaceClosing(CrushError):
+    reason = "workspace_closing"
+
+
+class SessionNotFound(CrushError):
+    reason = "session_not_found"
+
+
+class SessionBusy(CrushError):
+    reason = "session_busy"
+
+
+class ServerShuttingDown(CrushError):
+    reason = "server_shutting_down"
