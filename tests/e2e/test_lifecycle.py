@@ -10,7 +10,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 
 from tests.conftest import AgentClient, scripted
