@@ -202,8 +202,7 @@ class Backend:
                 log.error("workspace %s: %s did not stop within %.1fs", workspace.uri, task.get_name(), timeout)
         await workspace.store.flush()
         await workspace.store.close()
-        if workspace.model_error is None:
-            await workspace.agent.provider().aclose()
+        await workspace.agent.close_providers()
         for alias in [a for a, w in self._aliases.items() if w is workspace]:
             del self._aliases[alias]
         self.workspaces.pop(workspace.uri, None)

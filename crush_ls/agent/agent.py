@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import Settings
 from ..permissions import Permissions
-from ..providers.base import ModelCall, Provider, ProviderError, TextDelta, ToolSpec, Usage
+from ..providers.base import ModelCall, ModelInfo, Provider, ProviderError, TextDelta, ToolSpec, Usage
 from ..storage import Message, Session, Store
 from ..tools import Tool
 from .coordinator import Coordinator, Run
@@ -70,17 +70,25 @@ class Agent:
         self.spawn = spawn
         self.coordinator = Coordinator(self.execute, self.complete_unstarted)
         self._system_prompts: dict[bool, str] = {}
+        self._retired: list[Provider] = []  # replaced by agent/setModel, closed with the workspace
 
     # ------------------------------------------------------------------ model
     def provider(self) -> Provider:
         return self._provider
 
     def set_provider(self, provider: Provider) -> None:
+        """Use another model from the next run on (a running turn keeps the one it started with)."""
+        if self._provider is not None:
+            self._retired.append(self._provider)
         self._provider = provider
 
-    def system_prompt(self) -> str:
+    async def close_providers(self) -> None:
+        for provider in [*self._retired, *([self._provider] if self._provider is not None else [])]:
+            await provider.aclose()
+        self._retired.clear()
+
+    def system_prompt(self, with_tools: bool) -> str:
         """Built once per workspace (it reads the context files); models without tools hear of none."""
-        with_tools = self._provider.info.supports_tools
         if with_tools not in self._system_prompts:
             self._system_prompts[with_tools] = system_prompt(self.root, list(self.tools) if with_tools else [])
         return self._system_prompts[with_tools]
@@ -88,12 +96,9 @@ class Agent:
     def tool_specs(self) -> list[ToolSpec]:
         return [ToolSpec(t.name, t.description, t.parameters) for t in self.tools.values()]
 
-    def max_tokens(self) -> int | None:
-        return self._provider.info.max_tokens
-
-    def context_nearly_full(self, session_id: str) -> bool:
+    def context_nearly_full(self, session_id: str, info: ModelInfo) -> bool:
         """Crush's auto-summarize threshold: 20k tokens left on big windows, else 20%."""
-        window = self._provider.info.context_window
+        window = info.context_window
         session = self.store.get_session(session_id)
         if not window or session is None:
             return False
@@ -156,9 +161,8 @@ class Agent:
         return messages
 
     # ------------------------------------------------------------------ usage and titles
-    async def account(self, session_id: str, usage: Usage, events: RunEvents) -> RunUsage:
+    async def account(self, session_id: str, usage: Usage, events: RunEvents, info: ModelInfo) -> RunUsage:
         """Add one model call's usage and cost to the session (Crush keeps the latest context size)."""
-        info = self._provider.info
         cost = (
             usage.input_tokens * info.cost_per_1m_in
             + usage.output_tokens * info.cost_per_1m_out

@@ -30,7 +30,7 @@ from ..providers.base import (
     ToolCallRequest,
     Usage,
 )
-from ..storage import Message, iso, now
+from ..storage import DEFAULT_TITLE, Message, iso, now
 from ..tools.base import ToolContext, ToolInputError, ToolResult
 from .coordinator import Run
 
@@ -132,12 +132,12 @@ class Turn:
         first_prompt = session.message_count == 0
         self.history = await self.agent.history(self.run.session_id)
         await self.store_user_message()
-        if first_prompt:
+        if first_prompt and session.title == DEFAULT_TITLE:  # a title given at creation is kept
             await self.agent.title_session(session, self.run.prompt, self.events)
         for step in range(MAX_STEPS):
             await self.fold_steered()
             reason = await self.model_step(step)
-            if reason == TOOL_USE and self.agent.context_nearly_full(self.run.session_id):
+            if reason == TOOL_USE and self.agent.context_nearly_full(self.run.session_id, self.provider.info):
                 # Crush: stop, summarize, and go on from the summary with the original request.
                 if await self.run_tools():
                     self.finish_reason = END_TURN
@@ -148,7 +148,7 @@ class Turn:
                 continue
             if reason != TOOL_USE:
                 self.finish_reason = reason
-                if reason == END_TURN and self.agent.context_nearly_full(self.run.session_id):
+                if reason == END_TURN and self.agent.context_nearly_full(self.run.session_id, self.provider.info):
                     answer = self.last_assistant
                     await self.summarize()
                     # The run still ends with its answer, not with the summary written after it.
@@ -169,7 +169,7 @@ class Turn:
         request = Message(id="summary-request", session_id=self.run.session_id, role="user",
                           parts=[{"type": "text", "text": SUMMARY_PROMPT}], created_at=now(), updated_at=now())
         call = ModelCall(system=SUMMARY_SYSTEM, messages=[m.to_wire() for m in history] + [request.to_wire()],
-                         tools=[], prompt=SUMMARY_PROMPT, step=0, max_tokens=self.agent.max_tokens())
+                         tools=[], prompt=SUMMARY_PROMPT, step=0, max_tokens=self.provider.info.max_tokens)
         message = await self.new_assistant_message(is_summary=True)
         self.summary_message = message
         reason, usage = await self.call_model(call, message)
@@ -216,12 +216,12 @@ class Turn:
 
     async def model_step(self, step: int) -> str:
         call = ModelCall(
-            system=self.agent.system_prompt(),
+            system=self.agent.system_prompt(self.provider.info.supports_tools),
             messages=[m.to_wire() for m in self.history],
             tools=self.agent.tool_specs() if self.provider.info.supports_tools else [],
             prompt=self.run.prompt,
             step=step,
-            max_tokens=self.agent.max_tokens(),
+            max_tokens=self.provider.info.max_tokens,
         )
         message = await self.new_assistant_message()
         self.history.append(message)
@@ -243,7 +243,7 @@ class Turn:
                 message.parts.clear()  # the retried call streams the step again
                 self.open_calls.clear()
                 await asyncio.sleep(retry_delay(attempt, err.retry_after))
-        step_usage = await self.agent.account(self.run.session_id, usage, self.events)
+        step_usage = await self.agent.account(self.run.session_id, usage, self.events, self.provider.info)
         self.usage.input_tokens += step_usage.input_tokens
         self.usage.output_tokens += step_usage.output_tokens
         self.usage.cost += step_usage.cost
