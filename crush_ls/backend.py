@@ -123,6 +123,7 @@ class Backend:
         self.workspaces: dict[str, Workspace] = {}  # by URI as first sent
         self._aliases: dict[str, Workspace] = {}  # every URI naming an open workspace
         self._by_root: dict[Path, Workspace] = {}
+        self.pending_folders: list[str] = []  # named by initialize, opened at initialized
 
     # ------------------------------------------------------------------ workspaces
     def open_workspace(self, uri: str) -> Workspace | None:
@@ -147,7 +148,7 @@ class Backend:
         workspace: Workspace
         agent = Agent(
             workspace_uri=uri, root=root, settings=settings, store=store, provider=provider,
-            small_provider=lambda: self._small_provider(workspace), tools=builtin_tools(),
+            small_provider=lambda: self._small_provider(workspace), tools=builtin_tools,
             permissions=Permissions(settings.permissions, WorkspaceAsker(self.client, uri)),
             send=self.client.send, spawn=lambda coro: workspace.spawn(coro),
         )
@@ -170,7 +171,13 @@ class Backend:
         provider, _error = self._make_provider(workspace.settings.small_model, workspace.root)
         return provider
 
+    def open_pending(self) -> None:
+        pending, self.pending_folders = self.pending_folders, []
+        for uri in pending:
+            self.open_workspace(uri)
+
     def workspace(self, uri: str | None) -> Workspace:
+        self.open_pending()
         if uri is None:
             if len(self.workspaces) == 1:
                 return next(iter(self.workspaces.values()))
@@ -211,6 +218,7 @@ class Backend:
 
     def close_all(self, timeout: float = CLOSE_TIMEOUT) -> Awaitable[Any]:
         """Start closing every workspace now; the awaitable ends when all are closed."""
+        self.pending_folders = []
         return asyncio.gather(*(self.close_workspace(uri, timeout) for uri in list(self.workspaces)))
 
     # ------------------------------------------------------------------ agent/*

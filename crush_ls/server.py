@@ -200,12 +200,19 @@ def on_initialize(ls: CrushServer, params: types.InitializeParams) -> None:
     folders = [f.uri for f in params.workspace_folders or []]
     if not folders and (params.root_uri or params.root_path):
         folders = [params.root_uri or f"file://{params.root_path}"]
-    for uri in folders:
-        ls.backend.open_workspace(uri)
+    # Opened when `initialized` arrives (or by the first request that needs them):
+    # the initialize answer does not wait for databases and models.
+    ls.backend.pending_folders = folders
+
+
+@server.feature(types.INITIALIZED)
+def on_initialized(ls: CrushServer, params: types.InitializedParams) -> None:
+    ls.backend.open_pending()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
 def on_folders_changed(ls: CrushServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    ls.backend.open_pending()
     for folder in params.event.removed:
         ls.spawn(ls.backend.close_workspace(folder.uri))
     for folder in params.event.added:

@@ -53,7 +53,7 @@ class Agent:
         store: Store,
         provider: Provider,
         small_provider: Callable[[], Provider | None],
-        tools: dict[str, Tool],
+        tools: Callable[[], dict[str, Tool]],
         permissions: Permissions,
         send: Send,
         spawn: Callable[[Any], asyncio.Task[Any]],
@@ -64,7 +64,8 @@ class Agent:
         self.store = store
         self._provider = provider
         self._small_provider = small_provider
-        self.tools = tools
+        self._make_tools = tools
+        self._tools: dict[str, Tool] | None = None
         self.permissions = permissions
         self.send = send
         self.spawn = spawn
@@ -75,6 +76,13 @@ class Agent:
     # ------------------------------------------------------------------ model
     def provider(self) -> Provider:
         return self._provider
+
+    @property
+    def tools(self) -> dict[str, Tool]:
+        """The workspace's tools, built when the first turn needs them."""
+        if self._tools is None:
+            self._tools = self._make_tools()
+        return self._tools
 
     def set_provider(self, provider: Provider) -> None:
         """Use another model from the next run on (a running turn keeps the one it started with)."""
