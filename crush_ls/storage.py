@@ -147,6 +147,10 @@ class Message:
             wire["provider"] = self.provider
         return wire
 
+    def for_model(self) -> dict[str, Any]:
+        """What a provider needs of a message: cheap, because every model call sends the history."""
+        return {"role": self.role, "parts": self.parts}
+
     def text(self) -> str:
         return "".join(p["text"] for p in self.parts if p.get("type") == "text")
 

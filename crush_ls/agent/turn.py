@@ -168,7 +168,7 @@ class Turn:
             return
         request = Message(id="summary-request", session_id=self.run.session_id, role="user",
                           parts=[{"type": "text", "text": SUMMARY_PROMPT}], created_at=now(), updated_at=now())
-        call = ModelCall(system=SUMMARY_SYSTEM, messages=[m.to_wire() for m in history] + [request.to_wire()],
+        call = ModelCall(system=SUMMARY_SYSTEM, messages=[m.for_model() for m in history] + [request.for_model()],
                          tools=[], prompt=SUMMARY_PROMPT, step=0, max_tokens=self.provider.info.max_tokens)
         message = await self.new_assistant_message(is_summary=True)
         self.summary_message = message
@@ -217,7 +217,7 @@ class Turn:
     async def model_step(self, step: int) -> str:
         call = ModelCall(
             system=self.agent.system_prompt(self.provider.info.supports_tools),
-            messages=[m.to_wire() for m in self.history],
+            messages=[m.for_model() for m in self.history],
             tools=self.agent.tool_specs() if self.provider.info.supports_tools else [],
             prompt=self.run.prompt,
             step=step,

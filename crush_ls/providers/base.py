@@ -84,9 +84,9 @@ class ToolSpec:
 class ModelCall:
     """Everything one model call needs.
 
-    ``messages`` are the session's stored messages in wire form (PROTOCOL
-    section 6): dicts with ``role`` and ``parts``; providers translate them
-    into their vendor's format. ``prompt`` and ``step`` let the scripted
+    ``messages`` are the session's stored messages as dicts with ``role`` and
+    ``parts`` (parts in wire form, PROTOCOL section 6); providers translate
+    them into their vendor's format. ``prompt`` and ``step`` let the scripted
     provider pick its response.
     """
 
