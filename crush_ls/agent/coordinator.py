@@ -215,6 +215,9 @@ class Coordinator:
                 line.active = None
                 run.state = DONE
                 self.live_run_ids.discard(run.id)
+                for steered in run.folded:  # completed right after their host
+                    steered.state = DONE
+                    self.live_run_ids.discard(steered.id)
             # Steered prompts the finished turn never folded run as if queued, first.
             leftover, line.steering = line.steering, []
             for steered in reversed(leftover):
