@@ -129,13 +129,15 @@ class Backend:
     def open_workspace(self, uri: str) -> Workspace | None:
         """Open (or alias) the workspace of a folder URI; None when it cannot be opened."""
         if uri in self._aliases:
-            return self._aliases[uri]
+            return self._reopen_later(uri, self._aliases[uri])
         try:
             root = Path(os.path.realpath(uri_to_path(uri)))
         except ValueError as exc:
             log.error("cannot open workspace %s: %s", uri, exc)
             return None
         if root in self._by_root:
+            if self._by_root[root].closing:
+                return self._reopen_later(uri, self._by_root[root])
             self._aliases[uri] = self._by_root[root]
             return self._by_root[root]
         if not root.is_dir():
@@ -156,6 +158,14 @@ class Backend:
         self.workspaces[uri] = self._aliases[uri] = self._by_root[root] = workspace
         log.info("opened workspace %s (%d sessions)", uri, len(store.sessions))
         return workspace
+
+    def _reopen_later(self, uri: str, workspace: Workspace) -> Workspace | None:
+        """A folder added again while its workspace still closes opens once that is done."""
+        if not workspace.closing:
+            return workspace
+        if uri not in self.pending_folders:
+            self.pending_folders.append(uri)
+        return None
 
     @staticmethod
     def _make_provider(config: ModelConfig | None, root: Path) -> tuple[Any, CrushError | None]:
@@ -215,6 +225,7 @@ class Backend:
         self.workspaces.pop(workspace.uri, None)
         self._by_root.pop(workspace.root, None)
         log.info("closed workspace %s", workspace.uri)
+        self.open_pending()  # a folder added again meanwhile
 
     def close_all(self, timeout: float = CLOSE_TIMEOUT) -> Awaitable[Any]:
         """Start closing every workspace now; the awaitable ends when all are closed."""

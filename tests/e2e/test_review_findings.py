@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 
 from tests.conftest import scripted
 from tests.e2e.runs import assert_runs_end_once
@@ -22,3 +27,34 @@ async def test_a_folded_steered_run_id_can_be_used_again_after_it_completed(star
     again = await client.send(session, "plain again", runId="steer-1")
     assert again["runId"] == "steer-1"
     await client.completed("steer-1")
+
+
+def folders_changed(client, added: list[str], removed: list[str]) -> None:
+    folder = lambda uri: types.WorkspaceFolder(uri=uri, name="ws")  # noqa: E731
+    client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+        event=types.WorkspaceFoldersChangeEvent(added=[folder(u) for u in added],
+                                                removed=[folder(u) for u in removed])))
+
+
+async def create_when_open(client, within: float = 5.0) -> dict:
+    """session/create until the old workspace has closed (no notification marks that moment)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await client.call("session/create", {"workspace": client.ws_uri})
+        except JsonRpcException as exc:
+            if exc.data["reason"] != "workspace_closing" or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.02)
+
+
+async def test_a_folder_removed_and_added_again_is_open_afterwards(start, workspace: Path):
+    client = await start({"model": {"provider": "echo"}})
+    session = await client.new_session()
+    folders_changed(client, added=[client.ws_uri], removed=[client.ws_uri])
+    await create_when_open(client)
+    kept = await client.call("session/get", {"workspace": client.ws_uri, "sessionId": session})
+    assert kept["id"] == session
+    run_id = (await client.send(session, "still here"))["runId"]
+    assert (await client.completed(run_id))["finishReason"] == "end_turn"
+    assert_runs_end_once(client.notes)
