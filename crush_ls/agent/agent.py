@@ -17,7 +17,7 @@ from typing import Any
 from ..config import Settings
 from ..permissions import Permissions
 from ..providers.base import ModelCall, ModelInfo, Provider, ProviderError, TextDelta, ToolSpec, Usage
-from ..storage import Message, Session, Store
+from ..storage import DEFAULT_TITLE, Message, Session, Store
 from ..tools import Tool
 from .coordinator import Coordinator, Run
 from .events import RunEvents, Send
@@ -218,7 +218,8 @@ class Agent:
                 await small.aclose()  # made for this title alone: keep no connection open
         if self.store.get_session(session.id) is None:
             return  # deleted meanwhile: saving would bring it back
-        session.title = title[:100] if title else fallback_title(prompt)
+        if session.title == DEFAULT_TITLE:  # a session/rename meanwhile wins
+            session.title = title[:100] if title else fallback_title(prompt)
         info = provider.info
         session.prompt_tokens += usage.input_tokens
         session.completion_tokens += usage.output_tokens

@@ -58,3 +58,29 @@ async def test_a_folder_removed_and_added_again_is_open_afterwards(start, worksp
     run_id = (await client.send(session, "still here"))["runId"]
     assert (await client.completed(run_id))["finishReason"] == "end_turn"
     assert_runs_end_once(client.notes)
+
+
+async def test_a_rename_during_title_generation_is_kept(start):
+    import threading
+
+    from tests.e2e.test_titles_summaries import model, requests_arrived, run
+    from tests.providers import fake_openai as openai
+    from tests.providers.fake_vendor import Hold
+
+    release = threading.Event()
+    title = [Hold(release), *openai.text_stream("Late title")]
+    with openai.FakeOpenAI([openai.text_stream("answer")]) as main, \
+            openai.FakeOpenAI([title], titles=None) as small:
+        client = await start({"model": model(main), "smallModel": model(small, model="tiny-test")})
+        session = await client.new_session()
+        await run(client, session, "a prompt whose title is slow")
+        await requests_arrived(small, 1)
+        await client.call("session/rename", {"workspace": client.ws_uri, "sessionId": session, "title": "Mine"})
+        mark = client.notes[-1]["seq"]
+        release.set()
+        late = await client.wait_for(lambda n: n["seq"] > mark and n["type"] == "session_updated"
+                                     and n["sessionId"] == session)
+        assert late["session"]["title"] == "Mine"
+        got = await client.call("session/get", {"workspace": client.ws_uri, "sessionId": session})
+        assert got["title"] == "Mine"
+        await client.shutdown_session()
