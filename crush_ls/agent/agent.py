@@ -71,7 +71,8 @@ class Agent:
         self.spawn = spawn
         self.coordinator = Coordinator(self.execute, self.complete_unstarted)
         self._system_prompts: dict[bool, str] = {}
-        self._retired: list[Provider] = []  # replaced by agent/setModel, closed with the workspace
+        self._retired: list[Provider] = []  # replaced by agent/setModel, closed once no turn uses them
+        self._in_use: list[Provider] = []  # the providers of running turns and titles (repeats allowed)
 
     # ------------------------------------------------------------------ model
     def provider(self) -> Provider:
@@ -89,6 +90,19 @@ class Agent:
         if self._provider is not None:
             self._retired.append(self._provider)
         self._provider = provider
+        self.release_provider(None)
+
+    def release_provider(self, provider: Provider | None) -> None:
+        """A turn or title is done with `provider`: close replaced ones nobody uses any more.
+
+        A replaced model holds an HTTP connection pool (or a loaded GGUF); keeping
+        each one until the workspace closes grows with every agent/setModel.
+        """
+        if provider is not None:
+            self._in_use.remove(provider)
+        for unused in [p for p in self._retired if p not in self._in_use]:
+            self._retired.remove(unused)
+            self.spawn(unused.aclose())
 
     async def close_providers(self) -> None:
         for provider in [*self._retired, *([self._provider] if self._provider is not None else [])]:
@@ -123,6 +137,7 @@ class Agent:
     async def execute(self, run: Run) -> None:
         """Play one run to its run_complete, whatever happens."""
         turn = Turn(self, run)
+        self._in_use.append(turn.provider)
         try:
             await turn.play()
         except asyncio.CancelledError:
@@ -137,6 +152,7 @@ class Agent:
             session = self.store.get_session(run.session_id)
             if session is not None:
                 self.session_updated(session, run.events, busy=False)
+            self.release_provider(turn.provider)
 
     @staticmethod
     async def _settle(ending: Any, turn: Turn) -> None:
@@ -211,11 +227,15 @@ class Agent:
     async def _generate_title(self, session: Session, prompt: str) -> None:
         small = self._small_provider()
         provider = small or self._provider
+        if small is None:
+            self._in_use.append(provider)
         try:
             title, usage = await self._ask_for_title(provider, prompt)
         finally:
             if small is not None:
                 await small.aclose()  # made for this title alone: keep no connection open
+            else:
+                self.release_provider(provider)
         if self.store.get_session(session.id) is None:
             return  # deleted meanwhile: saving would bring it back
         if session.title == DEFAULT_TITLE:  # a session/rename meanwhile wins

@@ -84,3 +84,18 @@ async def test_a_rename_during_title_generation_is_kept(start):
         got = await client.call("session/get", {"workspace": client.ws_uri, "sessionId": session})
         assert got["title"] == "Mine"
         await client.shutdown_session()
+
+
+async def test_a_model_replaced_by_set_model_lets_go_of_its_connections(start):
+    from tests.e2e.test_titles_summaries import model, open_connections, run
+    from tests.providers import fake_openai as openai
+
+    with openai.FakeOpenAI([openai.text_stream("one"), openai.text_stream("two")], titles="T") as main:
+        client = await start({"model": model(main)})
+        session = await client.new_session()
+        await run(client, session, "first")  # the first model keeps its connection alive
+        await client.call("agent/setModel", {"workspace": client.ws_uri, "model": model(main)})
+        await run(client, session, "second")
+        port = int(main.origin.rsplit(":", 1)[1])
+        assert open_connections(client._server.pid, port) == 1  # the current model's only
+        await client.shutdown_session()
