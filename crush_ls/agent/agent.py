@@ -151,7 +151,7 @@ class Agent:
             turn.complete()
             session = self.store.get_session(run.session_id)
             if session is not None:
-                self.session_updated(session, run.events, busy=False)
+                self.session_updated(session, run.events, busy=self.coordinator.runs_after_active(run.session_id))
             self.release_provider(turn.provider)
 
     @staticmethod

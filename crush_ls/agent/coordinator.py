@@ -96,6 +96,11 @@ class Coordinator:
         head = line.waiting[0] if line.waiting else None
         return head if head is not None and head.state == ACCEPTED and not head.canceled else None
 
+    def runs_after_active(self, session_id: str) -> bool:
+        """Another run will start when the active one ends (the session stays busy)."""
+        line = self._lines.get(session_id)
+        return line is not None and (bool(line.steering) or any(not r.canceled for r in line.waiting))
+
     def queued(self, session_id: str) -> list[Run]:
         line = self._lines.get(session_id)
         return [r for r in line.waiting if r.state == QUEUED] if line else []

@@ -9,7 +9,6 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from tests.conftest import scripted
 from tests.e2e.runs import assert_runs_end_once
 from tests.e2e.test_queue import steer_script
 
@@ -30,10 +29,11 @@ async def test_a_folded_steered_run_id_can_be_used_again_after_it_completed(star
 
 
 def folders_changed(client, added: list[str], removed: list[str]) -> None:
-    folder = lambda uri: types.WorkspaceFolder(uri=uri, name="ws")  # noqa: E731
+    def folders(uris: list[str]) -> list[types.WorkspaceFolder]:
+        return [types.WorkspaceFolder(uri=uri, name="ws") for uri in uris]
+
     client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
-        event=types.WorkspaceFoldersChangeEvent(added=[folder(u) for u in added],
-                                                removed=[folder(u) for u in removed])))
+        event=types.WorkspaceFoldersChangeEvent(added=folders(added), removed=folders(removed))))
 
 
 async def create_when_open(client, within: float = 5.0) -> dict:
@@ -99,3 +99,18 @@ async def test_a_model_replaced_by_set_model_lets_go_of_its_connections(start):
         port = int(main.origin.rsplit(":", 1)[1])
         assert open_connections(client._server.pid, port) == 1  # the current model's only
         await client.shutdown_session()
+
+
+async def test_the_session_stays_busy_between_a_run_and_the_next_queued_one(start):
+    client = await start({"model": {"provider": "echo", "delayMs": 20}})
+    session = await client.new_session()
+    first = (await client.send(session, "one two three"))["runId"]
+    second = (await client.send(session, "four five"))["runId"]
+    done = await client.completed(first)
+    after = await client.wait_for(lambda n: n["seq"] > done["seq"] and n["type"] == "session_updated"
+                                  and "runId" not in n)
+    assert after["session"]["busy"] is True  # the second run is about to start
+    last = await client.completed(second)
+    after = await client.wait_for(lambda n: n["seq"] > last["seq"] and n["type"] == "session_updated"
+                                  and "runId" not in n)
+    assert after["session"]["busy"] is False
