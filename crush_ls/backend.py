@@ -124,6 +124,7 @@ class Backend:
         self._aliases: dict[str, Workspace] = {}  # every URI naming an open workspace
         self._by_root: dict[Path, Workspace] = {}
         self.pending_folders: list[str] = []  # named by initialize, opened at initialized
+        self.open_errors: dict[str, str] = {}  # why a folder could not be opened, by URI
 
     # ------------------------------------------------------------------ workspaces
     def open_workspace(self, uri: str) -> Workspace | None:
@@ -143,9 +144,16 @@ class Backend:
         if not root.is_dir():
             log.error("cannot open workspace %s: %s is not a directory", uri, root)
             return None
-        settings = load_settings(root, self.init_options)
-        data_dir = prepare_data_directory(root, settings.data_directory)
-        store = Store.open_now(data_dir / DB_NAME)
+        try:
+            settings = load_settings(root, self.init_options)
+            data_dir = prepare_data_directory(root, settings.data_directory)
+            store = Store.open_now(data_dir / DB_NAME)
+        except Exception as exc:  # noqa: BLE001 - one bad folder must not keep the others closed
+            reason = exc.message if isinstance(exc, CrushError) else f"{type(exc).__name__}: {exc}"
+            log.error("cannot open workspace %s: %s", uri, reason)
+            self.open_errors[uri] = reason
+            return None
+        self.open_errors.pop(uri, None)
         provider, model_error = self._make_provider(settings.model, root)
         workspace: Workspace
         agent = Agent(
@@ -194,6 +202,8 @@ class Backend:
             opened = ", ".join(self.workspaces) or "none"
             raise WorkspaceNotFound(f"Name the workspace: {len(self.workspaces)} are open ({opened}).")
         workspace = self._aliases.get(uri)
+        if workspace is None and uri in self.open_errors:
+            raise WorkspaceNotFound(f"Workspace {uri!r} could not be opened: {self.open_errors[uri]}")
         if workspace is None or workspace.uri not in self.workspaces:
             raise WorkspaceNotFound(f"Workspace {uri!r} is not open. Open it as a workspace folder first.")
         return workspace

@@ -114,3 +114,20 @@ async def test_the_session_stays_busy_between_a_run_and_the_next_queued_one(star
     after = await client.wait_for(lambda n: n["seq"] > last["seq"] and n["type"] == "session_updated"
                                   and "runId" not in n)
     assert after["session"]["busy"] is False
+
+
+async def test_a_folder_that_cannot_be_opened_does_not_keep_the_others_closed(start, tmp_path: Path):
+    broken, good = tmp_path / "broken", tmp_path / "good"
+    broken.mkdir()
+    good.mkdir()
+    (broken / ".crush").write_text("a file where the data directory should be\n")
+    client = await start({"model": {"provider": "echo"}}, folders=[broken, good])
+    created = await client.call("session/create", {"workspace": good.as_uri()})
+    assert created["title"] == "New Session"
+    try:
+        await client.call("session/list", {"workspace": broken.as_uri()})
+    except JsonRpcException as exc:
+        assert exc.data["reason"] == "workspace_not_found"
+        assert ".crush" in str(exc)  # says why, not just "not open"
+    else:
+        raise AssertionError("a folder that could not be opened answered")
