@@ -11,6 +11,7 @@ an awaitable for the rest. Every run belongs to its workspace: only
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import uuid
@@ -77,6 +78,14 @@ def uri_to_path(uri: str) -> Path:
     if parsed.scheme not in ("file", ""):
         raise ValueError(f"not a file URI: {uri}")
     return Path(unquote(parsed.path if parsed.scheme else uri))
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text)  # as the turn decodes it
+    except ValueError:  # binascii.Error
+        return False
+    return True
 
 
 class Workspace:
@@ -244,6 +253,10 @@ class Backend:
 
     # ------------------------------------------------------------------ agent/*
     def send_message(self, params: SendMessageParams) -> dict[str, Any]:
+        for index, attachment in enumerate(params.attachments):  # malformed params fail now, not in the run
+            if attachment.content is not None and not _is_base64(attachment.content):
+                raise InvalidParams(
+                    f"agent/sendMessage: attachment content must be base64 @ params.attachments[{index}].content")
         workspace = self.workspace(params.workspace)
         coordinator = workspace.agent.coordinator
         if params.run_id is not None and params.run_id in coordinator.live_run_ids:

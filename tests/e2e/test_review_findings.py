@@ -131,3 +131,17 @@ async def test_a_folder_that_cannot_be_opened_does_not_keep_the_others_closed(st
         assert ".crush" in str(exc)  # says why, not just "not open"
     else:
         raise AssertionError("a folder that could not be opened answered")
+
+
+async def test_an_attachment_whose_content_is_not_base64_is_invalid_params(start):
+    client = await start({"model": {"provider": "echo"}})
+    session = await client.new_session()
+    try:
+        await client.send(session, "look", attachments=[{"path": "a.txt", "mimeType": "text/plain",
+                                                         "content": "%%%not base64"}])
+    except JsonRpcException as exc:
+        assert exc.data["reason"] == "invalid_params"
+        assert "params.attachments[0].content" in str(exc)
+    else:
+        raise AssertionError("accepted, then the run failed with an internal error and lost the prompt")
+    assert await client.session_messages(session) == []
