@@ -220,6 +220,7 @@ class Backend:
     def close_workspace(self, uri: str, timeout: float = CLOSE_TIMEOUT) -> Awaitable[None]:
         """Close: refuse new prompts at once, cancel every run, wait for them, flush storage."""
         workspace = self._aliases.get(uri)
+        self.open_errors.pop(uri, None)
         if workspace is None:
             return asyncio.sleep(0)
         if workspace.close_task is None:

@@ -131,6 +131,13 @@ async def test_a_folder_that_cannot_be_opened_does_not_keep_the_others_closed(st
         assert ".crush" in str(exc)  # says why, not just "not open"
     else:
         raise AssertionError("a folder that could not be opened answered")
+    folders_changed(client, added=[], removed=[broken.as_uri()])
+    try:
+        await client.call("session/list", {"workspace": broken.as_uri()})
+    except JsonRpcException as exc:
+        assert "is not open" in str(exc)  # removed: its old failure is no longer the reason
+    else:
+        raise AssertionError("a removed folder answered")
 
 
 async def test_an_attachment_whose_content_is_not_base64_is_invalid_params(start):
