@@ -360,11 +360,11 @@ class Backend:
         return {"current": provider.info.to_wire()}
 
     # ------------------------------------------------------------------ session/*
-    async def create_session(self, workspace_uri: str | None, title: str | None) -> dict[str, Any]:
+    def create_session(self, workspace_uri: str | None, title: str | None) -> dict[str, Any]:
         workspace = self.workspace(workspace_uri)
         if workspace.closing:
             raise WorkspaceClosing(f"Workspace {workspace.uri} is closing.")
-        return workspace.session_wire(await workspace.store.create_session(title))
+        return workspace.session_wire(workspace.store.new_session(title))
 
     def list_sessions(self, workspace_uri: str | None) -> dict[str, Any]:
         workspace = self.workspace(workspace_uri)

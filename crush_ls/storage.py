@@ -353,6 +353,10 @@ class Store:
         return sorted(top, key=lambda s: (s.updated_at, s.created_at), reverse=True)
 
     async def create_session(self, title: str | None = None, session_id: str | None = None) -> Session:
+        return self.new_session(title, session_id)
+
+    def new_session(self, title: str | None = None, session_id: str | None = None) -> Session:
+        """Create a session at once (requests behind session/create see it); the write is queued."""
         ts = now()
         session = Session(id=session_id or new_id(), title=title or DEFAULT_TITLE, created_at=ts, updated_at=ts)
         self.sessions[session.id] = session
