@@ -396,11 +396,14 @@ class Turn:
             return
         if self.user_message is None:
             await self.store_user_message()
+        # Announced (and stored) on the message that holds the calls, before a new one is made.
+        for part, _request in self.open_calls:
+            self.set_status(part, "canceled")
+        if self.open_calls and self.assistant is not None and self.assistant.finish_reason() is not None:
+            await self.store.update_message(self.assistant)
         if self.assistant is None or self.assistant.finish_reason() is not None:
             await self.new_assistant_message()
         assert self.assistant is not None
-        for part, _request in self.open_calls:
-            self.set_status(part, "canceled")
         await self.finish_message(self.assistant, CANCELED, None, CANCELED_MESSAGE)
         for part, _request in self.open_calls:
             await self.store_result(part, ToolResult(CANCELED_TOOL_RESULT, is_error=True))
