@@ -221,6 +221,8 @@ class Backend:
         """Close: refuse new prompts at once, cancel every run, wait for them, flush storage."""
         workspace = self._aliases.get(uri)
         self.open_errors.pop(uri, None)
+        if uri in self.pending_folders:  # added again while closing, and removed again
+            self.pending_folders.remove(uri)
         if workspace is None:
             return asyncio.sleep(0)
         if workspace.close_task is None:

@@ -198,3 +198,19 @@ async def test_a_tool_call_cancelled_while_running_stays_on_its_own_message(star
                        if p["type"] == "tool_call")
     assert stored_call["status"] == "canceled"
     assert_runs_end_once(client.notes)
+
+
+async def test_a_folder_removed_added_and_removed_again_stays_closed(start):
+    client = await start({"model": {"provider": "echo"}})
+    await client.new_session()
+    folders_changed(client, added=[client.ws_uri], removed=[client.ws_uri])
+    folders_changed(client, added=[], removed=[client.ws_uri])
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            await client.call("session/list", {"workspace": client.ws_uri})
+        except JsonRpcException as exc:
+            assert exc.data["reason"] == "workspace_not_found"
+            break
+        assert time.monotonic() < deadline, "the workspace never closed"
+        await asyncio.sleep(0.02)
