@@ -94,6 +94,7 @@ async def test_a_model_replaced_by_set_model_lets_go_of_its_connections(start):
         client = await start({"model": model(main)})
         session = await client.new_session()
         await run(client, session, "first")  # the first model keeps its connection alive
+        await client.wait_for(lambda n: n["type"] == "session_updated" and n["session"]["title"] == "T")
         await client.call("agent/setModel", {"workspace": client.ws_uri, "model": model(main)})
         await run(client, session, "second")
         port = int(main.origin.rsplit(":", 1)[1])
@@ -102,9 +103,9 @@ async def test_a_model_replaced_by_set_model_lets_go_of_its_connections(start):
 
 
 async def test_the_session_stays_busy_between_a_run_and_the_next_queued_one(start):
-    client = await start({"model": {"provider": "echo", "delayMs": 20}})
+    client = await start({"model": {"provider": "echo", "delayMs": 100}})
     session = await client.new_session()
-    first = (await client.send(session, "one two three"))["runId"]
+    first = (await client.send(session, "one two three four five"))["runId"]  # about 0.5 s
     second = (await client.send(session, "four five"))["runId"]
     done = await client.completed(first)
     after = await client.wait_for(lambda n: n["seq"] > done["seq"] and n["type"] == "session_updated"
