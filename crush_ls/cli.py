@@ -30,6 +30,14 @@ def _parse_host_port(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _drop_answered_refusals(record: logging.LogRecord) -> bool:
+    """pygls logs a traceback for every error answer (`session_busy`, ...); those are not faults."""
+    from pygls.exceptions import JsonRpcException
+
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, JsonRpcException)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("chat", "sessions"):
@@ -45,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("pygls").setLevel(logging.WARNING)  # pygls logs every body at INFO
+    for handler in logging.getLogger().handlers:  # a logger's own filter would miss pygls' child loggers
+        handler.addFilter(_drop_answered_refusals)
 
     from .server import serve_stdio, serve_tcp
 

@@ -215,6 +215,7 @@ class Store:
         self._writer.start()
         self.sessions: dict[str, Session] = {}
         self._message_seq = 0
+        self._closed = False
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -245,10 +246,15 @@ class Store:
 
     def _write(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue a write; it lands in order, without the caller waiting."""
+        if self._closed:
+            log.error("storage of %s is closed: a write was dropped", self.path)
+            return
         self._jobs.put((fn, args, None))
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Queue a job behind every earlier write and wait for its result."""
+        if self._closed:
+            raise RuntimeError(f"the storage of {self.path.parent.parent} is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.put((fn, args, future))
         return await future
@@ -272,7 +278,12 @@ class Store:
                     continue
                 self._run(*item)
             if in_transaction and self._db is not None:
-                self.db.execute("COMMIT")
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.Error:  # the thread must live on: later calls would wait forever
+                    log.exception("storage commit failed; %d queued changes are lost", len(batch))
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
             if None in batch:  # close: fold the WAL back into the database file
                 if self._db is not None:
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -480,6 +491,9 @@ class Store:
         await self._call(lambda: None)
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True  # later calls fail at once instead of waiting on a stopped thread
         self._jobs.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
 

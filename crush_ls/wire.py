@@ -91,7 +91,8 @@ def _make(camel_case: bool) -> cattrs.Converter:
         def structure_object(value: Any, target: type) -> Any:
             if not isinstance(value, dict):  # cattrs would read fields off any mapping-like value
                 raise TypeError(f"expected object, got {_json_type(value)}")
-            return structure(value, target)
+            # null means "not given": optional fields take their default, required ones are missing.
+            return structure({k: v for k, v in value.items() if v is not None}, target)
 
         return structure_object
 
@@ -106,7 +107,13 @@ STRICT = _make(camel_case=False)
 def _format(exc: BaseException, _type: Any) -> str:
     if isinstance(exc, KeyError):
         return "required field missing"
+    literal = _LITERAL.match(str(exc))
+    if literal:  # cattrs says "x not in literal typing.Literal[...]"
+        return f"{literal.group(1)!r} is not one of {literal.group(2)}"
     return str(exc) or type(exc).__name__
+
+
+_LITERAL = re.compile(r"^(.*) not in literal typing\.Literal\[(.*)\]$")
 
 
 _FIELD = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)")
