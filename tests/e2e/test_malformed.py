@@ -275,3 +275,12 @@ def test_stdout_is_nothing_but_frames(workspace: Path):
         assert "to-stdout" in bash_result["content"]  # the child's output went to the model, not to our stdout
     finally:
         server.close()
+
+
+async def test_refusals_leave_no_traceback_in_the_log(start, capfd):
+    """An answered error (here session_not_found) is not a fault: stderr gets no traceback for it."""
+    client = await start({"model": {"provider": "echo"}})
+    with pytest.raises(Exception):
+        await client.send("no-such-session", "hi")
+    await client.shutdown_session()
+    assert "Traceback" not in capfd.readouterr().err
