@@ -420,34 +420,65 @@ def receive(ls: CrushServer, body: bytes) -> None:
             _answer_malformed(ls, data["id"], -32603, f"Internal error: {type(exc).__name__}: {exc}")
 
 
-async def _read_messages(ls: CrushServer, reader: asyncio.StreamReader) -> int | None:
-    """Read framed messages until end of input (None) or `exit` (its exit code)."""
-    while True:
+class Framing(asyncio.Protocol):
+    """Splits the input into Content-Length frames and handles each as soon as it is read.
+
+    Handling happens inside `data_received`, which the event loop calls as it
+    sees the input: a request is answered before the timers and tasks that
+    became ready in the same loop turn (a prompt is acknowledged at once even
+    while many sessions stream). `ended` resolves to None at end of input, or
+    to the exit code when `exit` arrives.
+    """
+
+    def __init__(self, ls: CrushServer) -> None:
+        self._ls = ls
+        self._buffer = bytearray()
+        self.ended: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        if self.ended.done():
+            return
+        self._buffer += data
+        while (body := self._next_body()) is not None:
+            try:
+                receive(self._ls, body)
+            except SystemExit as exit_request:  # pygls' `exit` handler
+                self._finish(int(exit_request.code or 0))
+                return
+
+    def _next_body(self) -> bytes | None:
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return None
         length = None
-        while True:
-            line = await reader.readline()
-            if not line:
-                return None
-            if line in (b"\r\n", b"\n"):
-                break
+        for line in bytes(self._buffer[:end]).split(b"\r\n"):
             name, _, value = line.decode("ascii", errors="replace").partition(":")
             if name.strip().lower() == "content-length" and value.strip().isdigit():
                 length = int(value.strip())
         if length is None:
-            log.warning("a message without Content-Length was skipped")
-            continue
-        try:
-            body = await reader.readexactly(length)
-        except asyncio.IncompleteReadError:
+            log.warning("a frame without Content-Length: answered as a parse error")
+            del self._buffer[:end + 4]
+            return b""  # nothing to handle; the loop goes on with the next frame
+        if len(self._buffer) < end + 4 + length:
             return None
-        try:
-            receive(ls, body)
-        except SystemExit as exit_request:  # pygls' `exit` handler
-            return int(exit_request.code or 0)
+        body = bytes(self._buffer[end + 4:end + 4 + length])
+        del self._buffer[:end + 4 + length]
+        return body
+
+    def eof_received(self) -> bool:
+        self._finish(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish(None)
+
+    def _finish(self, code: int | None) -> None:
+        if not self.ended.done():
+            self.ended.set_result(code)
 
 
-async def _run_connection(ls: CrushServer, reader: asyncio.StreamReader) -> int:
-    code = await _read_messages(ls, reader)
+async def _run_connection(ls: CrushServer, framing: Framing) -> int:
+    code = await framing.ended
     # End of input, or `exit` (without `shutdown` the runs still need ending and storing).
     await ls.backend.close_all(EOF_CLOSE_TIMEOUT)
     return 0 if code is None else code
@@ -458,25 +489,25 @@ def _pollable(stream: BinaryIO) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stream.isatty()
 
 
-def _feed_from_file(loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader, stream: BinaryIO) -> None:
+def _feed_from_file(loop: asyncio.AbstractEventLoop, framing: Framing, stream: BinaryIO) -> None:
     while chunk := stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16):
-        loop.call_soon_threadsafe(reader.feed_data, chunk)
-    loop.call_soon_threadsafe(reader.feed_eof)
+        loop.call_soon_threadsafe(framing.data_received, chunk)
+    loop.call_soon_threadsafe(framing.connection_lost, None)
 
 
 def serve_stdio(stdin: BinaryIO, stdout: BinaryIO) -> int:
     async def main() -> int:
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=2**26)
-        if _pollable(stdin):
-            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
-        else:  # a regular file or /dev/null (epoll refuses both): read it in a thread
-            loop.run_in_executor(None, _feed_from_file, loop, reader, stdin)
         writer = StdoutWriter(stdout)
         await writer.attach()
         server.protocol.set_writer(writer)
+        framing = Framing(server)
+        if _pollable(stdin):
+            await loop.connect_read_pipe(lambda: framing, stdin)
+        else:  # a regular file or /dev/null (epoll refuses both): read it in a thread
+            loop.run_in_executor(None, _feed_from_file, loop, framing, stdin)
         try:
-            return await _run_connection(server, reader)
+            return await _run_connection(server, framing)
         finally:
             await writer.drain(0.4)
 
@@ -487,27 +518,44 @@ def serve_stdio(stdin: BinaryIO, stdout: BinaryIO) -> int:
         return 0
 
 
+class SocketWriter:
+    """pygls' writer interface over a TCP transport."""
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        pass  # closed when the connection ends
+
+
 def serve_tcp(host: str, port: int) -> int:
     """Serve one client on TCP; the process ends with that connection."""
 
-    async def main() -> int:
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            if done.done():
-                writer.close()
+    class TcpFraming(Framing):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            if served.done():  # one client per process
+                transport.close()
                 return
-            server.protocol.set_writer(writer)
-            code = await _run_connection(server, reader)
-            writer.close()
-            if not done.done():
-                done.set_result(code)
+            self.transport = transport
+            server.protocol.set_writer(SocketWriter(transport))  # type: ignore[arg-type]
+            served.set_result(self)
 
-        tcp = await asyncio.start_server(connection, host, port, limit=2**26)
+    async def main() -> int:
+        nonlocal served
+        served = asyncio.get_running_loop().create_future()
+        tcp = await asyncio.get_running_loop().create_server(lambda: TcpFraming(server), host, port)
         log.info("serving on %s", ", ".join(str(s.getsockname()) for s in tcp.sockets))
         async with tcp:
-            return await done
+            framing: TcpFraming = await served
+            code = await _run_connection(server, framing)
+            framing.transport.close()
+            return code
 
+    served: asyncio.Future[Framing]
     return asyncio.run(main())
 
 
