@@ -279,7 +279,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", type=int, default=2000)
     parser.add_argument("--streaming", type=int, default=100)
-    parser.add_argument("--start-runs", type=int, default=10)
+    parser.add_argument("--start-runs", type=int, default=20)
     parser.add_argument("--sessions", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -288,8 +288,11 @@ def main() -> None:
             (root / name).mkdir()
         idle = bench_idle_status(root / "idle", args.prompts)
         accept, streamed = bench_accept_under_load(root / "load", args.prompts, args.streaming)
-        crush_start = bench_start(root / "start", server_cmd(), args.start_runs)
-        bare_start = bench_start(root / "start", [sys.executable, str(HERE / "bare_pygls_server.py")], args.start_runs)
+        crush_start: list[float] = []
+        bare_start: list[float] = []
+        for _ in range(args.start_runs):  # interleaved, so drift on the machine hits both alike
+            crush_start += bench_start(root / "start", server_cmd(), 1)
+            bare_start += bench_start(root / "start", [sys.executable, str(HERE / "bare_pygls_server.py")], 1)
         rss_idle, rss_used = bench_rss(root / "rss", args.sessions)
 
     ratio = statistics.median(accept) / statistics.median(idle)

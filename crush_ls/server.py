@@ -21,7 +21,7 @@ import logging
 import os
 import stat
 from collections.abc import Callable, Generator
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -37,10 +37,12 @@ from pygls.protocol import (
 
 from . import __version__
 from . import protocol as p
-from .backend import Backend
-from .config import parse_init_options
+from .config import Settings, parse_init_options
 from .errors import CODES, CrushError, InvalidParams, ServerShuttingDown
 from .wire import structure_params
+
+if TYPE_CHECKING:
+    from .backend import Backend
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +109,24 @@ class CrushServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("crush-ls", __version__, protocol_cls=CrushProtocol, converter_factory=converter_factory)
-        self.backend = Backend(self)
+        self._backend: Backend | None = None
+        self._init_options = Settings()
+        self._initial_folders: list[str] = []
         self.seq = 0
         self.client_asks_permissions = False
         self.background: set[asyncio.Future[Any]] = set()
+
+    @property
+    def backend(self) -> Backend:
+        """Built on first use, after the `initialize` answer: its imports (agent, storage,
+        tools) are a good part of start-up time, and `initialize` needs none of them."""
+        if self._backend is None:
+            from .backend import Backend
+
+            self._backend = Backend(self)
+            self._backend.init_options = self._init_options
+            self._backend.pending_folders = self._initial_folders
+        return self._backend
 
     # ------------------------------------------------------------------ backend.Client
     def send(self, body: dict[str, Any]) -> None:
@@ -191,7 +207,7 @@ def request(method: str, params_type: type[T]) -> Callable[[Callable[[CrushServe
 @server.feature(types.INITIALIZE)
 def on_initialize(ls: CrushServer, params: types.InitializeParams) -> None:
     try:
-        ls.backend.init_options = parse_init_options(params.initialization_options)
+        ls._init_options = parse_init_options(params.initialization_options)
     except CrushError as exc:
         raise rpc_error(exc) from exc
     experimental = params.capabilities.experimental
@@ -202,7 +218,7 @@ def on_initialize(ls: CrushServer, params: types.InitializeParams) -> None:
         folders = [params.root_uri or f"file://{params.root_path}"]
     # Opened when `initialized` arrives (or by the first request that needs them):
     # the initialize answer does not wait for databases and models.
-    ls.backend.pending_folders = folders
+    ls._initial_folders = folders
 
 
 @server.feature(types.INITIALIZED)
