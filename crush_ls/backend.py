@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
+import attrs
+
 from .agent import Agent
 from .agent.turn import SUMMARY_PROMPT
 from .config import ModelConfig, Settings, load_settings
-from .errors import (
+from .protocol.encode import message_to_wire, model_to_wire, session_to_wire
+from .protocol.errors import (
     AgentNotInitialized,
     CrushError,
     EmptyPrompt,
@@ -35,7 +38,7 @@ from .errors import (
     WorkspaceNotFound,
 )
 from .permissions import Permissions
-from .protocol import CancelParams, SendMessageParams
+from .protocol.params import CancelParams, ModelSelection, SendMessageParams
 from .providers import create_provider, local_model_available
 from .providers.base import ModelInfo, Provider
 from .storage import DB_NAME, Session, Store, prepare_data_directory
@@ -119,7 +122,7 @@ class Workspace:
         return session
 
     def session_wire(self, session: Session) -> dict[str, Any]:
-        return session.to_wire(self.agent.coordinator.is_busy(session.id))
+        return session_to_wire(session, self.agent.coordinator.is_busy(session.id))
 
     def model_info(self) -> ModelInfo | None:
         return self.agent.provider().info if self.model_error is None else None
@@ -302,7 +305,7 @@ class Backend:
             "activeRunId": active_id,
             "queued": [{"runId": r.id, "prompt": r.prompt} for r in queued],
             "pendingPermissions": [{k: v for k, v in p.items() if k not in ("sessionId", "runId")} for p in pending],
-            "model": info.to_wire() if info else None,
+            "model": model_to_wire(info) if info else None,
         }
 
     def summarize(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
@@ -350,16 +353,17 @@ class Backend:
             if (info.provider, info.model) not in seen:
                 seen.add((info.provider, info.model))
                 available.append(info)
-        return {"current": current.to_wire() if current else None, "available": [i.to_wire() for i in available]}
+        return {"current": model_to_wire(current) if current else None, "available": [model_to_wire(i) for i in available]}
 
-    def set_model(self, workspace_uri: str | None, config: ModelConfig) -> dict[str, Any]:
+    def set_model(self, workspace_uri: str | None, selection: ModelSelection) -> dict[str, Any]:
         """Switch the workspace's model for the next runs (a running turn keeps its own)."""
         workspace = self.workspace(workspace_uri)
+        config = ModelConfig(**attrs.asdict(selection, recurse=False))  # the wire's model, as settings
         # A model named by provider and id gets its key, base URL, window and prices from crush.json.
         provider = create_provider(workspace.settings.complete_model(config), workspace.root)  # agent_not_initialized
         workspace.agent.set_provider(provider)
         workspace.model_error = None
-        return {"current": provider.info.to_wire()}
+        return {"current": model_to_wire(provider.info)}
 
     # ------------------------------------------------------------------ session/*
     def create_session(self, workspace_uri: str | None, title: str | None) -> dict[str, Any]:
@@ -382,7 +386,7 @@ class Backend:
 
         async def read() -> dict[str, Any]:
             messages = await workspace.store.list_messages(session.id)
-            return {"messages": [m.to_wire() for m in messages]}
+            return {"messages": [message_to_wire(m) for m in messages]}
 
         return read()
 

@@ -13,10 +13,9 @@ from typing import Any, Literal
 
 import attrs
 
-from .errors import InvalidParams
-from .wire import structure_params
-
-ProviderName = Literal["local", "openai", "anthropic", "scripted", "echo"]
+from .protocol.convert import structure_params
+from .protocol.errors import InvalidParams
+from .protocol.params import ProviderName
 
 
 @attrs.define

@@ -38,8 +38,8 @@ from pygls.protocol import (
 from . import __version__
 from . import protocol as p
 from .config import Settings, parse_init_options
-from .errors import CODES, CrushError, InvalidParams, ServerShuttingDown
-from .wire import structure_params
+from .protocol.errors import CODES, CrushError, InvalidParams, ServerShuttingDown
+from .protocol.convert import structure_params
 
 if TYPE_CHECKING:
     from .backend import Backend

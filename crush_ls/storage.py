@@ -21,7 +21,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,10 +83,6 @@ def now() -> float:
     return time.time()
 
 
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -106,18 +101,6 @@ class Session:
     todos: list[dict[str, Any]] = attrs.Factory(list)
     parent_session_id: str | None = None
 
-    def to_wire(self, busy: bool = False) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "createdAt": iso(self.created_at),
-            "updatedAt": iso(self.updated_at),
-            "messageCount": self.message_count,
-            "promptTokens": self.prompt_tokens,
-            "completionTokens": self.completion_tokens,
-            "cost": self.cost,
-            "busy": busy,
-        }
 
 
 @attrs.define
@@ -132,20 +115,6 @@ class Message:
     provider: str | None = None
     is_summary: bool = False
 
-    def to_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = {
-            "id": self.id,
-            "sessionId": self.session_id,
-            "role": self.role,
-            "parts": self.parts,
-            "createdAt": iso(self.created_at),
-            "updatedAt": iso(self.updated_at),
-        }
-        if self.model:
-            wire["model"] = self.model
-        if self.provider:
-            wire["provider"] = self.provider
-        return wire
 
     def for_model(self) -> dict[str, Any]:
         """What a provider needs of a message: cheap, because every model call sends the history."""

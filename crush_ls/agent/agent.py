@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import Settings
 from ..permissions import Permissions
+from ..protocol.encode import session_to_wire, usage_to_wire
 from ..providers.base import ModelCall, ModelInfo, Provider, ProviderError, TextDelta, ToolSpec, Usage
 from ..storage import DEFAULT_TITLE, Message, Session, Store
 from ..tools import Tool
@@ -169,7 +170,7 @@ class Agent:
     def complete_unstarted(self, run: Run) -> None:
         """A run dropped from the queue: canceled, nothing stored."""
         run.events.emit_soon({
-            "type": "run_complete", "text": "", "finishReason": CANCELED, "usage": RunUsage().to_wire(),
+            "type": "run_complete", "text": "", "finishReason": CANCELED, "usage": usage_to_wire(),
         })
 
     async def history(self, session_id: str) -> list[Message]:
@@ -206,7 +207,7 @@ class Agent:
     def session_updated(self, session: Session, events: RunEvents | None, busy: bool | None = None) -> None:
         if busy is None:
             busy = self.coordinator.is_busy(session.id)
-        body = {"type": "session_updated", "session": session.to_wire(busy)}
+        body = {"type": "session_updated", "session": session_to_wire(session, busy)}
         if events is not None and not events.completed:
             events.emit(body)
         else:

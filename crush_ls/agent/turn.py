@@ -30,7 +30,8 @@ from ..providers.base import (
     ToolCallRequest,
     Usage,
 )
-from ..storage import DEFAULT_TITLE, Message, iso, now
+from ..protocol.encode import iso, message_to_wire, usage_to_wire
+from ..storage import DEFAULT_TITLE, Message, now
 from ..tools.base import ToolContext, ToolInputError, ToolResult
 from .coordinator import Run
 
@@ -68,9 +69,6 @@ class RunUsage:
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"inputTokens": self.input_tokens, "outputTokens": self.output_tokens, "cost": self.cost}
 
 
 def text_attachment(attachment: dict[str, Any]) -> bool:
@@ -187,14 +185,14 @@ class Turn:
             self.run.session_id, "user", [{"type": "text", "text": CONTINUE_AFTER_SUMMARY.format(prompt=self.run.prompt)}]
         )
         self.history.append(message)
-        self.events.emit({"type": "message_created", "message": message.to_wire()})
+        self.events.emit({"type": "message_created", "message": message_to_wire(message)})
 
     async def store_user_message(self) -> None:
         self.user_message = await self.store.create_message(
             self.run.session_id, "user", user_parts(self.run.prompt, self.run.attachments)
         )
         self.history.append(self.user_message)
-        self.events.emit({"type": "message_created", "message": self.user_message.to_wire()})
+        self.events.emit({"type": "message_created", "message": message_to_wire(self.user_message)})
 
     async def fold_steered(self) -> None:
         for steered in self.agent.coordinator.take_steered(self.run.session_id):
@@ -202,7 +200,7 @@ class Turn:
                 self.run.session_id, "user", user_parts(steered.prompt, steered.attachments)
             )
             self.history.append(message)
-            steered.events.emit({"type": "message_created", "message": message.to_wire()})
+            steered.events.emit({"type": "message_created", "message": message_to_wire(message)})
             self.run.folded.append(steered)
 
     async def new_assistant_message(self, is_summary: bool = False) -> Message:
@@ -211,7 +209,7 @@ class Turn:
             self.run.session_id, "assistant", [], model=info.model, provider=info.provider, is_summary=is_summary
         )
         self.assistant = self.last_assistant = message
-        self.events.emit({"type": "message_created", "message": message.to_wire()})
+        self.events.emit({"type": "message_created", "message": message_to_wire(message)})
         return message
 
     async def model_step(self, step: int) -> str:
@@ -299,7 +297,7 @@ class Turn:
         await self.store.update_message(message)
         body: dict[str, Any] = {"type": "message_finished", "messageId": message.id, "finishReason": reason}
         if usage is not None:
-            body["usage"] = usage.to_wire()
+            body["usage"] = usage_to_wire(usage)
         self.events.emit(body)
 
     # ------------------------------------------------------------------ tools
@@ -377,7 +375,7 @@ class Turn:
             result_part["metadata"] = result.metadata
         message = await self.store.create_message(self.run.session_id, "tool", [result_part])
         self.history.append(message)
-        self.events.emit({"type": "message_created", "message": message.to_wire()})
+        self.events.emit({"type": "message_created", "message": message_to_wire(message)})
         body = {k: v for k, v in result_part.items() if k != "type"}
         self.events.emit({"type": "tool_result", "messageId": message.id, **body})
 
@@ -433,7 +431,7 @@ class Turn:
             "type": "run_complete",
             "text": last.text() if last else "",
             "finishReason": self.finish_reason,
-            "usage": self.usage.to_wire(),
+            "usage": usage_to_wire(self.usage),
         }
         if last is not None:
             body["messageId"] = last.id
@@ -441,6 +439,6 @@ class Turn:
             body["error"] = self.error
         self.events.emit(body)
         for steered in self.run.folded:
-            folded = dict(body, usage=RunUsage().to_wire(), foldedInto=self.run.id)
+            folded = dict(body, usage=usage_to_wire(), foldedInto=self.run.id)
             folded.pop("error", None)
             steered.events.emit(folded)

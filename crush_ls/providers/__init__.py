@@ -11,7 +11,7 @@ import importlib
 from pathlib import Path
 
 from ..config import ModelConfig
-from ..errors import AgentNotInitialized
+from ..protocol.errors import AgentNotInitialized
 from .base import Provider
 
 _MODULES = {

@@ -61,14 +61,6 @@ class ModelInfo:
     cost_per_1m_in_cached: float = 0.0
     cost_per_1m_out_cached: float = 0.0
 
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "name": self.name or self.model,
-            "contextWindow": self.context_window,
-            "supportsTools": self.supports_tools,
-        }
 
 
 @attrs.frozen

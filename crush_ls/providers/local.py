@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ModelConfig
-from ..errors import AgentNotInitialized
+from ..protocol.errors import AgentNotInitialized
 from .base import (
     END_TURN,
     MAX_TOKENS,

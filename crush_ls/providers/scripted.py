@@ -16,8 +16,8 @@ from typing import Any, Literal
 import attrs
 
 from ..config import ModelConfig
-from ..errors import AgentNotInitialized
-from ..wire import STRICT, describe_structure_error
+from ..protocol.errors import AgentNotInitialized
+from ..protocol.convert import STRICT, describe_structure_error
 from .base import (
     END_TURN,
     TOOL_USE,

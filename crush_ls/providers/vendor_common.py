@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from ..config import ModelConfig
-from ..errors import AgentNotInitialized
+from ..protocol.errors import AgentNotInitialized
 from .base import ProviderError, error_code_for_status
 
 MISSING_RESULT = "Error: the tool call did not complete, so it has no result."

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 import cattrs
 
-from ..wire import STRICT, describe_structure_error
+from ..protocol.convert import STRICT, describe_structure_error
 
 if TYPE_CHECKING:
     from ..storage import Store

@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("llama_cpp", reason="the local model needs `pip install 'crush-ls[local]'`")
 
 from crush_ls.config import ModelConfig  # noqa: E402
-from crush_ls.errors import AgentNotInitialized  # noqa: E402
+from crush_ls.protocol.errors import AgentNotInitialized  # noqa: E402
 from crush_ls.providers import create_provider  # noqa: E402
 from crush_ls.providers.base import END_TURN, MAX_TOKENS, Finish, TextDelta, Usage  # noqa: E402
 from crush_ls.providers.local import (  # noqa: E402

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from crush_ls.config import ModelConfig
-from crush_ls.errors import AgentNotInitialized
+from crush_ls.protocol.errors import AgentNotInitialized
 from crush_ls.providers import create_provider
 from crush_ls.providers.base import (
     Finish,

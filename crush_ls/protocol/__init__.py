@@ -1,0 +1,66 @@
+"""The wire contract of crush-ls: every name, shape and error a client sees (docs/protocol.md).
+
+One home for the contract, so that a wire question has one place to look:
+
+- here: the method names and the capability lists `initialize` announces;
+- `params`: the request params, attrs classes structured strictly by `convert`;
+- `shapes`: TypedDicts of every result, notification body and message part;
+- `encode`: domain records (sessions, messages, models, usage) to their wire form;
+- `errors`: the `CrushError` family, each with its stable `data.reason` and code;
+- `convert`: the strict cattrs converters and their one-line error text.
+
+This package imports nothing else of crush_ls: every other layer may import it.
+The request params are re-exported here for the server's handler table.
+"""
+
+from __future__ import annotations
+
+from .params import (
+    Attachment,
+    CancelParams,
+    CreateSessionParams,
+    ModelSelection,
+    RenameSessionParams,
+    SendMessageParams,
+    SessionParams,
+    SetModelParams,
+    WorkspaceParams,
+)
+
+PROTOCOL_VERSION = 1
+
+SEND_MESSAGE = "agent/sendMessage"
+CANCEL = "agent/cancel"
+STATUS = "agent/status"
+QUEUED_PROMPTS = "agent/queuedPrompts"
+CLEAR_QUEUE = "agent/clearQueue"
+SUMMARIZE = "agent/summarize"
+MODELS = "agent/models"
+SET_MODEL = "agent/setModel"
+SESSION_CREATE = "session/create"
+SESSION_LIST = "session/list"
+SESSION_GET = "session/get"
+SESSION_MESSAGES = "session/messages"
+SESSION_RENAME = "session/rename"
+SESSION_DELETE = "session/delete"
+
+NOTIFICATION = "agent/notification"
+REQUEST_PERMISSION = "agent/requestPermission"
+
+METHODS = [
+    SEND_MESSAGE, CANCEL, STATUS, QUEUED_PROMPTS, CLEAR_QUEUE, SUMMARIZE, MODELS, SET_MODEL,
+    SESSION_CREATE, SESSION_LIST, SESSION_GET, SESSION_MESSAGES, SESSION_RENAME, SESSION_DELETE,
+]
+NOTIFICATION_TYPES = [
+    "run_queued", "run_started", "message_created", "text_delta", "reasoning_delta", "tool_call",
+    "tool_result", "permission_requested", "permission_resolved", "message_finished",
+    "session_updated", "agent_error", "run_complete",
+]
+
+__all__ = [
+    "Attachment", "CancelParams", "CreateSessionParams", "ModelSelection", "RenameSessionParams",
+    "SendMessageParams", "SessionParams", "SetModelParams", "WorkspaceParams",
+    "PROTOCOL_VERSION", "METHODS", "NOTIFICATION_TYPES", "NOTIFICATION", "REQUEST_PERMISSION",
+    "SEND_MESSAGE", "CANCEL", "STATUS", "QUEUED_PROMPTS", "CLEAR_QUEUE", "SUMMARIZE", "MODELS", "SET_MODEL",
+    "SESSION_CREATE", "SESSION_LIST", "SESSION_GET", "SESSION_MESSAGES", "SESSION_RENAME", "SESSION_DELETE",
+]
