@@ -22,8 +22,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
+
+from crush_ls.transport.framing import ContentLength, FrameError, encode
 
 HERE = Path(__file__).resolve().parent
 LONG_TEXT = "streaming tokens " * 4000  # long enough to stream through the whole measurement
@@ -54,36 +57,32 @@ class Client:
         self._reader.start()
 
     def _read(self) -> None:
-        stream = self.proc.stdout
-        assert stream is not None
-        while True:
-            line = stream.readline()
-            if not line:
-                return
-            if not line.lower().startswith(b"content-length"):
-                continue
-            length = int(line.split(b":")[1])
-            while stream.readline() not in (b"\r\n", b"\n", b""):
-                pass  # other headers (pygls sends Content-Type)
-            body = stream.read(length)
-            now = time.perf_counter()
-            if self._cheap_notifications and body.startswith(NOTIFICATION_PREFIX):
-                # Count without parsing: this thread shares the GIL with the one timing requests.
-                self.notifications += 1
-                self.completed += b'"type":"run_complete"' in body
-                continue
-            message = json.loads(body)
-            if "id" in message and "method" not in message:
-                with self._lock:
-                    self.responses[message["id"]] = (now, message)
-                    event = self._waiters.pop(message["id"], None)
-                if event:
-                    event.set()
-            elif message.get("method") == "agent/notification":
-                self.notifications += 1
-                self.on_notification(message["params"], now)
-                if message["params"]["type"] == "run_complete":
-                    self.completed += 1
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        decoder = ContentLength(max_frame=1 << 40)
+        while chunk := os.read(fd, 1 << 16):
+            for body in decoder.feed(chunk):
+                assert not isinstance(body, FrameError), body
+                self._on_body(body, time.perf_counter())
+
+    def _on_body(self, body: bytes, now: float) -> None:
+        if self._cheap_notifications and body.startswith(NOTIFICATION_PREFIX):
+            # Count without parsing: this thread shares the GIL with the one timing requests.
+            self.notifications += 1
+            self.completed += b'"type":"run_complete"' in body
+            return
+        message = json.loads(body)
+        if "id" in message and "method" not in message:
+            with self._lock:
+                self.responses[message["id"]] = (now, message)
+                event = self._waiters.pop(message["id"], None)
+            if event:
+                event.set()
+        elif message.get("method") == "agent/notification":
+            self.notifications += 1
+            self.on_notification(message["params"], now)
+            if message["params"]["type"] == "run_complete":
+                self.completed += 1
 
     @property
     def _cheap_notifications(self) -> bool:
@@ -99,10 +98,10 @@ class Client:
         event = threading.Event()
         with self._lock:
             self._waiters[msg_id] = event
-        body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}).encode()
+        frame = encode({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
         sent = time.perf_counter()
         assert self.proc.stdin is not None
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.proc.stdin.write(frame)
         self.proc.stdin.flush()
         if not event.wait(30):
             raise TimeoutError(f"{method} got no response")
@@ -112,9 +111,8 @@ class Client:
         return received - sent, message["result"]
 
     def notify(self, method: str, params: Any) -> None:
-        body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params}).encode()
         assert self.proc.stdin is not None
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.proc.stdin.write(encode({"jsonrpc": "2.0", "method": method, "params": params}))
         self.proc.stdin.flush()
 
     def initialize(self, folder: Path, options: Any = None) -> float:
@@ -154,28 +152,24 @@ class InlineClient:
                                      stderr=subprocess.DEVNULL, env=env)
         assert self.proc.stdout is not None and self.proc.stdin is not None
         self._fd = self.proc.stdout.fileno()
-        self._buffer = b""
+        self._decoder = ContentLength(max_frame=1 << 40)
+        self._ready: deque[bytes] = deque()
         self._next = 0
         self.notifications = 0
 
     def _frame(self) -> bytes:
-        while True:
-            end = self._buffer.find(b"\r\n\r\n")
-            if end >= 0:
-                length = int(self._buffer[:end].split(b"Content-Length:")[1].split(b"\r\n")[0])
-                if len(self._buffer) >= end + 4 + length:
-                    body = self._buffer[end + 4:end + 4 + length]
-                    self._buffer = self._buffer[end + 4 + length:]
-                    return body
+        while not self._ready:
             chunk = os.read(self._fd, 1 << 20)
             if not chunk:
                 raise EOFError("server closed its output")
-            self._buffer += chunk
+            for body in self._decoder.feed(chunk):
+                assert not isinstance(body, FrameError), body
+                self._ready.append(body)
+        return self._ready.popleft()
 
     def send(self, message: dict[str, Any]) -> None:
-        body = json.dumps(message).encode()
         assert self.proc.stdin is not None
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.proc.stdin.write(encode(message))
         self.proc.stdin.flush()
 
     def request(self, method: str, params: Any) -> tuple[float, Any]:

@@ -56,10 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     for handler in logging.getLogger().handlers:  # a logger's own filter would miss pygls' child loggers
         handler.addFilter(_drop_answered_refusals)
 
-    from .server import serve_stdio, serve_tcp
+    from .server import server
+    from .transport.stdio import serve_stdio, serve_tcp
 
     if options.tcp:
-        code = serve_tcp(*_parse_host_port(options.tcp))
+        code = serve_tcp(server, *_parse_host_port(options.tcp))
     else:
-        code = serve_stdio(sys.stdin.buffer, protocol_out)
+        code = serve_stdio(server, sys.stdin.buffer, protocol_out)
     raise SystemExit(code)

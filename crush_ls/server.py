@@ -7,21 +7,18 @@ message arrives, so requests take effect in arrival order and a
 where the backend returns an awaitable, the handler yields it to pygls and
 answers when it resolves.
 
-Stdin is read with an asyncio pipe reader instead of pygls' thread-pool
-reader: a prompt is acknowledged in about a millisecond even while many
-sessions stream (pygls.md section 8).
+The connection itself (framing, stdio/TCP, malformed input) is
+`crush_ls.transport`; this module is what it serves (`CrushServer` is its
+`Peer`), the adapter between it and pygls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
-import os
-import stat
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -38,8 +35,11 @@ from pygls.protocol import (
 from . import __version__
 from . import protocol as p
 from .config import Settings, parse_init_options
-from .protocol.errors import CODES, CrushError, InvalidParams, ServerShuttingDown
 from .protocol.convert import structure_params
+from .protocol.errors import CODES, CrushError, InvalidParams, ServerShuttingDown
+from .transport import envelope
+from .transport.framing import encode
+from .transport.stdio import Writer
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -97,9 +97,8 @@ class CrushProtocol(LanguageServerProtocol):
 
     def write_json(self, message: dict[str, Any]) -> None:
         """Write one message of plain JSON types (the fast path for notifications)."""
-        body = json.dumps(message, separators=(",", ":"))
         if self.writer is not None:
-            self.writer.write(f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+            self.writer.write(encode(message))
 
 
 class CrushServer(LanguageServer):
@@ -155,6 +154,25 @@ class CrushServer(LanguageServer):
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return task
+
+    # ------------------------------------------------------------------ transport.stdio.Peer
+    def connected(self, writer: Writer) -> None:
+        self.protocol.set_writer(writer)  # type: ignore[arg-type]
+
+    def handle(self, data: dict[str, Any]) -> None:
+        try:
+            message = self.protocol.structure_message(data)
+        except Exception as exc:  # noqa: BLE001 - e.g. initialize params that lsprotocol rejects
+            if envelope.is_request(data):
+                self.protocol.write_json(envelope.error_response(
+                    data["id"], -32602, f"Invalid params for {data['method']}: {exc.__cause__ or exc}"))
+            else:
+                log.warning("dropped a malformed message: %s", exc)
+            return
+        self.protocol.handle_message(message)
+
+    async def disconnected(self) -> None:
+        await self.backend.close_all(EOF_CLOSE_TIMEOUT)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # Errors are answered to the request that caused them; no showMessage pop-ups.
@@ -317,262 +335,4 @@ def session_delete(ls: CrushServer, params: p.SessionParams) -> Any:
     return ls.backend.delete_session(params.workspace, params.session_id)
 
 
-# ---------------------------------------------------------------------- transport
-class StdoutWriter:
-    """Collects what one turn of the event loop writes and sends it in one write.
-
-    Under load many notifications are written per loop iteration; one write
-    instead of one per message keeps the loop free to read the next request.
-    Order is kept: everything goes through one buffer. With a pipe transport
-    the write never blocks the loop, even when the client stops reading.
-    """
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self._transport: asyncio.WriteTransport | None = None
-        self._pending: list[bytes] = []
-        self._scheduled = False
-
-    async def attach(self) -> None:
-        """Write through a non-blocking pipe transport when stdout is a pipe."""
-        try:
-            self._transport, _ = await asyncio.get_running_loop().connect_write_pipe(asyncio.Protocol, self._stream)
-        except (ValueError, OSError):  # a regular file or a terminal: blocking writes
-            self._transport = None
-
-    def write(self, data: bytes) -> None:
-        self._pending.append(data)
-        if self._scheduled:
-            return
-        try:
-            asyncio.get_running_loop().call_soon(self.flush)
-            self._scheduled = True
-        except RuntimeError:  # no loop (start-up or teardown): write through
-            self.flush()
-
-    def flush(self) -> None:
-        self._scheduled = False
-        data = b"".join(self._pending)
-        self._pending.clear()
-        if not data:
-            return
-        try:
-            if self._transport is not None:
-                if not self._transport.is_closing():
-                    self._transport.write(data)
-                return
-            self._stream.write(data)
-            self._stream.flush()
-        except (BrokenPipeError, ValueError, OSError):
-            log.debug("client gone; dropped %d bytes of output", len(data))
-
-    async def drain(self, timeout: float) -> None:
-        """Wait (bounded) until everything written has left the process."""
-        self.flush()
-        deadline = asyncio.get_running_loop().time() + timeout
-        transport = self._transport
-        while transport is not None and not transport.is_closing() and transport.get_write_buffer_size():
-            if asyncio.get_running_loop().time() > deadline:
-                log.warning("the client did not read the last %d bytes", transport.get_write_buffer_size())
-                return
-            await asyncio.sleep(0.01)
-
-    def close(self) -> None:
-        self.flush()
-
-
-def _answer_malformed(ls: CrushServer, msg_id: Any, code: int, message: str) -> None:
-    ls.protocol.write_json({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message,
-                                                                      "data": {"reason": "invalid_request"}}})
-
-
-def _valid_id(msg_id: Any) -> bool:
-    return msg_id is None or (isinstance(msg_id, (str, int)) and not isinstance(msg_id, bool))
-
-
-def _invalid_message(data: Any) -> str | None:
-    """Why a parsed body is not a JSON-RPC 2.0 message pygls can handle, or None."""
-    if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":
-        return "expected a JSON-RPC 2.0 object"
-    if "method" in data and not isinstance(data["method"], str):
-        return "`method` must be a string"
-    if "id" in data and not _valid_id(data["id"]):
-        return "`id` must be a string or an integer"
-    if data.get("method") == types.CANCEL_REQUEST:
-        params = data.get("params")
-        if not isinstance(params, dict) or not _valid_id(params.get("id")):
-            return "$/cancelRequest needs params.id, a string or an integer"
-    return None
-
-
-def receive(ls: CrushServer, body: bytes) -> None:
-    """Parse one framed body and hand it to pygls; malformed input is answered, never fatal."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        _answer_malformed(ls, None, -32700, f"Parse error: the body is not JSON ({type(exc).__name__}).")
-        return
-    problem = _invalid_message(data)
-    if problem:
-        msg_id = data.get("id") if isinstance(data, dict) else None
-        if isinstance(data, dict) and "method" in data and "id" not in data:
-            log.warning("dropped a malformed notification: %s", problem)
-            return
-        _answer_malformed(ls, msg_id if _valid_id(msg_id) else None, -32600, f"Invalid request: {problem}.")
-        return
-    try:
-        message = ls.protocol.structure_message(data)
-    except Exception as exc:  # noqa: BLE001 - e.g. initialize params that lsprotocol rejects
-        if "id" in data and "method" in data:
-            _answer_malformed(ls, data["id"], -32602, f"Invalid params for {data['method']}: {exc.__cause__ or exc}")
-        else:
-            log.warning("dropped a malformed message: %s", exc)
-        return
-    try:
-        ls.protocol.handle_message(message)
-    except Exception as exc:  # noqa: BLE001 - one bad message must not end the connection
-        log.exception("handling %s failed", data.get("method") or "a response")
-        if "id" in data and "method" in data:
-            _answer_malformed(ls, data["id"], -32603, f"Internal error: {type(exc).__name__}: {exc}")
-
-
-class Framing(asyncio.Protocol):
-    """Splits the input into Content-Length frames and handles each as soon as it is read.
-
-    Handling happens inside `data_received`, which the event loop calls as it
-    sees the input: a request is answered before the timers and tasks that
-    became ready in the same loop turn (a prompt is acknowledged at once even
-    while many sessions stream). `ended` resolves to None at end of input, or
-    to the exit code when `exit` arrives.
-    """
-
-    def __init__(self, ls: CrushServer) -> None:
-        self._ls = ls
-        self._buffer = bytearray()
-        self.ended: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-
-    def data_received(self, data: bytes) -> None:
-        if self.ended.done():
-            return
-        self._buffer += data
-        while (body := self._next_body()) is not None:
-            try:
-                receive(self._ls, body)
-            except SystemExit as exit_request:  # pygls' `exit` handler
-                self._finish(int(exit_request.code or 0))
-                return
-
-    def _next_body(self) -> bytes | None:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return None
-        length = None
-        for line in bytes(self._buffer[:end]).split(b"\r\n"):
-            name, _, value = line.decode("ascii", errors="replace").partition(":")
-            if name.strip().lower() == "content-length" and value.strip().isdigit():
-                length = int(value.strip())
-        if length is None:
-            log.warning("a frame without Content-Length: answered as a parse error")
-            del self._buffer[:end + 4]
-            return b""  # nothing to handle; the loop goes on with the next frame
-        if len(self._buffer) < end + 4 + length:
-            return None
-        body = bytes(self._buffer[end + 4:end + 4 + length])
-        del self._buffer[:end + 4 + length]
-        return body
-
-    def eof_received(self) -> bool:
-        self._finish(None)
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._finish(None)
-
-    def _finish(self, code: int | None) -> None:
-        if not self.ended.done():
-            self.ended.set_result(code)
-
-
-async def _run_connection(ls: CrushServer, framing: Framing) -> int:
-    code = await framing.ended
-    # End of input, or `exit` (without `shutdown` the runs still need ending and storing).
-    await ls.backend.close_all(EOF_CLOSE_TIMEOUT)
-    return 0 if code is None else code
-
-
-def _pollable(stream: BinaryIO) -> bool:
-    mode = os.fstat(stream.fileno()).st_mode
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stream.isatty()
-
-
-def _feed_from_file(loop: asyncio.AbstractEventLoop, framing: Framing, stream: BinaryIO) -> None:
-    while chunk := stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16):
-        loop.call_soon_threadsafe(framing.data_received, chunk)
-    loop.call_soon_threadsafe(framing.connection_lost, None)
-
-
-def serve_stdio(stdin: BinaryIO, stdout: BinaryIO) -> int:
-    async def main() -> int:
-        loop = asyncio.get_running_loop()
-        writer = StdoutWriter(stdout)
-        await writer.attach()
-        server.protocol.set_writer(writer)
-        framing = Framing(server)
-        if _pollable(stdin):
-            await loop.connect_read_pipe(lambda: framing, stdin)
-        else:  # a regular file or /dev/null (epoll refuses both): read it in a thread
-            loop.run_in_executor(None, _feed_from_file, loop, framing, stdin)
-        try:
-            return await _run_connection(server, framing)
-        finally:
-            await writer.drain(0.4)
-
-    try:
-        return asyncio.run(main())
-    except BrokenPipeError:
-        log.error("the client closed the connection")
-        return 0
-
-
-class SocketWriter:
-    """pygls' writer interface over a TCP transport."""
-
-    def __init__(self, transport: asyncio.WriteTransport) -> None:
-        self._transport = transport
-
-    def write(self, data: bytes) -> None:
-        if not self._transport.is_closing():
-            self._transport.write(data)
-
-    def close(self) -> None:
-        pass  # closed when the connection ends
-
-
-def serve_tcp(host: str, port: int) -> int:
-    """Serve one client on TCP; the process ends with that connection."""
-
-    class TcpFraming(Framing):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            if served.done():  # one client per process
-                transport.close()
-                return
-            self.transport = transport
-            server.protocol.set_writer(SocketWriter(transport))  # type: ignore[arg-type]
-            served.set_result(self)
-
-    async def main() -> int:
-        nonlocal served
-        served = asyncio.get_running_loop().create_future()
-        tcp = await asyncio.get_running_loop().create_server(lambda: TcpFraming(server), host, port)
-        log.info("serving on %s", ", ".join(str(s.getsockname()) for s in tcp.sockets))
-        async with tcp:
-            framing: TcpFraming = await served
-            code = await _run_connection(server, framing)
-            framing.transport.close()
-            return code
-
-    served: asyncio.Future[Framing]
-    return asyncio.run(main())
-
-
-__all__ = ["server", "serve_stdio", "serve_tcp"]
+__all__ = ["server"]

@@ -6,6 +6,7 @@ ordering, malformed input and process exit use this instead.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import select
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crush_ls.transport.framing import ContentLength, FrameError
 from tests.conftest import SERVER_CMD, server_env
 
 
@@ -25,7 +27,8 @@ class RawServer:
                                      stderr=subprocess.PIPE, env=server_env())
         self.folder = folder
         self.uri = folder.as_uri()
-        self._buffer = b""
+        self._decoder = ContentLength(max_frame=1 << 40)
+        self._ready: collections.deque[bytes] = collections.deque()
         self._next_id = 0
         self.received: list[dict[str, Any]] = []
         if initialize:
@@ -40,11 +43,17 @@ class RawServer:
     # -------------------------------------------------------------- writing
     def write_raw(self, body: bytes) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.proc.stdin.write(ContentLength.frame(body))
         self.proc.stdin.flush()
 
     def write(self, message: dict[str, Any]) -> None:
         self.write_raw(json.dumps(message).encode())
+
+    def write_together(self, *messages: dict[str, Any]) -> None:
+        """Several messages in one write: the server reads them all in one go (before any run starts)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"".join(ContentLength.frame(json.dumps(m).encode()) for m in messages))
+        self.proc.stdin.flush()
 
     def send_request(self, method: str, params: Any = None, msg_id: Any = None) -> Any:
         if msg_id is None:
@@ -69,19 +78,7 @@ class RawServer:
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        while True:
-            header_end = self._buffer.find(b"\r\n\r\n")
-            if header_end >= 0:
-                headers = self._buffer[:header_end].decode()
-                length = int(next(h.split(":")[1] for h in headers.split("\r\n")
-                                  if h.lower().startswith("content-length")))
-                start = header_end + 4
-                if len(self._buffer) >= start + length:
-                    body = self._buffer[start:start + length]
-                    self._buffer = self._buffer[start + length:]
-                    message = json.loads(body)
-                    self.received.append(message)
-                    return message
+        while not self._ready:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no complete message within {timeout}s")
@@ -90,7 +87,12 @@ class RawServer:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
                     return None
-                self._buffer += chunk
+                for item in self._decoder.feed(chunk):
+                    assert not isinstance(item, FrameError), f"the server wrote something that is not a frame: {item}"
+                    self._ready.append(item)
+        message = json.loads(self._ready.popleft())
+        self.received.append(message)
+        return message
 
     def read_until(self, predicate: Any, timeout: float = 10) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -14,14 +14,17 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+from ..transport.framing import ContentLength, FrameError, encode
 
 log = logging.getLogger(__name__)
 
 METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 REQUEST_CANCELLED = -32800
+SERVER_FRAME_LIMIT = 1 << 40  # the client trusts its server: a long session's history may be large
 
 NotificationHandler = Callable[[str, Any], None]
 RequestHandler = Callable[[Any], Awaitable[Any]]
@@ -45,28 +48,15 @@ class ConnectionClosed(Exception):
     """The server closed its output (it exited or crashed) before answering."""
 
 
-def encode(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
-
-
-async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
-    """The next framed message, or None at end of input."""
-    length = None
-    while True:
-        line = await reader.readline()
-        if not line:
-            return None
-        line = line.strip()
-        if not line:
-            if length is None:
-                continue  # tolerate stray blank lines between messages
-            break
-        name, _, value = line.decode("ascii").partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
-    body = await reader.readexactly(length)
-    return json.loads(body)
+async def read_messages(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:
+    """Every framed message until end of input (bytes that are not a frame are logged and skipped)."""
+    decoder = ContentLength(max_frame=SERVER_FRAME_LIMIT)
+    while chunk := await reader.read(1 << 16):
+        for item in decoder.feed(chunk):
+            if isinstance(item, FrameError):
+                log.warning("the server sent something that is not a frame: %s", item.message)
+            else:
+                yield json.loads(item)
 
 
 class Connection:
@@ -113,7 +103,7 @@ class Connection:
     async def serve(self) -> None:
         """Dispatch incoming messages until the server closes its output."""
         try:
-            while (message := await read_message(self._reader)) is not None:
+            async for message in read_messages(self._reader):
                 self._dispatch(message)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 
@@ -50,11 +49,6 @@ async def test_cancel_mid_stream_keeps_the_streamed_text(start):
     assert messages[1]["id"] == done["messageId"]
 
 
-def frame(message: dict) -> bytes:
-    body = json.dumps(message).encode()
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
-
-
 def test_cancel_right_after_accept_stores_prompt_and_canceled_answer(workspace: Path):
     raw = RawServer(workspace, {"model": SLOW_OR_ECHO})
     try:
@@ -63,8 +57,7 @@ def test_cancel_right_after_accept_stores_prompt_and_canceled_answer(workspace: 
                 "params": {"workspace": raw.uri, "sessionId": session, "prompt": "slow start", "runId": "r1"}}
         stop = {"jsonrpc": "2.0", "id": "stop", "method": "agent/cancel",
                 "params": {"workspace": raw.uri, "sessionId": session}}
-        raw.proc.stdin.write(frame(send) + frame(stop))  # one write: the server reads both before the run starts
-        raw.proc.stdin.flush()
+        raw.write_together(send, stop)  # the server reads both before the run starts
         done = raw.read_until(run_complete_of("r1"), timeout=5)["params"]
         replies = {m["id"]: m for m in raw.received if m.get("id") in ("send", "stop")}
         assert replies["send"]["result"]["accepted"] is True

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import select
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from typing import Any
 import attrs
 import pytest
 
+from crush_ls.transport.framing import ContentLength, FrameError
 from tests.conftest import say, scripted
 from tests.raw import RawServer, run_complete_of
 
@@ -177,27 +177,16 @@ def test_unknown_fields_are_ignored(server: RawServer):
 
 
 # ---------------------------------------------------------------------- stdout carries only frames
-FRAME_HEADER = re.compile(rb"Content-Length: (\d+)\r\n(?:Content-Type: [^\r\n]*\r\n)?\r\n")
-
-
 def strict_frames(data: bytes) -> tuple[list[dict[str, Any]], bytes]:
     """Every complete frame in `data` (and the incomplete rest); anything else fails the test."""
+    decoder = ContentLength(max_frame=1 << 40)
     frames: list[dict[str, Any]] = []
-    while data:
-        header = FRAME_HEADER.match(data)
-        if header is None:
-            arriving = b"\r\n\r\n" not in data and (data.startswith(b"Content-Length: ")
-                                                    or b"Content-Length: ".startswith(data))
-            assert arriving, f"stdout holds something that is not a frame: {data[:200]!r}"
-            return frames, data
-        end = header.end() + int(header[1])
-        if len(data) < end:
-            return frames, data
-        message = json.loads(data[header.end():end])
+    for item in decoder.feed(data):
+        assert not isinstance(item, FrameError), f"stdout holds something that is not a frame: {item.message}"
+        message = json.loads(item)
         assert message.get("jsonrpc") == "2.0", message
         frames.append(message)
-        data = data[end:]
-    return frames, b""
+    return frames, data[len(data) - decoder.pending:] if decoder.pending else b""
 
 
 class StdoutRecorder:

@@ -161,23 +161,14 @@ def test_a_session_created_is_seen_by_the_request_right_behind_it(workspace: Pat
 
     raw = RawServer(workspace, {"model": {"provider": "echo"}})
     try:
-        body = b"".join(frame({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": {"workspace": raw.uri}})
-                        for msg_id, method in ((101, "session/create"), (102, "session/list")))
-        raw.proc.stdin.write(body)
-        raw.proc.stdin.flush()
+        raw.write_together(*({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": {"workspace": raw.uri}}
+                             for msg_id, method in ((101, "session/create"), (102, "session/list"))))
         answered: set[int] = set()
         raw.read_until(lambda m: answered.add(m.get("id")) or {101, 102} <= answered)
         created, listed = (next(m["result"] for m in raw.received if m.get("id") == i) for i in (101, 102))
         assert [s["id"] for s in listed["sessions"]] == [created["id"]]
     finally:
         raw.close()
-
-
-def frame(message: dict) -> bytes:
-    import json
-
-    body = json.dumps(message).encode()
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
 async def test_a_tool_call_cancelled_while_running_stays_on_its_own_message(start):

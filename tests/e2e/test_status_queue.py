@@ -7,7 +7,6 @@ session's first prompt streams and then sleeps until it is cancelled.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -220,13 +219,6 @@ async def test_unknown_session_is_session_not_found(start):
 
 
 # ---------------------------------------------------------------------- requests take effect in arrival order
-def write_together(server: RawServer, *messages: dict[str, Any]) -> None:
-    """Several requests in one write: the server reads them all before any run can start."""
-    frames = (json.dumps(m).encode() for m in messages)
-    server.proc.stdin.write(b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(f), f) for f in frames))
-    server.proc.stdin.flush()
-
-
 def test_status_right_after_send_message_sees_the_run(workspace: Path):
     server = RawServer(workspace, {"model": SCRIPT})
     try:
@@ -240,7 +232,7 @@ def test_status_right_after_send_message_sees_the_run(workspace: Path):
             ("agent/queuedPrompts", {"sessionId": session}),
             ("agent/status", {"sessionId": session}),
         ]
-        write_together(server, *({"jsonrpc": "2.0", "id": 100 + i, "method": m, "params": p}
+        server.write_together(*({"jsonrpc": "2.0", "id": 100 + i, "method": m, "params": p}
                                  for i, (m, p) in enumerate(calls)))
         sent, status_one, status_all, got, queued, prompts, status_two = (
             server.read_until(lambda m, i=i: m.get("id") == 100 + i and "method" not in m)["result"]

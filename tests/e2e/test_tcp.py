@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from crush_ls.transport.framing import ContentLength, FrameError, encode
 from tests.conftest import SERVER_CMD, server_env
 
 
@@ -30,24 +31,20 @@ def connect(port: int, deadline: float) -> socket.socket:
 class Framed:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.buffer = b""
+        self.decoder = ContentLength()
+        self.ready: list[bytes] = []
 
     def send(self, message: dict) -> None:
-        body = json.dumps(message).encode()
-        self.sock.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.sock.sendall(encode(message))
 
     def receive(self) -> dict:
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end >= 0:
-                length = int(self.buffer[:end].split(b"Content-Length:")[1].split(b"\r\n")[0])
-                if len(self.buffer) >= end + 4 + length:
-                    body = self.buffer[end + 4:end + 4 + length]
-                    self.buffer = self.buffer[end + 4 + length:]
-                    return json.loads(body)
+        while not self.ready:
             chunk = self.sock.recv(65536)
             assert chunk, "connection closed"
-            self.buffer += chunk
+            for item in self.decoder.feed(chunk):
+                assert not isinstance(item, FrameError), item
+                self.ready.append(item)
+        return json.loads(self.ready.pop(0))
 
     def until(self, predicate) -> dict:
         while not predicate(message := self.receive()):
