@@ -40,6 +40,10 @@ def _drop_answered_refusals(record: logging.LogRecord) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "doctor":
+        from .doctor import main as doctor_main
+
+        raise SystemExit(doctor_main(args[1:]))
     if args and args[0] in ("chat", "sessions"):
         from .chat import main as chat_main  # the terminal client, imported only when used
 
