@@ -14,7 +14,8 @@ def _serve_parser() -> argparse.ArgumentParser:
         prog="crush-ls",
         description="Serve the crush-ls agent protocol (JSON-RPC with LSP framing) on stdio or TCP.",
         epilog="Subcommands: `crush-ls chat [PROMPT]` talks to the agent from a terminal; "
-        "`crush-ls sessions [show ID]` lists the sessions of a folder.",
+        "`crush-ls sessions [show ID]` lists the sessions of a folder; "
+        "`crush-ls acp` serves the Agent Client Protocol (Zed, JetBrains, CodeCompanion, acpx) on stdio.",
     )
     parser.add_argument("--stdio", action="store_true", help="serve on stdin/stdout (the default)")
     parser.add_argument("--tcp", metavar="HOST:PORT", help="serve one client on a TCP socket instead")
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> None:
         from .chat import main as chat_main  # the terminal client, imported only when used
 
         raise SystemExit(chat_main(args))
+    if args and args[0] == "acp":
+        from .acp import main as acp_main  # the Agent Client Protocol server, imported only when used
+
+        raise SystemExit(acp_main(args[1:]))
     options = _serve_parser().parse_args(args)
     # stdout belongs to JSON-RPC: keep its buffer for the protocol, send print() to stderr.
     protocol_out = sys.stdout.buffer

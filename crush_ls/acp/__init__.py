@@ -1,0 +1,80 @@
+"""`crush-ls acp`: the crush-ls agent over the Agent Client Protocol (ACP v1) on stdio.
+
+The same backend, coordinator, storage, providers, tools and permissions as
+the LSP-framed server, for every ACP client (Zed, JetBrains, CodeCompanion,
+avante, acpx). Newline-delimited JSON-RPC: nothing but ACP messages on
+stdout; logs go to stderr. See docs/acp.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import BinaryIO
+
+EOF_CLOSE_TIMEOUT = 1.5  # end of input: the process is gone within 2 s, as the LSP server's
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crush-ls acp",
+        description="Serve the Agent Client Protocol (v1, newline-delimited JSON-RPC) on stdin/stdout. "
+                    "Each session's workspace is the cwd of its session/new.",
+    )
+    parser.add_argument("-m", "--model", metavar="PROVIDER[:MODEL]",
+                        help="model to use, e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, local, echo, "
+                             "scripted (default: crush.json's models.large)")
+    parser.add_argument("--script", metavar="FILE", help="script for the scripted provider (implies -m scripted)")
+    parser.add_argument("--init-options", metavar="JSON|@FILE",
+                        help="crush-ls initializationOptions (flags override its keys)")
+    parser.add_argument("--yolo", action="store_true", help="allow every tool call inside the workspace without asking")
+    parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    from ..chat.options import UsageError, init_options  # the flags mean what they mean for `crush-ls chat`
+    from ..config import parse_init_options
+    from ..errors import CrushError
+
+    args = parser().parse_args(argv)
+    protocol_out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # stdout belongs to ACP: a stray print() goes to stderr
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = parse_init_options(init_options(args))
+    except (UsageError, CrushError) as exc:
+        print(f"crush-ls acp: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+    return serve(settings, sys.stdin.buffer, protocol_out)
+
+
+def serve(settings: object, stdin: BinaryIO, stdout: BinaryIO) -> int:
+    async def run() -> int:
+        from acp.agent.connection import AgentSideConnection
+
+        from .agent import AcpAgent
+        from .content import tolerant_setup
+        from .stdio import LineReader, LineTransport, Writer, read_stdin
+
+        writer = Writer(stdout)
+        await writer.attach()
+        transport = LineTransport(writer, tolerant_setup)
+        reader = LineReader(transport.feed)
+        agent = AcpAgent(settings, writer.write)  # type: ignore[arg-type]
+        connection = AgentSideConnection(agent, transport, use_unstable_protocol=True)  # resume, close
+        await read_stdin(stdin, reader)
+        await reader.ended
+        transport.end()
+        await agent.backend.close_all(EOF_CLOSE_TIMEOUT)
+        await connection.close()
+        await writer.drain(0.4)
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except BrokenPipeError:
+        return 0
