@@ -92,7 +92,9 @@ class AcpAgent:
         self.backend.init_options = settings
         self.sessions: dict[str, AcpSession] = {}
         self.waiters: dict[str, Waiter] = {}
-        self._initial_models: dict[str, tuple[str, ModelConfig]] = {}
+        # The model each workspace opened with (from the flags or crush.json), by URI: (value, name, config).
+        # agent/models stops listing it once another is chosen; it stays a choice here.
+        self._initial_models: dict[str, tuple[str, str, ModelConfig]] = {}
 
     def on_connect(self, conn: AgentSideConnection) -> None:
         self.conn = conn
@@ -206,7 +208,7 @@ class AcpAgent:
             info = workspace.model_info()
             if info is not None:
                 config = workspace.settings.model or ModelConfig(provider=info.provider, model=info.model)  # type: ignore[arg-type]
-                self._initial_models[workspace.uri] = (f"{info.provider}:{info.model}", config)
+                self._initial_models[workspace.uri] = (f"{info.provider}:{info.model}", info.name or info.model, config)
         return workspace
 
     def _context_window(self, workspace: Workspace) -> int:
@@ -282,12 +284,8 @@ class AcpAgent:
 
     async def load_session(self, cwd: str, session_id: str, mcp_servers: list[Any] | None = None,
                            **_: Any) -> schema.LoadSessionResponse:
-        session = self._reopen(cwd, session_id, mcp_servers)
+        session, messages = await self._reopen(cwd, session_id, mcp_servers)
         session.stream = SessionStream(session.workspace.root)  # the replay is a fresh view
-        try:
-            messages = (await self.backend.session_messages(session.workspace.uri, session_id))["messages"]
-        except CrushError as exc:
-            raise rpc_error(exc) from exc
         self._replay(session, messages)
         self._announce_commands(session.id)  # before the answer: nothing of a load may follow it
         return schema.LoadSessionResponse(**self._config_state(session))
@@ -308,19 +306,25 @@ class AcpAgent:
 
     async def resume_session(self, cwd: str, session_id: str, mcp_servers: list[Any] | None = None,
                              **_: Any) -> schema.ResumeSessionResponse:
-        session = self._reopen(cwd, session_id, mcp_servers)
-        asyncio.get_running_loop().call_soon(self._announce_commands, session.id)
+        session, _messages = await self._reopen(cwd, session_id, mcp_servers)
+        asyncio.get_running_loop().call_soon(self._announce_commands, session.id)  # after the answer, no replay
         return schema.ResumeSessionResponse(**self._config_state(session))
 
-    def _reopen(self, cwd: str, session_id: str, mcp_servers: list[Any] | None) -> AcpSession:
+    async def _reopen(self, cwd: str, session_id: str,
+                      mcp_servers: list[Any] | None) -> tuple[AcpSession, list[dict[str, Any]]]:
+        """A stored session of the workspace at `cwd`, with its MCP servers and its last model."""
         workspace = self._workspace(cwd)
         try:
-            workspace.session(session_id)
+            messages = (await self.backend.session_messages(workspace.uri, session_id))["messages"]
         except CrushError as exc:
             raise rpc_error(exc) from exc
         session = self._attach(session_id, workspace)
         self._setup(session, mcp_servers)
-        return session
+        last = next((m for m in reversed(messages) if m["role"] == "assistant" and m.get("provider")), None)
+        if last is not None and f"{last['provider']}:{last.get('model')}" in self._model_choices(workspace):
+            session.model = f"{last['provider']}:{last.get('model')}"
+            self._use_model(session)
+        return session, messages
 
     async def close_session(self, session_id: str, **_: Any) -> None:
         session = self._session(session_id)
@@ -337,6 +341,7 @@ class AcpAgent:
             if text.strip() == "/summarize" and not attachments:
                 accepted = self.backend.summarize(workspace.uri, session.id)
             else:
+                self._use_model(session)
                 accepted = self.backend.send_message(SendMessageParams(
                     workspace=workspace.uri, session_id=session.id, prompt=text,
                     attachments=_attachments(attachments)))
@@ -392,10 +397,62 @@ class AcpAgent:
         ))
         return options
 
+    async def set_session_mode(self, mode_id: str, session_id: str, **_: Any) -> None:
+        session = self._session(session_id)
+        self._set_mode(session, mode_id)
+        self.notify(session.id, schema.ConfigOptionUpdate(session_update="config_option_update",
+                                                          config_options=self._config_options(session)))
+
+    async def set_config_option(self, config_id: str, session_id: str, value: str | bool,
+                                **_: Any) -> schema.SetSessionConfigOptionResponse:
+        session = self._session(session_id)
+        if config_id == "mode":
+            self._set_mode(session, value)
+            self.notify(session.id, schema.CurrentModeUpdate(session_update="current_mode_update",
+                                                             current_mode_id=session.mode))
+        elif config_id == "model":
+            self._set_model(session, value)
+        else:
+            raise rpc_error(InvalidParams(f"unknown config option {config_id!r} @ params.configId"))
+        return schema.SetSessionConfigOptionResponse(config_options=self._config_options(session))
+
+    @staticmethod
+    def _set_mode(session: AcpSession, mode: Any) -> None:
+        if mode not in MODES:
+            allowed = ", ".join(repr(m) for m in MODES)
+            raise rpc_error(InvalidParams(f"{mode!r} is not one of {allowed} @ params.value"))
+        session.mode = mode  # the running turn keeps its mode; the next one uses this
+
+    def _set_model(self, session: AcpSession, value: Any) -> None:
+        if not isinstance(value, str) or value not in self._model_choices(session.workspace):
+            raise rpc_error(InvalidParams(f"{value!r} is not a model of agent/models @ params.value"))
+        session.model = value
+        self._use_model(session)
+
+    def _use_model(self, session: AcpSession) -> None:
+        """Make the session's model the workspace's (models are per workspace: the next run uses it)."""
+        info = session.workspace.model_info()
+        if session.model is None or (info is not None and f"{info.provider}:{info.model}" == session.model):
+            return
+        initial = self._initial_models.get(session.workspace.uri)
+        if initial is not None and initial[0] == session.model:
+            config = initial[2]
+        else:
+            provider, _, model = session.model.partition(":")
+            config = ModelConfig(provider=provider, model=model or None)  # type: ignore[arg-type]
+        try:
+            self.backend.set_model(session.workspace.uri, config)
+        except CrushError as exc:
+            raise rpc_error(exc) from exc
+
     def _model_choices(self, workspace: Workspace) -> dict[str, str]:
         """value ("provider:model") -> name, the workspace's current model first (agent/models)."""
         listed = self.backend.models(workspace.uri)
-        return {f"{m['provider']}:{m['model']}": m["name"] for m in listed["available"]}
+        choices = {f"{m['provider']}:{m['model']}": m["name"] for m in listed["available"]}
+        initial = self._initial_models.get(workspace.uri)
+        if initial is not None:
+            choices.setdefault(initial[0], initial[1])
+        return choices
 
 
 def _attachments(raw: list[dict[str, Any]]) -> list[Any]:
