@@ -50,7 +50,11 @@ CLOSE_TIMEOUT = 5.0
 
 
 class Client(Protocol):
-    """What the backend needs from the transport."""
+    """What the backend needs from the transport.
+
+    A client may also have `files` (`tools.base.Files`): the file tools then read
+    and write through it (the ACP adapter, when the editor serves `fs/*`).
+    """
 
     def send(self, body: dict[str, Any]) -> None:
         """Send one `agent/notification` (the transport numbers it)."""
@@ -173,6 +177,7 @@ class Backend:
             small_provider=lambda: self._small_provider(workspace), tools=builtin_tools,
             permissions=Permissions(settings.permissions, WorkspaceAsker(self.client, uri)),
             send=self.client.send, spawn=lambda coro: workspace.spawn(coro),
+            files=getattr(self.client, "files", None),  # a client that edits the editor's buffers (ACP)
         )
         workspace = Workspace(uri, root, settings, store, agent, model_error)
         self.workspaces[uri] = self._aliases[uri] = self._by_root[root] = workspace

@@ -20,6 +20,7 @@ from ..protocol.encode import session_to_wire, usage_to_wire
 from ..providers.base import ModelCall, ModelInfo, Provider, ProviderError, TextDelta, ToolSpec, Usage
 from ..storage import DEFAULT_TITLE, Message, Session, Store
 from ..tools import Tool
+from ..tools.base import Files
 from .coordinator import Coordinator, Run
 from .events import RunEvents, Send
 from .prompt import system_prompt
@@ -58,6 +59,7 @@ class Agent:
         permissions: Permissions,
         send: Send,
         spawn: Callable[[Any], asyncio.Task[Any]],
+        files: Files | None = None,
     ) -> None:
         self.workspace_uri = workspace_uri
         self.root = root
@@ -70,6 +72,7 @@ class Agent:
         self.permissions = permissions
         self.send = send
         self.spawn = spawn
+        self.files = files  # the editor's buffers for the file tools (ACP fs/*); None: the disk
         self.coordinator = Coordinator(self.execute, self.complete_unstarted)
         self._system_prompts: dict[bool, str] = {}
         self._retired: list[Provider] = []  # replaced by agent/setModel, closed once no turn uses them

@@ -333,7 +333,7 @@ class Turn:
         tool = self.agent.tools.get(request.name)
         ctx = ToolContext(
             root=self.agent.root, session_id=self.run.session_id, run_id=self.run.id,
-            tool_call_id=request.id, store=self.store,
+            tool_call_id=request.id, store=self.store, files=self.agent.files,
         )
         try:
             if request.input_error:

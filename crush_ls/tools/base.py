@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 import cattrs
@@ -46,6 +46,17 @@ class Access:
     description: str
 
 
+class Files(Protocol):
+    """Text files as the editor has them (ACP `fs/*`): `view` reads and `write`/`edit`/`multiedit`
+    write through it when the client offers it, so unsaved buffers are the truth."""
+
+    async def read_text(self, session_id: str, path: Path) -> str:
+        """The file's text; raises (any exception) when the editor cannot read it."""
+        ...
+
+    async def write_text(self, session_id: str, path: Path, content: str) -> None: ...
+
+
 @attrs.define
 class ToolContext:
     """Everything a running tool may use. Tools never see the transport."""
@@ -55,6 +66,14 @@ class ToolContext:
     run_id: str
     tool_call_id: str
     store: Store
+    files: Files | None = None  # None: the local disk
+
+
+def mtime_or_none(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # an editor buffer not saved yet
+        return None
 
 
 def resolve_path(root: Path, raw: str | None) -> tuple[Path, bool]:

@@ -18,11 +18,12 @@ from typing import Any
 
 import attrs
 
-from .base import ToolContext, ToolInputError, ToolResult, relative_display
+from .base import Files, ToolContext, ToolInputError, ToolResult, mtime_or_none, relative_display
 
 MAX_EDIT_BYTES = 10 * 1024 * 1024
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
+_editor_locks: dict[str, asyncio.Lock] = {}  # the same, for changes made through the editor
 
 
 def _lock_for(path: Path) -> threading.Lock:
@@ -147,7 +148,7 @@ def unified_diff(old: str, new: str, display: str) -> tuple[str, int, int]:
 class Change:
     old: TextFile
     new_content: str
-    new_mtime: float
+    new_mtime: float | None
 
 
 async def change_file(
@@ -164,6 +165,13 @@ async def change_file(
     """
     display = relative_display(ctx.root, path)
     last_read = await ctx.store.last_read(ctx.session_id, str(path))
+    if ctx.files is not None:
+        async with _editor_locks.setdefault(str(path), asyncio.Lock()):
+            change = await _change_through(ctx.files, ctx.session_id, path, display, last_read, modify,
+                                           must_have_read=must_have_read)
+        await _keep_versions(ctx, path, change)
+        await ctx.store.record_read(ctx.session_id, str(path), change.new_mtime)
+        return change
 
     def work() -> Change:
         with _lock_for(path):
@@ -179,6 +187,31 @@ async def change_file(
     await _keep_versions(ctx, path, change)
     await ctx.store.record_read(ctx.session_id, str(path), change.new_mtime)
     return change
+
+
+async def _change_through(files: Files, session_id: str, path: Path, display: str,
+                          last_read: tuple[float, float | None] | None, modify: Callable[[TextFile], str],
+                          *, must_have_read: bool) -> Change:
+    """`change_file`'s read-check-modify-write with the editor's text (freshness still by the disk's mtime)."""
+    if path.is_dir():
+        raise ToolInputError(f"{path} is a directory")
+    try:
+        text: str | None = await files.read_text(session_id, path)
+    except Exception as exc:  # noqa: BLE001 - no such file, unless the disk says otherwise
+        if path.exists():
+            raise ToolInputError(f"cannot read {display}: {exc}") from exc
+        text = None
+    if text is None:
+        current = TextFile(exists=False, content="", crlf=False, mtime=None)
+    else:
+        crlf = "\r\n" in text
+        current = TextFile(exists=True, content=text.replace("\r\n", "\n"), crlf=crlf, mtime=mtime_or_none(path), raw=text)
+    check_fresh(path, display, current, last_read, must_have_read=must_have_read)
+    new_content = modify(current)
+    if current.exists and new_content == current.content:
+        raise ToolInputError(f"{display} already has this content; nothing was changed")
+    await files.write_text(session_id, path, as_written(new_content, current.crlf))
+    return Change(old=current, new_content=new_content, new_mtime=mtime_or_none(path))
 
 
 async def _keep_versions(ctx: ToolContext, path: Path, change: Change) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import attrs
 
-from .base import Tool, ToolContext, ToolInputError, ToolResult, relative_display, resolve_path
+from .base import Files, Tool, ToolContext, ToolInputError, ToolResult, mtime_or_none, relative_display, resolve_path
 
 MAX_BYTES = 200 * 1024
 MAX_LINE = 2000
@@ -31,7 +31,22 @@ def read_numbered(path: Path, offset: int, limit: int) -> str:
     raw = path.read_bytes()
     if b"\x00" in raw[:8192]:
         raise ToolInputError(f"{path} is a binary file")
-    lines = raw.decode("utf-8", errors="replace").splitlines()
+    return numbered(raw.decode("utf-8", errors="replace"), offset, limit)
+
+
+async def read_through(files: Files, session_id: str, path: Path, offset: int, limit: int) -> str:
+    """`read_numbered` of the editor's text (its unsaved buffer, or the file)."""
+    if path.is_dir():
+        raise ToolInputError(f"{path} is a directory; use ls")
+    try:
+        text = await files.read_text(session_id, path)
+    except Exception as exc:  # noqa: BLE001 - the editor's error, shown to the model
+        raise ToolInputError(f"file not found: {path}" if not path.exists() else f"cannot read {path}: {exc}") from exc
+    return numbered(text, offset, limit)
+
+
+def numbered(text: str, offset: int, limit: int) -> str:
+    lines = text.splitlines()
     shown = lines[offset : offset + limit]
     out = []
     for number, line in enumerate(shown, start=offset + 1):
@@ -69,6 +84,9 @@ class ViewTool(Tool):
         if args.offset < 0 or args.limit <= 0:
             raise ToolInputError("offset must be >= 0 and limit > 0")
         path, _inside = resolve_path(ctx.root, args.file_path)
-        text = await asyncio.to_thread(read_numbered, path, args.offset, args.limit)
-        await ctx.store.record_read(ctx.session_id, str(path), path.stat().st_mtime)
+        if ctx.files is not None:
+            text = await read_through(ctx.files, ctx.session_id, path, args.offset, args.limit)
+        else:
+            text = await asyncio.to_thread(read_numbered, path, args.offset, args.limit)
+        await ctx.store.record_read(ctx.session_id, str(path), mtime_or_none(path))
         return ToolResult(text, metadata={"path": relative_display(ctx.root, path)})
