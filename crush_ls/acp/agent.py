@@ -92,6 +92,7 @@ class AcpAgent:
         self.backend.init_options = settings
         self.sessions: dict[str, AcpSession] = {}
         self.waiters: dict[str, Waiter] = {}
+        self.files: Any = None  # `tools.base.Files` once initialize says the client serves fs/*
         # The model each workspace opened with (from the flags or crush.json), by URI: (value, name, config).
         # agent/models stops listing it once another is chosen; it stays a choice here.
         self._initial_models: dict[str, tuple[str, str, ModelConfig]] = {}
@@ -222,6 +223,11 @@ class AcpAgent:
     # ------------------------------------------------------------------ ACP: lifecycle
     async def initialize(self, protocol_version: int, client_capabilities: Any = None, client_info: Any = None,
                          **_: Any) -> schema.InitializeResponse:
+        fs = client_capabilities.fs if client_capabilities is not None else None
+        if fs is not None and (fs.read_text_file or fs.write_text_file):
+            from .files import EditorFiles
+
+            self.files = EditorFiles(self, read=bool(fs.read_text_file), write=bool(fs.write_text_file))
         return schema.InitializeResponse(
             protocol_version=1,  # the only version crush-ls speaks; a client asking for another decides
             agent_capabilities=schema.AgentCapabilities(

@@ -1,0 +1,39 @@
+"""The editor's buffers for the file tools: ACP `fs/read_text_file` and `fs/write_text_file`.
+
+Used only for what the client advertised in `initialize`; the other direction
+(or both, for a client that advertises neither) stays on the local disk.
+`bash` never goes through the client (no `terminal/*`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+
+class EditorFiles:
+    """`tools.base.Files` over the ACP connection of `agent` (an `AcpAgent`)."""
+
+    def __init__(self, agent: Any, *, read: bool, write: bool) -> None:
+        self._agent = agent
+        self.read = read
+        self.write = write
+
+    async def read_text(self, session_id: str, path: Path) -> str:
+        if not self.read:
+            return await asyncio.to_thread(path.read_text, encoding="utf-8")
+        answer = await self._agent.conn.read_text_file(session_id=session_id, path=str(path))
+        return answer.content
+
+    async def write_text(self, session_id: str, path: Path, content: str) -> None:
+        if not self.write:
+            await asyncio.to_thread(_write_local, path, content)
+            return
+        await self._agent.conn.write_text_file(session_id=session_id, path=str(path), content=content)
+
+
+def _write_local(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(content)
