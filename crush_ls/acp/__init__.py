@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     from ..chat.options import UsageError, init_options  # the flags mean what they mean for `crush-ls chat`
     from ..config import parse_init_options
-    from ..errors import CrushError
+    from ..protocol.errors import CrushError
 
     args = parser().parse_args(argv)
     protocol_out = sys.stdout.buffer

@@ -29,8 +29,8 @@ from .. import __version__
 from ..agent.turn import MAX_STEPS
 from ..backend import Backend, Workspace
 from ..config import ModelConfig, Settings
-from ..errors import CrushError, InvalidParams, SessionNotFound, WorkspaceNotFound
-from ..protocol import CancelParams, SendMessageParams
+from ..protocol import Attachment, CancelParams, ModelSelection, SendMessageParams
+from ..protocol.errors import CrushError, InvalidParams, SessionNotFound, WorkspaceNotFound
 from ..storage import DB_NAME
 from ..tools.base import is_inside
 from . import updates
@@ -441,13 +441,14 @@ class AcpAgent:
         if session.model is None or (info is not None and f"{info.provider}:{info.model}" == session.model):
             return
         initial = self._initial_models.get(session.workspace.uri)
-        if initial is not None and initial[0] == session.model:
-            config = initial[2]
-        else:
+        if initial is not None and initial[0] == session.model:  # with its script, base URL, key...
+            known = {f.name for f in attrs.fields(ModelSelection)}
+            selection = ModelSelection(**{k: v for k, v in attrs.asdict(initial[2], recurse=False).items() if k in known})
+        else:  # completed from crush.json by the backend
             provider, _, model = session.model.partition(":")
-            config = ModelConfig(provider=provider, model=model or None)  # type: ignore[arg-type]
+            selection = ModelSelection(provider=provider, model=model or None)  # type: ignore[arg-type]
         try:
-            self.backend.set_model(session.workspace.uri, config)
+            self.backend.set_model(session.workspace.uri, selection)
         except CrushError as exc:
             raise rpc_error(exc) from exc
 
@@ -461,9 +462,7 @@ class AcpAgent:
         return choices
 
 
-def _attachments(raw: list[dict[str, Any]]) -> list[Any]:
-    from ..protocol import Attachment
-
+def _attachments(raw: list[dict[str, Any]]) -> list[Attachment]:
     return [Attachment(path=a.get("path"), uri=a.get("uri"), mime_type=a.get("mimeType"), text=a.get("text"),
                        content=a.get("content")) for a in raw]
 
