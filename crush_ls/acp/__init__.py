@@ -65,7 +65,8 @@ def serve(settings: object, stdin: BinaryIO, stdout: BinaryIO) -> int:
         transport = LineTransport(writer, tolerant_setup)
         reader = LineReader(transport.feed)
         agent = AcpAgent(settings, writer.write)  # type: ignore[arg-type]
-        connection = AgentSideConnection(agent, transport, use_unstable_protocol=True)  # resume, close
+        connection = AgentSideConnection(agent, transport, use_unstable_protocol=True,  # resume, close
+                                         observers=[agent.observe])
         await read_stdin(stdin, reader)
         await reader.ended
         transport.end()

@@ -92,6 +92,7 @@ class AcpAgent:
         self.backend.init_options = settings
         self.sessions: dict[str, AcpSession] = {}
         self.waiters: dict[str, Waiter] = {}
+        self._asked: dict[tuple[str, str], Any] = {}  # (session, toolCallId) -> id of the pending request
         self.files: Any = None  # `tools.base.Files` once initialize says the client serves fs/*
         # The model each workspace opened with (from the flags or crush.json), by URI: (value, name, config).
         # agent/models stops listing it once another is chosen; it stays a choice here.
@@ -99,6 +100,13 @@ class AcpAgent:
 
     def on_connect(self, conn: AgentSideConnection) -> None:
         self.conn = conn
+
+    def observe(self, event: Any) -> None:
+        """The SDK's stream observer: notes the JSON-RPC id of each permission request we send."""
+        message = event.message
+        if event.direction.value == "outgoing" and message.get("method") == "session/request_permission":
+            params = message.get("params") or {}
+            self._asked[(params.get("sessionId"), (params.get("toolCall") or {}).get("toolCallId"))] = message["id"]
 
     # ------------------------------------------------------------------ backend.Client
     def send(self, body: dict[str, Any]) -> None:
@@ -148,8 +156,16 @@ class AcpAgent:
             return {"decision": "deny"}
         call = updates.permission_call(permission["toolCallId"], permission["tool"], permission.get("input"),
                                        session.workspace.root)
-        answer = await self.conn.request_permission(session_id=session.id, tool_call=call,
-                                                    options=PERMISSION_OPTIONS)
+        try:
+            answer = await self.conn.request_permission(session_id=session.id, tool_call=call,
+                                                        options=PERMISSION_OPTIONS)
+        except asyncio.CancelledError:  # the run was cancelled: withdraw the question
+            request_id = self._asked.pop((session.id, permission["toolCallId"]), None)
+            if request_id is not None:
+                self._write({"jsonrpc": "2.0", "method": "$/cancel_request", "params": {"requestId": request_id}})
+            raise
+        finally:
+            self._asked.pop((session.id, permission["toolCallId"]), None)
         outcome = answer.outcome
         if not isinstance(outcome, schema.AllowedOutcome):  # cancelled: a deny; the run goes on
             return {"decision": "deny"}

@@ -41,6 +41,7 @@ class RecordingClient:
         self.permission_answer: Any = "allow_once"
         self.buffers: dict[str, str] = {}  # path -> unsaved text the editor holds
         self.reads: list[str] = []
+        self.received: list[dict[str, Any]] = []  # every raw message from the agent
         self.writes: list[tuple[str, str]] = []
 
     async def session_update(self, session_id: str, update: Any, **_: Any) -> None:
@@ -117,9 +118,13 @@ async def agent(root: Path, *responses: dict[str, Any], args: tuple[str, ...] = 
     """`crush-ls acp --script FILE` on `root`, with the SDK's client."""
     client = client or RecordingClient()
     flags = ["--script", str(write_script(root, responses))] if responses else []
+    def observe(event: Any) -> None:
+        if event.direction.value == "incoming":
+            client.received.append(event.message)
+
     async with acp.spawn_agent_process(
         client, sys.executable, "-m", "crush_ls", "acp", *flags, *args, cwd=root,
-        env={"CRUSH_LS_RETRY_BASE_MS": "10"},
+        env={"CRUSH_LS_RETRY_BASE_MS": "10"}, observers=[observe],
     ) as (conn, process):
         yield AcpHarness(conn, process, client, root)
 

@@ -27,8 +27,11 @@ async def test_cancel_during_a_tool_call_with_a_permission_pending(tmp_path) -> 
         request = h.client.permission_requests[0]
         assert [o.kind for o in request.options] == ["allow_once", "allow_always", "reject_once", "reject_always"]
         assert request.tool_call.kind == "edit" and request.tool_call.content[0].type == "diff"
+        asked = next(m for m in h.client.received if m.get("method") == "session/request_permission")
         await h.conn.cancel(session_id=sid)
         assert (await turn).stop_reason == "cancelled"
+        withdrawn = [m for m in h.client.received if m.get("method") == "$/cancel_request"]
+        assert [m["params"] for m in withdrawn] == [{"requestId": asked["id"]}]  # the question is withdrawn
         release.set()
         call = next(iter(folded(h.client.of(sid))["calls"].values()))
         assert call["status"] == "failed"  # canceled: ACP has no such status
