@@ -93,6 +93,12 @@ class AcpAgent:
         self.sessions: dict[str, AcpSession] = {}
         self.waiters: dict[str, Waiter] = {}
         self._asked: dict[tuple[str, str], Any] = {}  # (session, toolCallId) -> id of the pending request
+        self.closed: set[str] = set()  # sessions closed by session/close: no more updates until loaded again
+        # --yolo is the sessions' default mode here, not the workspace's rule, so that a
+        # session switched to "ask" asks (the mode decides inside the workspace, as --yolo would).
+        self.default_mode = ALLOW_ALL if settings.permissions.mode == "allow" else ASK
+        if settings.permissions.mode == "allow":
+            settings.permissions.mode = "ask"
         self.files: Any = None  # `tools.base.Files` once initialize says the client serves fs/*
         # The model each workspace opened with (from the flags or crush.json), by URI: (value, name, config).
         # agent/models stops listing it once another is chosen; it stays a choice here.
@@ -110,15 +116,15 @@ class AcpAgent:
 
     # ------------------------------------------------------------------ backend.Client
     def send(self, body: dict[str, Any]) -> None:
-        session = self._attached(body.get("sessionId"), body.get("workspace"))
-        if session is None:
-            return
-        self._track_run(session, body)
-        window = self._context_window(session.workspace)
-        for update in session.stream.translate(body, window):
-            self.notify(session.id, update)
-        if body.get("type") == "run_complete":
-            session.run_modes.pop(body.get("runId"), None)
+        session_id = body.get("sessionId")
+        session = self._attached(session_id, body.get("workspace"))
+        if session is not None:
+            self._track_run(session, body)
+            for update in session.stream.translate(body, self._context_window(session.workspace)):
+                self.notify(session.id, update)
+        if body.get("type") == "run_complete":  # a closed session's prompt is still answered
+            if session is not None:
+                session.run_modes.pop(body.get("runId"), None)
             waiter = self.waiters.pop(body.get("runId"), None)
             if waiter is not None and not waiter.future.done():
                 waiter.future.set_result(body)
@@ -186,8 +192,8 @@ class AcpAgent:
 
     # ------------------------------------------------------------------ sessions
     def _attached(self, session_id: str | None, workspace_uri: str | None = None) -> AcpSession | None:
-        """The ACP state of a session of an open workspace (made on first use)."""
-        if not session_id:
+        """The ACP state of a session of an open workspace (made on first use); None once closed."""
+        if not session_id or session_id in self.closed:
             return None
         session = self.sessions.get(session_id)
         if session is not None:
@@ -201,14 +207,15 @@ class AcpAgent:
     def _attach(self, session_id: str, workspace: Workspace) -> AcpSession:
         session = self.sessions.get(session_id)
         if session is None:
-            mode = ALLOW_ALL if workspace.settings.permissions.mode == "allow" else ASK
-            session = AcpSession(session_id, workspace, SessionStream(workspace.root), mode=mode)
+            session = AcpSession(session_id, workspace, SessionStream(workspace.root), mode=self.default_mode)
             session.stream.title = workspace.store.sessions[session_id].title
             self.sessions[session_id] = session
         return session
 
     def _session(self, session_id: str) -> AcpSession:
         session = self._attached(session_id)
+        if session is None and session_id in self.closed:
+            raise rpc_error(SessionNotFound(f"Session {session_id!r} was closed: load or resume it first."))
         if session is None:
             raise rpc_error(SessionNotFound(f"Session {session_id!r} does not exist: create it with session/new."))
         return session
@@ -340,6 +347,7 @@ class AcpAgent:
             messages = (await self.backend.session_messages(workspace.uri, session_id))["messages"]
         except CrushError as exc:
             raise rpc_error(exc) from exc
+        self.closed.discard(session_id)
         session = self._attach(session_id, workspace)
         self._setup(session, mcp_servers)
         last = next((m for m in reversed(messages) if m["role"] == "assistant" and m.get("provider")), None)
@@ -352,6 +360,7 @@ class AcpAgent:
         session = self._session(session_id)
         self._cancel(session)  # as session/cancel would
         self.sessions.pop(session_id, None)
+        self.closed.add(session_id)
         return None
 
     # ------------------------------------------------------------------ ACP: prompts

@@ -121,3 +121,17 @@ async def test_permission_modes_from_config_options_and_legacy_modes(tmp_path) -
         assert next(o for o in update.config_options if o.id == "mode").current_value == "allow_all"
         assert (await h.prompt(sid, "run")).stop_reason == "end_turn"
         assert len(h.client.permission_requests) == 1
+
+
+async def test_yolo_is_the_default_mode_and_a_session_switched_to_ask_asks(tmp_path) -> None:
+    responses = (write("a.txt", step=0, when="one"), say("ok", step=1, when="one"),
+                 write("b.txt", step=0, when="two"), say("ok", step=1, when="two"))
+    async with agent(tmp_path, *responses, args=("--yolo",)) as h:
+        await h.initialize()
+        created = await h.conn.new_session(cwd=str(tmp_path), mcp_servers=[])
+        assert created.modes.current_mode_id == "allow_all"
+        assert (await h.prompt(created.session_id, "one")).stop_reason == "end_turn"
+        assert h.client.permission_requests == []
+        await h.conn.set_config_option(config_id="mode", session_id=created.session_id, value="ask")
+        assert (await h.prompt(created.session_id, "two")).stop_reason == "end_turn"
+        assert len(h.client.permission_requests) == 1

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+import acp
+import pytest
+
 from .harness import agent, folded, say
 from .test_acp_turn import TURN
 
@@ -76,13 +79,16 @@ async def test_close_cancels_the_running_prompt(tmp_path) -> None:
         await h.client.wait_for(lambda: h.client.of(sid, "agent_message_chunk"))
         await h.conn.close_session(session_id=sid)
         assert (await running).stop_reason == "cancelled"
+        seen = len(h.client.of(sid))
+        with pytest.raises(acp.RequestError):  # closed: load or resume it first
+            await h.prompt(sid, "slow")
+        assert len(h.client.of(sid)) == seen  # nothing more of a closed session
         # closed is not deleted: it can be loaded again
         await h.conn.load_session(cwd=str(tmp_path), session_id=sid, mcp_servers=[])
+        assert folded(h.client.of(sid)[seen:])["calls"] == {}
 
 
 async def test_unknown_session_load_is_an_error(tmp_path) -> None:
-    import acp
-
     async with agent(tmp_path, say("hi")) as h:
         await h.initialize()
         try:
