@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from editor_wheel import local_wheel, offline_pip_env  # tests/editors is on sys.path (no __init__.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".ci" / "vscode.sh"
 CACHE = Path(os.environ.get("CRUSH_LS_CACHE", "/var/cache/crush-ls")) / "vscode"
@@ -47,11 +49,14 @@ def _why_not_installable() -> str | None:
 def test_vscode_extension_slow_node_suite_and_code_server_e2e() -> None:
     # A short work dir: code-server puts unix sockets there (108-byte limit).
     work = Path(tempfile.mkdtemp(prefix="cvs", dir="/tmp"))
+    wheel = local_wheel()  # what "Crush: Install crush-ls" installs in the E2E
     env = dict(
         os.environ,
         CRUSH_LS_COMMAND=sys.executable,
         CRUSH_LS_ARGS=json.dumps(["-m", "crush_ls"]),
         CRUSH_E2E_WORK=str(work),
+        CRUSH_WHEEL=str(wheel),
+        **offline_pip_env(wheel),
     )
     try:
         proc = subprocess.run(

@@ -123,6 +123,15 @@
     box.hidden = false;
   }
 
+  // The server's state: a failure (with what to do) or a reconnect; hidden while all is well.
+  function showServer(kind, message) {
+    const box = $('server');
+    box.hidden = !message;
+    box.textContent = message || '';
+    box.className = kind === 'failed' || kind === 'gave-up' ? 'server-problem' : 'server-notice';
+    box.dataset.kind = kind || '';
+  }
+
   function send() {
     const text = prompt.value;
     if (!text.trim()) return;
@@ -145,6 +154,7 @@
     if (message.type === 'change') applyChange(message);
     else if (message.type === 'sessions') renderSessions(message.sessions, message.currentId);
     else if (message.type === 'error') showError(message.message);
+    else if (message.type === 'server') showServer(message.kind, message.message);
   });
   vscode.postMessage({ type: 'ready' });
 })();

@@ -2,7 +2,7 @@
 // webview's buttons into the same operations as the crush.* commands.
 
 import * as vscode from 'vscode';
-import { CrushConnection, Started, errorMessage } from './connection';
+import { CrushConnection, ServerStartError, ServerStatus, Started, errorMessage } from './connection';
 import { ChatChange, ChatEntry, ChatSession, ChatStatus } from './session';
 
 type FromWebview =
@@ -26,9 +26,17 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private pendingStatus: ChatStatus | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly disposables: vscode.Disposable[] = [];
+  /** What the view says about the server (a failure, a reconnect), also for a view opened later. */
+  private serverStatus: ServerStatus | undefined;
 
   constructor(private readonly extensionUri: vscode.Uri, private readonly connection: CrushConnection) {
-    this.disposables.push(connection.onDidStart((started) => this.follow(started.chat)));
+    this.disposables.push(
+      connection.onDidStart((started) => {
+        this.showServerStatus(undefined);
+        this.follow(started.chat);
+      }),
+      connection.onDidChangeStatus((status) => this.showServerStatus(status)),
+    );
   }
 
   dispose(): void {
@@ -52,6 +60,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       this.follow(started.chat);
       return await operation(started.chat, started);
     } catch (error) {
+      if (error instanceof ServerStartError) {
+        return undefined; // already in the view and in one notification
+      }
       const message = `Crush: ${errorMessage(error)}`;
       this.post({ type: 'error', message });
       void vscode.window.showErrorMessage(message);
@@ -86,6 +97,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private async handle(message: FromWebview): Promise<void> {
     switch (message.type) {
       case 'ready':
+        this.showServerStatus(this.serverStatus);
         await this.run(async (chat) => {
           this.post({ type: 'change', ...chat.snapshot() });
           await this.postSessions(chat);
@@ -113,6 +125,11 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         await this.run((chat) => chat.open(message.sessionId));
         break;
     }
+  }
+
+  private showServerStatus(status: ServerStatus | undefined): void {
+    this.serverStatus = status;
+    this.post({ type: 'server', kind: status?.kind, message: status?.message });
   }
 
   /** Shows `chat` (a new one after every server restart) from now on. */
@@ -183,6 +200,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   </header>
   <main id="messages" aria-live="polite"></main>
   <div id="status"><span id="busy" hidden>Working…</span><span id="queue" hidden></span></div>
+  <div id="server" role="status" hidden></div>
   <div id="error" role="alert" hidden></div>
   <form id="composer">
     <textarea id="prompt" rows="3" placeholder="Ask Crush… (Enter to send, Shift+Enter for a new line)"></textarea>

@@ -10,7 +10,7 @@ import { SendMessageResult } from './protocol';
 let connection: CrushConnection | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
-  connection = new CrushConnection();
+  connection = new CrushConnection(context);
   const view = new ChatViewProvider(context.extensionUri, connection);
   context.subscriptions.push(
     connection,
@@ -20,12 +20,15 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('crush.cancel', () => view.run((chat) => chat.cancel())),
     vscode.commands.registerCommand('crush.newSession', () => view.newSession()),
     vscode.commands.registerCommand('crush.pickSession', () => view.pickSession()),
+    vscode.commands.registerCommand('crush.install', () => connection?.install()),
+    vscode.commands.registerCommand('crush.restartServer', () => connection?.restart().catch(() => undefined)),
+    vscode.commands.registerCommand('crush.showLog', () => connection?.output.show(true)),
   );
   // Older hosts (and some forks) have no chat API; the view and commands work without it.
   if (typeof vscode.chat?.createChatParticipant === 'function') {
     context.subscriptions.push(registerParticipant(connection));
   }
-  // Start the server now so the first prompt does not wait for it; failures are shown by get().
+  // Start the server now so the first prompt does not wait for it; a failure is shown once, by the connection.
   connection.get().catch(() => undefined);
 }
 

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,7 +14,7 @@ import type { Browser, FrameLocator, Page } from 'playwright-core';
 import { SCRIPT } from './script';
 
 const env = process.env;
-const REQUIRED = ['CODE_SERVER_NODE', 'CODE_SERVER_ENTRY', 'CRUSH_VSIX', 'CRUSH_FAKE_LM_DIR', 'CRUSH_E2E_WORK'];
+const REQUIRED = ['CODE_SERVER_NODE', 'CODE_SERVER_ENTRY', 'CRUSH_VSIX', 'CRUSH_FAKE_LM_DIR', 'CRUSH_E2E_WORK', 'CRUSH_WHEEL'];
 const missing = REQUIRED.filter((name) => !env[name]);
 if (missing.length && env.CRUSH_E2E_REQUIRED === '1') {
   throw new Error(`E2E environment incomplete (${missing.join(', ')}): run .ci/vscode.sh`);
@@ -24,6 +24,9 @@ const skip = missing.length ? `needs ${missing.join(', ')} (run .ci/vscode.sh)` 
 let PORT = 0;
 let URL_BASE = '';
 const TIMEOUT = 30_000;
+const INSTALL_TIMEOUT = 400_000; // a fresh venv and pip on a busy 2-core machine
+/** A server command that exists but fails at once: the first start must explain it. */
+const FAILING_ARGS = ['-c', 'import sys; sys.stderr.write("crush-ls: fake start failure\\n"); sys.exit(3)'];
 
 const work = env.CRUSH_E2E_WORK ?? '';
 const dirs = {
@@ -58,8 +61,10 @@ function prepareProfile(): void {
     'extensions.ignoreRecommendations': true,
     'workbench.startupEditor': 'none',
     'update.mode': 'none',
-    'crush.server.command': env.CRUSH_LS_COMMAND || 'crush-ls',
-    'crush.server.args': env.CRUSH_LS_ARGS ? JSON.parse(env.CRUSH_LS_ARGS) : [],
+    // Starts broken; "Install crush-ls" then installs CRUSH_WHEEL and points these at it.
+    'crush.server.command': env.CRUSH_LS_COMMAND || 'python3',
+    'crush.server.args': FAILING_ARGS,
+    'crush.install.package': env.CRUSH_WHEEL,
     'crush.model': { provider: 'scripted', script: SCRIPT },
     'crush.permissions.mode': 'ask',
   };
@@ -190,10 +195,44 @@ describe('VS Code extension in code-server', { skip }, () => {
     await stopProcessGroup(codeServer);
   });
 
-  test('the chat view opens from the activity bar and streams a reply', async () => {
+  test('a server that cannot start: one message with the command, exit code, stderr tail and the ways out', async () => {
+    const toasts = page.locator('.notifications-toasts .notification-toast');
+    const failure = toasts.filter({ hasText: 'Crush could not start crush-ls' });
+    await failure.first().waitFor({ timeout: 60_000 });
+    const text = await failure.first().innerText();
+    assert.match(text, /-c 'import sys; sys\.stderr\.write/, 'the command line tried');
+    assert.match(text, /exited with code 3/);
+    assert.match(text, /crush-ls: fake start failure/, 'the stderr tail');
+    for (const action of ['Open Settings', 'Show Log', 'Install crush-ls']) {
+      assert.equal(await failure.first().getByRole('button', { name: action }).count(), 1, action);
+    }
     await page.locator('.activitybar [aria-label^="Crush"]').first().click();
     chatView = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await chatView.locator('#prompt').waitFor({ timeout: 60_000 });
+    const server = chatView.locator('#server.server-problem');
+    await server.filter({ hasText: 'exited with code 3' }).waitFor({ timeout: TIMEOUT });
+    await sendInView('this cannot be answered');
+    await shot('vscode-start-failure.png');
+    assert.equal(await failure.count(), 1, 'a single notification, also after using the view');
+    const all = (await toasts.allInnerTexts()).join('\n');
+    assert.doesNotMatch(all, /couldn't create connection|Pending response rejected|EPIPE/, 'no language-client toasts');
+  });
+
+  test('"Install crush-ls" installs the wheel into a venv with progress, then a prompt is answered', async () => {
+    const failure = page.locator('.notifications-toasts .notification-toast', { hasText: 'Crush could not start crush-ls' });
+    await failure.first().getByRole('button', { name: 'Install crush-ls' }).click();
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'Installing crush-ls' }).first().waitFor({ timeout: TIMEOUT });
+    // The running server hides the problem; the settings now name the installed server.
+    const installFailed = chatView.locator('#server', { hasText: 'could not install' }).waitFor({ timeout: INSTALL_TIMEOUT })
+      .then(async () => assert.fail(await chatView.locator('#server').innerText()));
+    await Promise.race([chatView.locator('#server').waitFor({ state: 'hidden', timeout: INSTALL_TIMEOUT }), installFailed]);
+    installFailed.catch(() => undefined); // the race is decided
+    const settings = JSON.parse(readFileSync(join(dirs.userData, 'User', 'settings.json'), 'utf8'));
+    assert.match(settings['crush.server.command'], /globalStorage\/crush-ls\.crush-ls-vscode\/venv\/bin\/crush-ls$/);
+    assert.deepEqual(settings['crush.server.args'], []);
+  });
+
+  test('the chat view streams a reply', async () => {
     await sendInView('hello from the view');
     await chatView.locator('.entry.user', { hasText: 'hello from the view' }).waitFor({ timeout: TIMEOUT });
     // Seen while streaming (the scripted reply takes about 700 ms), then finished.
@@ -286,6 +325,19 @@ describe('VS Code extension in code-server', { skip }, () => {
     });
   });
 
+  /** The installed crush-ls of this profile (found by its path under the work dir, not by name). */
+  function serverPids(): number[] {
+    const venv = join(dirs.userData, 'User', 'globalStorage', 'crush-ls.crush-ls-vscode', 'venv');
+    return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return argv.includes('--stdio') && argv.some((a) => a.startsWith(venv));
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+  }
+
   test('the crush.* commands: new session, send from the palette and with an argument', async () => {
     await withFailureShot('failure-commands.png', async () => {
       await runCommand('Crush: New Session');
@@ -302,6 +354,27 @@ describe('VS Code extension in code-server', { skip }, () => {
       const prompts = (await chatView.locator('.entry.user .body').allInnerTexts()).map((t) => t.trim());
       assert.deepEqual(prompts, ['prompt from the palette', 'prompt given as an argument']);
       assert.equal(await chatView.locator('#sessions option:checked').innerText(), 'prompt from the palette');
+    });
+  });
+  test('a server killed mid-session is restarted and the transcript reloaded', async () => {
+    await withFailureShot('failure-reconnect.png', async () => {
+      const prompts = async () => (await chatView.locator('.entry.user .body').allInnerTexts()).map((t) => t.trim());
+      const before = await prompts();
+      assert.ok(before.length >= 2, 'the session has a history');
+      // Marks the rendered entries: a reload replaces them with ones read from storage.
+      await chatView.locator('#messages').evaluate((m) => m.querySelectorAll('.entry').forEach((e: { setAttribute(n: string, v: string): void }) => e.setAttribute('data-before-crash', '')));
+      const [pid, ...others] = serverPids();
+      assert.ok(pid && others.length === 0, `one server process (${[pid, ...others]})`);
+      process.kill(pid, 'SIGKILL');
+      await chatView.locator('#server.server-notice', { hasText: 'Reconnected to crush-ls' }).waitFor({ timeout: 60_000 });
+      assert.match(await chatView.locator('#server').innerText(), /killed by SIGKILL \(restart 1 of 3\)/);
+      assert.deepEqual(await prompts(), before);
+      assert.equal(await chatView.locator('.entry[data-before-crash]').count(), 0, 'the transcript was reloaded');
+      assert.notEqual(serverPids()[0], pid);
+      await sendInView('after the crash');
+      await chatView.locator('.entry.user', { hasText: 'after the crash' }).waitFor({ timeout: TIMEOUT });
+      await chatView.locator('.entry.assistant:not(.streaming)').nth(before.length).waitFor({ timeout: TIMEOUT });
+      await shot('vscode-reconnected.png');
     });
   });
 });
