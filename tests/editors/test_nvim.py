@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from editor_wheel import local_wheel, offline_pip_env  # tests/editors is on sys.path (no __init__.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editors" / "nvim"
 HARNESS = Path(__file__).resolve().parent / "nvim"
@@ -46,19 +48,22 @@ def scripted(*responses: dict) -> dict:
     }
 
 
-def run_case(workspace: Path, case: str, init_options: dict, timeout: float = 60, **args) -> dict:
+def run_case(workspace: Path, case: str, init_options: dict, timeout: float = 60,
+             cmd: list[str] | None = SERVER_CMD, env_extra: dict[str, str] | None = None, **args) -> dict:
     result_file = workspace.parent / f"{workspace.name}-{case}.json"
     env = dict(
         os.environ,
         CRUSH_NVIM_PLUGIN=str(PLUGIN),
         CRUSH_NVIM_TESTS=str(HARNESS),
-        CRUSH_NVIM_CMD=json.dumps(SERVER_CMD),
+        CRUSH_NVIM_CMD=json.dumps(cmd),
         CRUSH_NVIM_INIT_OPTIONS=json.dumps(init_options),
         CRUSH_NVIM_CASE=case,
         CRUSH_NVIM_ARGS=json.dumps(args),
         CRUSH_NVIM_RESULT=str(result_file),
         XDG_STATE_HOME=str(workspace.parent / "state"),  # the LSP log goes there
         XDG_CONFIG_HOME=str(workspace.parent / "config"),  # no user crush.json
+        XDG_DATA_HOME=str(workspace.parent / "data"),  # stdpath("data"): where :CrushInstall installs
+        **(env_extra or {}),
     )
     proc = subprocess.run(
         [NVIM, "--headless", "--clean", "-u", str(HARNESS / "init.lua")],
@@ -182,6 +187,63 @@ def test_checkhealth_reports_server_version_and_model(workspace):
     assert "server: crush-ls " in report
     assert "model: scripted/" in report
     assert "ERROR" not in report
+
+
+def test_checkhealth_includes_the_doctor_report(workspace):
+    result = run_case(workspace, "health", scripted({"events": [{"text": "unused"}]}))
+
+    report = "\n".join(result["lines"])
+    assert "- ✅ OK doctor: Python 3." in report
+    assert f"doctor: data directory: {workspace / '.crush'} (writable)" in report
+    assert "doctor: No problems found." in report
+
+
+def test_checkhealth_names_a_missing_command_and_the_fix(workspace):
+    result = run_case(workspace, "health", scripted(), cmd=["/nonexistent/crush-ls"])
+
+    report = "\n".join(result["lines"])
+    assert "ERROR server command `/nonexistent/crush-ls` is not executable (not found, from setup()'s `cmd`)" in report
+    assert "Run :CrushInstall: it creates " in report and "crush-ls/venv" in report
+    assert "require('crush').setup({ cmd = { '/path/to/venv/bin/crush-ls' } })" in report
+
+
+FAILING_SERVER = [sys.executable, "-c", "import sys; sys.stderr.write('crush-ls: fake start failure\\n'); sys.exit(3)"]
+
+
+def test_a_server_that_cannot_start_gives_one_error_with_command_and_stderr(workspace):
+    result = run_case(workspace, "start_failure", scripted(), cmd=FAILING_SERVER)
+
+    errors = [note for note in result["notes"] if note["level"] == 4]  # vim.log.levels.ERROR
+    assert len(errors) == 1, result["notes"]
+    message = errors[0]["msg"]
+    assert message.startswith(f"crush: `{sys.executable} -c import sys;")
+    assert "exited with code 3 before it answered initialize" in message
+    assert "crush-ls: fake start failure" in message
+    assert "traceback" not in message.lower() and ".lua:" not in message
+
+
+def test_a_missing_command_gives_one_error_with_the_fix(workspace):
+    result = run_case(workspace, "start_failure_missing", scripted(), cmd=["/nonexistent/crush-ls"])
+
+    [error] = [note for note in result["notes"] if note["level"] == 4]
+    assert error["msg"].startswith("crush: the server command `/nonexistent/crush-ls` is not executable. Run :CrushInstall")
+
+
+@pytest.mark.timeout(900)
+def test_crush_install_from_a_local_wheel_then_chat_answers(workspace):
+    wheel = local_wheel()
+    env = {"CRUSH_NVIM_INSTALL_PACKAGE": str(wheel), **offline_pip_env(wheel)}
+    options = scripted({"events": [{"text": "Answered by the installed server"}]})
+    result = run_case(workspace, "install", options, timeout=800, cmd=None, env_extra=env, install_timeout_ms=700_000)
+
+    venv = workspace.parent / "data" / "nvim" / "crush-ls" / "venv"
+    assert result["installed"] == {"ok": True, "detail": str(venv / "bin" / "crush-ls")}
+    assert result["server"] == [str(venv / "bin" / "crush-ls")]
+    assert result["run_complete"]["finishReason"] == "end_turn"
+    assert "Answered by the installed server" in result["lines"]
+    steps = [note["msg"] for note in result["notes"]]
+    assert steps[0] == f"crush: creating a virtual environment in {venv}…"
+    assert steps[1] == f"crush: installing {wheel} (pip; this can take a few minutes)…"
 
 
 def test_write_diff_is_shown_folded(workspace):

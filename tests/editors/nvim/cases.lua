@@ -216,4 +216,57 @@ function cases.health()
   return { lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) }
 end
 
+-- vim.notify recorded (and still shown): { msg, level } in order.
+local function record_notify()
+  local seen = {}
+  local original = vim.notify
+  vim.notify = function(msg, level, opts)
+    table.insert(seen, { msg = msg, level = level })
+    return original(msg, level, opts)
+  end
+  return seen
+end
+
+-- A server that exits before `initialize` is answered: one error naming it, after its exit.
+function cases.start_failure()
+  local notes = record_notify()
+  local exited = false
+  vim.api.nvim_create_autocmd("User", { pattern = "CrushServerExit", once = true, callback = function() exited = true end })
+  crush.send("hello")
+  wait_for("the server's exit", function() return exited end)
+  return { notes = notes, lines = crush.chat_lines() }
+end
+
+-- A command that does not exist: one error with the fix, no exit to wait for.
+function cases.start_failure_missing()
+  local notes = record_notify()
+  crush.send("hello")
+  return { notes = notes }
+end
+
+-- :CrushInstall (from $CRUSH_NVIM_INSTALL_PACKAGE), then a prompt through the installed server.
+function cases.install()
+  local notes = record_notify()
+  local installed
+  vim.api.nvim_create_autocmd("User", { pattern = "CrushInstalled", once = true, callback = function(ev) installed = ev.data end })
+  vim.cmd("CrushInstall")
+  if not vim.wait(tonumber(args.install_timeout_ms), function() return installed ~= nil end, 50) then
+    error("timed out waiting for :CrushInstall")
+  end
+  if not installed.ok then
+    error(installed.detail)
+  end
+  vim.cmd("CrushChat")
+  local run_id = crush.send("hello after install")
+  local done = wait_complete(run_id)
+  return {
+    installed = installed,
+    cmd = require("crush.config").cmd(),
+    server = require("crush.client").get().config.cmd,
+    run_complete = done,
+    lines = crush.chat_lines(),
+    notes = notes,
+  }
+end
+
 return cases

@@ -7,9 +7,11 @@ vim.opt.shadafile = "NONE"
 vim.opt.swapfile = false
 vim.cmd("runtime plugin/crush.lua")
 
+local cmd = vim.json.decode(env.CRUSH_NVIM_CMD)
 require("crush").setup({
-  cmd = vim.json.decode(env.CRUSH_NVIM_CMD),
+  cmd = cmd ~= vim.NIL and cmd or nil, -- null: the plugin's default (installed venv, else $PATH)
   init_options = vim.json.decode(env.CRUSH_NVIM_INIT_OPTIONS),
+  install = { package = env.CRUSH_NVIM_INSTALL_PACKAGE },
 })
 
 local function write_result(payload)

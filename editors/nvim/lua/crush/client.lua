@@ -14,6 +14,50 @@ local M = {
 
 local waiting = {} -- callbacks waiting for the initialize result
 
+-- The last stderr lines of the running server, to explain an exit before
+-- `initialize` was answered. Neovim's LSP transport sends a server's stderr only
+-- to vim.lsp.log.error("rpc", cmd, "stderr", chunk); this wrapper keeps ours too.
+local STDERR_LINES = 20
+local stderr = { cmd = nil, lines = {} }
+
+local function capture_stderr()
+  local log = require("vim.lsp.log")
+  if log._crush_stderr then
+    return
+  end
+  local original = log.error
+  log.error = function(...)
+    local source, kind, chunk = select(1, ...), select(3, ...), select(4, ...)
+    local cmd = select(2, ...)
+    if source == "rpc" and kind == "stderr" and type(chunk) == "string" and stderr.cmd
+      and (cmd == stderr.cmd[1] or vim.deep_equal(cmd, stderr.cmd)) then
+      for line in chunk:gmatch("[^\r\n]+") do
+        table.insert(stderr.lines, line)
+        if #stderr.lines > STDERR_LINES then
+          table.remove(stderr.lines, 1)
+        end
+      end
+    end
+    return original(...)
+  end
+  log._crush_stderr = true
+end
+
+function M.stderr_tail(n)
+  n = n or 3
+  return vim.list_slice(stderr.lines, math.max(1, #stderr.lines - n + 1))
+end
+
+-- One error for a server that cannot start: the command, how it ended, its stderr tail.
+local function report_start_failure(cmd, how)
+  local tail = M.stderr_tail()
+  local message = string.format("crush: `%s` %s.", table.concat(cmd, " "), how)
+  if #tail > 0 then
+    message = message .. " Last lines of its stderr:\n" .. table.concat(tail, "\n")
+  end
+  vim.notify(message .. "\nRun :checkhealth crush for what to do.", vim.log.levels.ERROR)
+end
+
 local has_011 = vim.fn.has("nvim-0.11") == 1
 
 -- Neovim 0.11 made client methods take self; 0.10 closes over it.
@@ -109,9 +153,17 @@ function M.start()
   end
   M.ready = false
   local opts = config.options
-  M.client_id = vim.lsp.start({
+  local cmd = config.cmd()
+  if vim.fn.executable(cmd[1]) == 0 then
+    vim.notify(string.format("crush: the server command `%s` is not executable. Run :CrushInstall, or set "
+      .. "`cmd` in require('crush').setup(); :checkhealth crush says more.", cmd[1]), vim.log.levels.ERROR)
+    return nil
+  end
+  capture_stderr()
+  stderr.cmd, stderr.lines = cmd, {}
+  local started, id = pcall(vim.lsp.start, {
     name = "crush",
-    cmd = opts.cmd,
+    cmd = cmd,
     root_dir = M.root_dir(),
     init_options = opts.init_options,
     capabilities = client_capabilities(),
@@ -127,12 +179,26 @@ function M.start()
       flush_waiting(client)
     end,
     on_exit = function(code, signal)
+      local before_ready = not M.ready
       M.ready = false
       M.client_id = nil
       waiting = {}
-      M.on_exit({ code = code, signal = signal })
+      vim.schedule(function()
+        if before_ready then
+          local how = signal ~= 0 and ("was killed by signal " .. signal) or ("exited with code " .. code)
+          report_start_failure(cmd, how .. " before it answered initialize")
+        end
+        M.on_exit({ code = code, signal = signal, before_ready = before_ready })
+        vim.api.nvim_exec_autocmds("User", { pattern = "CrushServerExit", data = { code = code, signal = signal } })
+      end)
     end,
   }, { attach = false })
+  if not started then
+    -- Neovim's message holds a Lua error position; the command and the fix are what help.
+    report_start_failure(cmd, "could not be started (" .. tostring(id):gsub("^.-:%d+: ", "") .. ")")
+    return nil
+  end
+  M.client_id = id
   return M.client_id
 end
 
@@ -144,9 +210,7 @@ function M.with_client(callback)
     callback(client)
   elseif M.client_id then
     table.insert(waiting, callback)
-  else
-    vim.notify("crush: could not start " .. table.concat(config.options.cmd, " "), vim.log.levels.ERROR)
-  end
+  end -- else start() has said why, once
 end
 
 -- Sends a request naming the workspace; `callback(err, result)`.

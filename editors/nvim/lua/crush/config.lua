@@ -2,8 +2,12 @@
 local M = {}
 
 M.defaults = {
-  -- The server command, started through Neovim's LSP client.
-  cmd = { "crush-ls" },
+  -- The server command, started through Neovim's LSP client. nil: the crush-ls
+  -- that :CrushInstall installed, else `crush-ls` on $PATH.
+  cmd = nil,
+  -- :CrushInstall: the Python that creates the venv (nil: python3, then python) and
+  -- what pip installs (nil: the crush-ls repository this plugin lives in, with [local]).
+  install = { python = nil, package = nil },
   -- Sent as `initializationOptions` (model, permissions, dataDirectory, ...).
   init_options = {},
   -- The project root is the nearest folder holding one of these, else the cwd.
@@ -19,6 +23,15 @@ M.defaults = {
 }
 
 M.options = vim.deepcopy(M.defaults)
+
+-- The command to start: setup()'s `cmd`, else the installed server, else `crush-ls` on $PATH.
+function M.cmd()
+  if M.options.cmd then
+    return M.options.cmd
+  end
+  local installed = require("crush.install").installed_server()
+  return { installed or "crush-ls" }
+end
 
 function M.set(opts)
   M.options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})

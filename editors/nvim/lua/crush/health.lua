@@ -1,10 +1,25 @@
--- :checkhealth crush: the server command, its version (serverInfo) and model.
+-- :checkhealth crush: the server command (and the fix when it is missing or
+-- broken), `crush-ls doctor`'s report, the server's version (serverInfo) and model.
 local config = require("crush.config")
 local client = require("crush.client")
+local install = require("crush.install")
 
 local M = {}
 
 local STARTUP_TIMEOUT_MS = 10000
+
+local function fixes()
+  local advice = {}
+  local python, why = install.find_python()
+  if python then
+    table.insert(advice, string.format("Run :CrushInstall: it creates %s with %s and installs %s into it",
+      install.venv(), python, install.package_spec() or "the `install.package` of setup()"))
+  else
+    table.insert(advice, "To use :CrushInstall, " .. why)
+  end
+  table.insert(advice, "Or put an installed crush-ls in `cmd`: require('crush').setup({ cmd = { '/path/to/venv/bin/crush-ls' } })")
+  return advice
+end
 
 local function check_command(cmd)
   local exe = cmd[1]
@@ -12,11 +27,35 @@ local function check_command(cmd)
     vim.health.ok(string.format("server command: `%s` (%s)", table.concat(cmd, " "), vim.fn.exepath(exe)))
     return true
   end
-  vim.health.error(
-    string.format("server command `%s` is not executable", table.concat(cmd, " ")),
-    { "Install crush-ls (`pip install crush-ls`) or pass `cmd` to require('crush').setup()" }
-  )
+  vim.health.error(string.format("server command `%s` is not executable (not found%s)", table.concat(cmd, " "),
+    config.options.cmd and ", from setup()'s `cmd`" or " on $PATH, and :CrushInstall has not run"), fixes())
   return false
+end
+
+-- `crush-ls doctor` for the project root: its lines, as ok / warn / error.
+local function check_doctor(cmd)
+  local args = vim.list_extend(vim.deepcopy(cmd), { "doctor", "--folder", client.root_dir() })
+  local result = vim.system(args, { text = true }):wait(STARTUP_TIMEOUT_MS * 3)
+  local report = vim.split(vim.trim(result.stdout or ""), "\n", { trimempty = true })
+  if #report == 0 or not report[1]:match("^crush%-ls doctor") then
+    local err = vim.split(vim.trim(result.stderr or ""), "\n", { trimempty = true })
+    vim.health.error(string.format("`%s` exited with code %s: %s", table.concat(args, " "), tostring(result.code),
+      table.concat(vim.list_slice(err, math.max(1, #err - 2)), " | ")), fixes())
+    return false
+  end
+  for _, line in ipairs(report) do
+    local level, text = line:match("^(%a+)%s+(.*)$")
+    if level == "error" then
+      vim.health.error("doctor: " .. text)
+    elseif level == "warn" then
+      vim.health.warn("doctor: " .. text)
+    elseif level == "ok" then
+      vim.health.ok("doctor: " .. text)
+    else
+      vim.health.info("doctor: " .. line)
+    end
+  end
+  return result.code == 0
 end
 
 local function check_server()
@@ -26,7 +65,8 @@ local function check_server()
   if info then
     vim.health.ok(string.format("server: %s %s", info.name or "?", info.version or "(no version)"))
   elseif not lsp_client then
-    vim.health.error("crush-ls did not start; see :LspLog")
+    local tail = client.stderr_tail()
+    vim.health.error("crush-ls did not start" .. (#tail > 0 and (": " .. table.concat(tail, " | ")) or "; see :LspLog"), fixes())
     return
   else
     vim.health.warn("the server sent no serverInfo")
@@ -45,7 +85,9 @@ end
 function M.check()
   vim.health.start("crush")
   vim.health.info("Neovim " .. tostring(vim.version()))
-  if check_command(config.options.cmd) then
+  local cmd = config.cmd()
+  if check_command(cmd) then
+    check_doctor(cmd)
     check_server()
   end
 end

@@ -424,6 +424,14 @@ function M.create_commands()
   command("CrushNew", function() M.new_session() end, { desc = "Start a new crush session" })
   command("CrushSessions", M.sessions, { desc = "Pick a crush session" })
   command("CrushSend", function(args) M.send(args.args) end, { nargs = "+", desc = "Send a prompt to crush" })
+  command("CrushInstall", function(args)
+    M.install({ wait = args.bang, package = args.args ~= "" and args.args or nil })
+  end, { nargs = "?", bang = true, desc = "Install crush-ls into a venv (! waits: for lazy.nvim's build)" })
+end
+
+-- :CrushInstall: crush-ls into stdpath("data")/crush-ls/venv; the next start uses it.
+function M.install(opts)
+  require("crush.install").install(opts)
 end
 
 function M.setup(opts)
