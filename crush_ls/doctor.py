@@ -57,10 +57,11 @@ class Report:
         return "\n".join(lines)
 
 
-def run_checks(folder: Path) -> Report:
+def run_checks(folder: Path, given=None) -> Report:
+    """`given`: Settings from initializationOptions or flags (`crush-ls acp --check`); they win over crush.json."""
     report = Report(folder)
     check_python(report)
-    settings = check_crush_json(report, folder)
+    settings = check_crush_json(report, folder, given)
     check_model(report, settings, folder)
     check_mcp(report, settings)
     check_data_directory(report, folder / settings.data_directory)
@@ -112,14 +113,14 @@ def _collect_warnings(logger_name: str) -> Iterator[list[str]]:
         logger.propagate, logger.level = saved
 
 
-def check_crush_json(report: Report, folder: Path):  # -> Settings
+def check_crush_json(report: Report, folder: Path, given=None):  # -> Settings
     from . import crush_config
     from .config import Settings, load_settings
 
     with _collect_warnings(crush_config.__name__) as warnings:
         for path in crush_config.config_paths(folder):
             report.add(*_file_state(path, crush_config.read_json_file, warnings))
-        settings = load_settings(folder, Settings())
+        settings = load_settings(folder, given or Settings())
     named = {check.text for check in report.checks}
     for message in dict.fromkeys(warnings):  # unusable entries of files that parsed
         if f"crush.json: {message}" not in named:
@@ -144,7 +145,7 @@ def check_model(report: Report, settings, folder: Path) -> None:
     from .providers import create_provider
 
     model = settings.model
-    named = f"{model.provider}/{model.model}" if model and model.provider else None
+    named = "/".join(filter(None, (model.provider, model.model))) if model and model.provider else None
     if named is None:
         report.add("ok", "model: none selected in crush.json: the embedded local model answers")
     try:
@@ -154,7 +155,8 @@ def check_model(report: Report, settings, folder: Path) -> None:
         check_llama(report, needed=named is None)
         return
     if named is not None:
-        report.add("ok", f"model: {named} (models.large of crush.json){_key_note(model)}")
+        source = "from the options given" if settings.raw.get("model") else "models.large of crush.json"
+        report.add("ok", f"model: {named} ({source}){_key_note(model)}")
     check_llama(report, needed=named is None or model.provider == "local", path=getattr(provider, "path", None))
 
 
@@ -254,7 +256,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--folder", default=os.getcwd(), help="the workspace folder to check (default: the current one)")
     options = parser.parse_args(argv)
+    return check_and_print(Path(options.folder))
+
+
+def check_and_print(folder: Path, given=None) -> int:
+    """Prints the report on stdout; 1 when something is wrong."""
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    report = run_checks(Path(options.folder).resolve())
-    print(report.render())
+    report = run_checks(folder.resolve(), given)
+    print(report.render(), flush=True)
     return 1 if report.errors else 0

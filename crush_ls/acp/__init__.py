@@ -31,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
                         help="crush-ls initializationOptions (flags override its keys)")
     parser.add_argument("--yolo", action="store_true", help="allow every tool call inside the workspace without asking")
     parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
+    parser.add_argument("--check", action="store_true",
+                        help="run `crush-ls doctor`'s checks for the cwd with these flags, print them and exit "
+                             "(1 when something is wrong): why a client shows \"agent failed to start\"")
     return parser
 
 
@@ -40,6 +43,8 @@ def main(argv: list[str]) -> int:
     from ..protocol.errors import CrushError
 
     args = parser().parse_args(argv)
+    if args.check:
+        return check(args)
     protocol_out = sys.stdout.buffer
     sys.stdout = sys.stderr  # stdout belongs to ACP: a stray print() goes to stderr
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -50,6 +55,23 @@ def main(argv: list[str]) -> int:
         print(f"crush-ls acp: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
     return serve(settings, sys.stdin.buffer, protocol_out)
+
+
+def check(args: argparse.Namespace) -> int:
+    """`--check`: the doctor's report for the cwd, with the model the flags choose."""
+    from pathlib import Path
+
+    from ..chat.options import UsageError, init_options
+    from ..config import parse_init_options
+    from ..doctor import check_and_print
+    from ..protocol.errors import CrushError
+
+    try:
+        given = parse_init_options(init_options(args))
+    except (UsageError, CrushError) as exc:
+        print(f"crush-ls acp: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+    return check_and_print(Path.cwd(), given)
 
 
 def serve(settings: object, stdin: BinaryIO, stdout: BinaryIO) -> int:

@@ -14,12 +14,15 @@ KEY_VARIABLE = "CRUSH_DOCTOR_TEST_KEY"
 SECRET = "sk-doctor-test-secret-value"
 
 
-def doctor(folder: Path, env_extra: dict[str, str] | None = None) -> tuple[int, list[str]]:
+def doctor(folder: Path, env_extra: dict[str, str] | None = None,
+           command: tuple[str, ...] = ("doctor", "--folder")) -> tuple[int, list[str]]:
     home = folder.parent / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRUSH_") and k != KEY_VARIABLE}
+    unset = {KEY_VARIABLE, "OPENAI_API_KEY", "ANTHROPIC_API_KEY"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRUSH_") and k not in unset}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"))
     env.update(env_extra or {})
-    proc = subprocess.run([sys.executable, "-m", "crush_ls", "doctor", "--folder", str(folder)],
+    args = [*command, str(folder)] if command[-1] == "--folder" else list(command)
+    proc = subprocess.run([sys.executable, "-m", "crush_ls", *args], cwd=folder,
                           env=env, capture_output=True, text=True, timeout=120)
     assert SECRET not in proc.stdout + proc.stderr
     return proc.returncode, proc.stdout.splitlines()
@@ -109,3 +112,21 @@ def test_a_read_only_data_directory_is_named(folder):
 
     assert code == 1
     assert errors(lines) == [f"error  data directory: {data} is not writable: Permission denied"]
+
+
+def test_acp_check_runs_the_same_checks_with_the_model_of_its_flags(folder):
+    code, lines = doctor(folder, command=("acp", "--check", "--model", "openai:gpt-4o-mini"))
+
+    assert code == 1
+    assert lines[0] == f"crush-ls doctor: {folder}"
+    assert errors(lines) == [
+        "error  model: openai/gpt-4o-mini: OpenAI model: the API key variable '$OPENAI_API_KEY' is not set in the environment."
+    ]
+
+
+def test_acp_check_of_a_healthy_setup_exits_0(folder):
+    code, lines = doctor(folder, command=("acp", "--check", "--model", "echo"))
+
+    assert code == 0, "\n".join(lines)
+    assert "ok     model: echo (from the options given)" in lines
+    assert lines[-1] == "No problems found."
