@@ -31,12 +31,18 @@ def _parse_host_port(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def _drop_answered_refusals(record: logging.LogRecord) -> bool:
-    """pygls logs a traceback for every error answer (`session_busy`, ...); those are not faults."""
+def _one_line_from_pygls(record: logging.LogRecord) -> bool:
+    """pygls logs a traceback for input it refuses (a refused `initialize`, a notification with bad
+    params), which crush-ls answers or drops with its own one line: keep pygls' to one line too."""
+    if not record.name.startswith("pygls"):
+        return True
     from pygls.exceptions import JsonRpcException
 
-    error = record.exc_info[1] if record.exc_info else None
-    return not isinstance(error, JsonRpcException)
+    if record.exc_info and isinstance(record.exc_info[1], JsonRpcException):
+        return False  # an answered error: crush-ls logged it
+    record.msg, record.args = record.getMessage().split("\n", 1)[0], ()
+    record.exc_info = record.exc_text = None
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger("pygls").setLevel(logging.WARNING)  # pygls logs every body at INFO
     for handler in logging.getLogger().handlers:  # a logger's own filter would miss pygls' child loggers
-        handler.addFilter(_drop_answered_refusals)
+        handler.addFilter(_one_line_from_pygls)
 
     from .server import server
     from .transport.stdio import serve_stdio, serve_tcp

@@ -22,9 +22,10 @@ from tests.conftest import SERVER_CMD, server_env
 
 class RawServer:
     def __init__(self, folder: Path, init_options: dict[str, Any] | None = None, *,
-                 capabilities: dict[str, Any] | None = None, initialize: bool = True) -> None:
+                 capabilities: dict[str, Any] | None = None, initialize: bool = True,
+                 env: dict[str, str] | None = None, stderr: Any = subprocess.PIPE) -> None:
         self.proc = subprocess.Popen(SERVER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=server_env())
+                                     stderr=stderr, env=server_env(**(env or {})))
         self.folder = folder
         self.uri = folder.as_uri()
         self._decoder = ContentLength(max_frame=1 << 40)
@@ -42,8 +43,12 @@ class RawServer:
 
     # -------------------------------------------------------------- writing
     def write_raw(self, body: bytes) -> None:
+        self.write_bytes(ContentLength.frame(body))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Exactly these bytes, framed or not."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(ContentLength.frame(body))
+        self.proc.stdin.write(data)
         self.proc.stdin.flush()
 
     def write(self, message: dict[str, Any]) -> None:

@@ -1,0 +1,105 @@
+"""The connection on the raw wire: lifecycle order, ids, cancels, framing faults, limits, a slow reader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import scripted
+from tests.raw import RawServer, run_complete_of
+
+
+def initialize_params(raw: RawServer) -> dict:
+    return {"processId": None, "capabilities": {}, "workspaceFolders": [{"uri": raw.uri, "name": "ws"}],
+            "initializationOptions": {"model": {"provider": "echo"}}}
+
+
+# ---------------------------------------------------------------------- before initialize
+def test_requests_before_initialize_are_refused_and_change_nothing(workspace: Path):
+    raw = RawServer(workspace, initialize=False)
+    try:
+        for method, params in (("session/list", {}), ("session/create", {"title": "early"}),
+                               ("agent/status", {}), ("shutdown", None), ("x/unknown", {})):
+            error = raw.request(method, params)["error"]
+            assert (error["code"], error["data"]["reason"]) == (-32002, "server_not_initialized"), (method, error)
+        raw.notify("initialized", {})  # a notification before initialize is dropped
+        assert "result" in raw.request("initialize", initialize_params(raw))
+        raw.notify("initialized", {})
+        assert raw.request("session/list", {})["result"] == {"sessions": []}  # the early create did nothing
+        session = raw.request("session/create", {})["result"]["id"]
+        assert raw.request("agent/sendMessage", {"sessionId": session, "prompt": "hello"})["result"]["accepted"]
+    finally:
+        raw.close()
+
+
+# ---------------------------------------------------------------------- refusals and cancels (issue 15, item 12)
+HOSTILE = [
+    b"{not json",
+    b"[1, 2]",
+    json.dumps({"jsonrpc": "2.0", "id": "a", "method": "agent/sendMessage", "params": "hello"}).encode(),
+    json.dumps({"jsonrpc": "2.0", "id": "b", "method": "agent/sendMessage",
+                "params": {"sessionId": "ghost", "prompt": "x"}}).encode(),
+    json.dumps({"jsonrpc": "2.0", "id": "c", "method": "agent/fly", "params": {}}).encode(),
+    json.dumps({"jsonrpc": "2.0", "id": "d", "method": "session/get", "params": {"sessionId": 5}}).encode(),
+    json.dumps({"jsonrpc": "2.0", "method": "agent/sendMessage", "params": {"prompt": 5}}).encode(),
+    json.dumps({"jsonrpc": "2.0", "method": "workspace/didChangeWorkspaceFolders", "params": {"event": 5}}).encode(),
+    json.dumps({"jsonrpc": "2.0", "id": "e", "method": "initialize", "params": {"capabilities": 7}}).encode(),
+    json.dumps({"jsonrpc": "2.0", "id": "never-asked", "result": {}}).encode(),
+]
+
+
+def test_refusals_log_one_line_each_and_cancel_request_with_an_id_is_answered(workspace: Path, tmp_path: Path):
+    log_path = tmp_path / "stderr.log"
+    with log_path.open("wb") as log_file:
+        raw = RawServer(workspace, {"model": {"provider": "echo"}}, stderr=log_file)
+        try:
+            for _ in range(20):
+                for body in HOSTILE:
+                    raw.write_raw(body)
+            cancel = raw.request("$/cancelRequest", {"id": "nothing-pending"})
+            assert "result" in cancel or "error" in cancel
+            raw.request("shutdown")
+            raw.notify("exit")
+            assert raw.proc.wait(10) == 0
+        finally:
+            raw.close()
+    log = log_path.read_text()
+    assert "Traceback" not in log, log[:3000]
+    assert len(log.splitlines()) <= 2 * 20 * len(HOSTILE), "more than a line or two per refused message"
+
+
+# ---------------------------------------------------------------------- ids (issue 15, item 16)
+PERMISSIONS = {"experimental": {"crush": {"permissions": True}}}
+
+
+def test_a_client_cancel_of_a_permission_request_is_a_deny_and_the_run_goes_on(workspace: Path):
+    script = scripted({"events": [{"toolCall": {"name": "view", "input": {"file_path": "/etc/hostname"}}}]})
+    raw = RawServer(workspace, {"model": script}, capabilities=PERMISSIONS)
+    try:
+        session = raw.request("session/create", {})["result"]["id"]
+        run_id = raw.request("agent/sendMessage", {"sessionId": session, "prompt": "peek"})["result"]["runId"]
+        asked = raw.read_until(lambda m: m.get("method") == "agent/requestPermission")
+        raw.notify("$/cancelRequest", {"id": asked["id"]})
+        done = raw.read_until(run_complete_of(run_id))["params"]
+        assert done["finishReason"] == "end_turn"  # as for any deny (a cancel would end it `canceled`)
+        notes = [m["params"] for m in raw.received if m.get("method") == "agent/notification"]
+        assert [n["decision"] for n in notes if n["type"] == "permission_resolved"] == ["deny"]
+        assert "Permission denied" in next(n["content"] for n in notes if n["type"] == "tool_result")
+    finally:
+        raw.close()
+
+
+def test_a_response_shaped_message_never_answers_the_clients_own_request(workspace: Path):
+    raw = RawServer(workspace, {"model": scripted({"events": [{"sleepMs": 3000}]})})
+    try:
+        session = raw.request("session/create", {})["result"]["id"]
+        raw.request("agent/sendMessage", {"sessionId": session, "prompt": "long", "runId": "slow"})
+        raw.read_until(lambda m: m.get("params", {}).get("type") == "run_started")
+        delete = {"jsonrpc": "2.0", "id": "del", "method": "session/delete", "params": {"sessionId": session}}
+        raw.write_together(delete, {"jsonrpc": "2.0", "id": "del", "result": {"injected": True}})
+        reply = raw.read_until(lambda m: m.get("id") == "del" and "method" not in m)
+        assert reply["result"] == {}
+        assert raw.request("session/list", {})["result"] == {"sessions": []}
+        assert [m for m in raw.received if m.get("id") == "del"] == [reply]
+    finally:
+        raw.close()
