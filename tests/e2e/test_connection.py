@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from crush_ls.transport.framing import encode
 from tests.conftest import scripted
 from tests.raw import RawServer, run_complete_of
 
@@ -30,6 +32,79 @@ def test_requests_before_initialize_are_refused_and_change_nothing(workspace: Pa
         assert raw.request("agent/sendMessage", {"sessionId": session, "prompt": "hello"})["result"]["accepted"]
     finally:
         raw.close()
+
+
+# ---------------------------------------------------------------------- framing faults (issue 15, item 8)
+def status_request(msg_id: str) -> bytes:
+    return encode({"jsonrpc": "2.0", "id": msg_id, "method": "agent/status", "params": {}})
+
+
+FRAMING_FAULTS = {
+    "missing_header": json.dumps({"jsonrpc": "2.0", "id": "lost", "method": "agent/status"}).encode(),
+    "no_content_length": b"Content-Type: application/json\r\n\r\n{}",
+    "negative_length": b"Content-Length: -5\r\n\r\n{}",
+    "plus_length": b"Content-Length: +2\r\n\r\n{}",
+    "non_numeric_length": b"Content-Length: twelve\r\n\r\n{}",
+    "lf_only_line_ends": b"Content-Length: 2\n\n{}",
+    "header_line_without_colon": b"Content-Length 2\r\n\r\n{}",
+    "nul_bytes_before_the_header": b"\0\0\0\0" + status_request("after-nul"),
+    "length_of_4300_digits": b"Content-Length: " + b"7" * 4300 + b"\r\n\r\n{}",
+    "no_header_end_at_all": b"z" * 100_000,
+}
+
+
+def answers_and_parse_errors(raw: RawServer, ids: set[Any]) -> tuple[dict[Any, dict], int]:
+    start = len(raw.received)
+    raw.read_until(lambda m: ids <= {r.get("id") for r in raw.received[start:] if "method" not in r}, timeout=20)
+    seen = raw.received[start:]
+    errors = sum(1 for m in seen if m.get("id") is None and m.get("error", {}).get("code") == -32700)
+    return {m["id"]: m for m in seen if m.get("id") in ids}, errors
+
+
+def test_after_each_framing_fault_one_parse_error_and_the_server_keeps_serving(workspace: Path):
+    raw = RawServer(workspace, {"model": {"provider": "echo"}})
+    try:
+        for name, fault in FRAMING_FAULTS.items():
+            raw.write_bytes(fault)
+            ids = {f"{name}-{i}" for i in range(20)}
+            raw.write_bytes(b"".join(status_request(i) for i in sorted(ids)))
+            if name == "nul_bytes_before_the_header":
+                ids.add("after-nul")
+            answers, parse_errors = answers_and_parse_errors(raw, ids)
+            assert parse_errors == 1, name
+            assert all("result" in answers[i] for i in ids), name
+        assert raw.proc.poll() is None
+    finally:
+        raw.close()
+
+
+# ---------------------------------------------------------------------- frame size limit (issue 15, item 9)
+def test_a_frame_over_the_limit_is_refused_unbuffered_and_its_body_skipped(workspace: Path):
+    raw = RawServer(workspace, {"model": {"provider": "echo"}}, env={"CRUSH_LS_MAX_FRAME": str(1 << 20)})
+    try:
+        session = raw.request("session/create", {})["result"]["id"]
+        rss_before = rss_mb(raw.proc.pid)
+        big = encode({"jsonrpc": "2.0", "id": "big", "method": "agent/sendMessage",
+                      "params": {"sessionId": session, "prompt": "x" * (40 << 20)}})
+        for start in range(0, len(big), 1 << 20):  # while it is read, answers come (the pipe must not fill)
+            raw.write_bytes(big[start:start + (1 << 20)])
+        ids = {f"after-{i}" for i in range(20)}
+        raw.write_bytes(b"".join(status_request(i) for i in sorted(ids)))
+        answers, _ = answers_and_parse_errors(raw, ids | {"big"})
+        error = answers["big"]["error"]
+        assert error["code"] == -32600 and "limit" in error["message"], error
+        assert all("result" in answers[i] for i in ids)
+        assert rss_mb(raw.proc.pid) - rss_before < 20, "the refused body was buffered"
+        assert raw.request("agent/sendMessage", {"sessionId": session, "prompt": "small"})["result"]["accepted"]
+    finally:
+        raw.close()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
 
 
 # ---------------------------------------------------------------------- refusals and cancels (issue 15, item 12)
