@@ -229,6 +229,22 @@ def test_a_missing_command_gives_one_error_with_the_fix(workspace):
     assert error["msg"].startswith("crush: the server command `/nonexistent/crush-ls` is not executable. Run :CrushInstall")
 
 
+def test_crush_install_with_a_too_old_python_says_how_to_get_one(workspace):
+    old_python = workspace.parent / "python3.9"
+    old_python.write_text("#!/bin/sh\necho 3.9.18\n")  # answers the version probe like an old Python
+    old_python.chmod(0o755)
+    result = run_case(workspace, "install_fails", scripted(), cmd=None,
+                      env_extra={"CRUSH_NVIM_INSTALL_PYTHON": str(old_python)})
+
+    assert result["installed"]["ok"] is False
+    detail = result["installed"]["detail"]
+    assert detail.startswith(f"crush-ls needs Python 3.11 or newer: {old_python} is Python 3.9.18; install Python 3.11+")
+    assert "https://www.python.org/downloads/" in detail
+    [error] = [note for note in result["notes"] if note["level"] == 4]
+    assert error["msg"] == f"crush: :CrushInstall failed: {detail}"
+    assert not (workspace.parent / "data" / "nvim" / "crush-ls").exists()
+
+
 @pytest.mark.timeout(900)
 def test_crush_install_from_a_local_wheel_then_chat_answers(workspace):
     wheel = local_wheel()

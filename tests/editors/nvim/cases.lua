@@ -244,6 +244,16 @@ function cases.start_failure_missing()
   return { notes = notes }
 end
 
+-- :CrushInstall that cannot succeed: what CrushInstalled and vim.notify say.
+function cases.install_fails()
+  local notes = record_notify()
+  local installed
+  vim.api.nvim_create_autocmd("User", { pattern = "CrushInstalled", once = true, callback = function(ev) installed = ev.data end })
+  vim.cmd("CrushInstall")
+  wait_for("CrushInstalled", function() return installed ~= nil end)
+  return { installed = installed, notes = notes }
+end
+
 -- :CrushInstall (from $CRUSH_NVIM_INSTALL_PACKAGE), then a prompt through the installed server.
 function cases.install()
   local notes = record_notify()

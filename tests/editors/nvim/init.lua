@@ -11,7 +11,7 @@ local cmd = vim.json.decode(env.CRUSH_NVIM_CMD)
 require("crush").setup({
   cmd = cmd ~= vim.NIL and cmd or nil, -- null: the plugin's default (installed venv, else $PATH)
   init_options = vim.json.decode(env.CRUSH_NVIM_INIT_OPTIONS),
-  install = { package = env.CRUSH_NVIM_INSTALL_PACKAGE },
+  install = { package = env.CRUSH_NVIM_INSTALL_PACKAGE, python = env.CRUSH_NVIM_INSTALL_PYTHON },
 })
 
 local function write_result(payload)

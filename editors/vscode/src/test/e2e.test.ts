@@ -377,4 +377,22 @@ describe('VS Code extension in code-server', { skip }, () => {
       await shot('vscode-reconnected.png');
     });
   });
+  test('a server that keeps crashing is given up on, and the view and one notification say why', async () => {
+    await withFailureShot('failure-gave-up.png', async () => {
+      const notice = chatView.locator('#server');
+      for (const restart of [2, 3]) {
+        process.kill(serverPids()[0], 'SIGKILL');
+        await notice.filter({ hasText: `(restart ${restart} of 3)` }).filter({ hasText: 'Reconnected' }).waitFor({ timeout: 60_000 });
+      }
+      process.kill(serverPids()[0], 'SIGKILL');
+      const problem = chatView.locator('#server.server-problem', { hasText: 'Crush stopped restarting it' });
+      await problem.waitFor({ timeout: 60_000 });
+      assert.match(await problem.innerText(), /crush-ls stopped 4 times in 5 minutes; .* The last time: .* was killed by SIGKILL/);
+      const toasts = page.locator('.notifications-toasts .notification-toast', { hasText: 'Crush stopped restarting it' });
+      await toasts.first().waitFor({ timeout: TIMEOUT });
+      assert.equal(await toasts.count(), 1);
+      assert.deepEqual(serverPids(), [], 'no server left running');
+      await shot('vscode-gave-up.png');
+    });
+  });
 });
