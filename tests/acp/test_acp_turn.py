@@ -182,3 +182,27 @@ async def test_twenty_malformed_lines_are_answered_and_a_valid_request_follows(t
     assert len(errors) == 20  # every malformed line is answered
     assert all(isinstance(e["error"]["code"], int) and e["error"]["message"] for e in errors)
     assert answers[-1]["result"]["protocolVersion"] == 1
+
+
+async def test_prompt_content_links_embedded_resources_and_images(tmp_path) -> None:
+    from acp import schema as s
+
+    async with agent(tmp_path, {"events": [{"echo": True}]}) as h:
+        await h.initialize()
+        sid = await h.new_session()
+        blocks = [
+            acp.text_block("look at"),
+            s.ResourceContentBlock(type="resource_link", name="main.py", uri=(tmp_path / "main.py").as_uri()),
+            s.EmbeddedResourceContentBlock(type="resource", resource=s.TextResourceContents(
+                uri=(tmp_path / "notes.md").as_uri(), mime_type="text/markdown", text="# unsaved notes")),
+            s.ImageContentBlock(type="image", mime_type="image/png", data="iVBORw0KGgo="),
+        ]
+        answer = await asyncio.wait_for(h.conn.prompt(session_id=sid, prompt=blocks), 15)
+        assert answer.stop_reason == "end_turn"
+        assert folded(h.client.of(sid))["text"] == "look at\n@main.py"  # echo: the prompt's text
+    async with agent(tmp_path, say("x")) as h:
+        await h.initialize()
+        await h.conn.load_session(cwd=str(tmp_path), session_id=sid, mcp_servers=[])
+        user = "".join(u.content.text for u in h.client.of(sid, "user_message_chunk"))
+        assert "@main.py" in user
+        assert "<file path='notes.md'>\n# unsaved notes\n</file>" in user  # embedded context is an attachment
