@@ -9,10 +9,8 @@ stdout; logs go to stderr. See docs/acp.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
-from typing import BinaryIO
 
 EOF_CLOSE_TIMEOUT = 1.5  # end of input: the process is gone within 2 s, as the LSP server's
 
@@ -54,7 +52,11 @@ def main(argv: list[str]) -> int:
     except (UsageError, CrushError) as exc:
         print(f"crush-ls acp: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
-    return serve(settings, sys.stdin.buffer, protocol_out)
+    from ..transport.framing import JsonLines, max_frame_from_env
+    from ..transport.stdio import serve_stdio
+    from .stdio import AcpPeer
+
+    return serve_stdio(AcpPeer(settings), sys.stdin.buffer, protocol_out, JsonLines(max_frame_from_env()))
 
 
 def check(args: argparse.Namespace) -> int:
@@ -72,32 +74,3 @@ def check(args: argparse.Namespace) -> int:
         print(f"crush-ls acp: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
     return check_and_print(Path.cwd(), given)
-
-
-def serve(settings: object, stdin: BinaryIO, stdout: BinaryIO) -> int:
-    async def run() -> int:
-        from acp.agent.connection import AgentSideConnection
-
-        from .agent import AcpAgent
-        from .content import tolerant_setup
-        from .stdio import LineReader, LineTransport, Writer, read_stdin
-
-        writer = Writer(stdout)
-        await writer.attach()
-        transport = LineTransport(writer, tolerant_setup)
-        reader = LineReader(transport.feed)
-        agent = AcpAgent(settings, writer.write)  # type: ignore[arg-type]
-        connection = AgentSideConnection(agent, transport, use_unstable_protocol=True,  # resume, close
-                                         observers=[agent.observe])
-        await read_stdin(stdin, reader)
-        await reader.ended
-        transport.end()
-        await agent.backend.close_all(EOF_CLOSE_TIMEOUT)
-        await connection.close()
-        await writer.drain(0.4)
-        return 0
-
-    try:
-        return asyncio.run(run())
-    except BrokenPipeError:
-        return 0

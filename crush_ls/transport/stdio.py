@@ -196,12 +196,14 @@ def _feed_from_file(loop: asyncio.AbstractEventLoop, connection: Connection, str
     loop.call_soon_threadsafe(connection.connection_lost, None)
 
 
-def serve_stdio(peer: Peer, stdin: BinaryIO, stdout: BinaryIO) -> int:
+def serve_stdio(peer: Peer, stdin: BinaryIO, stdout: BinaryIO, decoder: Decoder | None = None) -> int:
+    """Serve `peer` on stdio; `decoder` is the framing (default Content-Length; `JsonLines` for ACP)."""
+
     async def main() -> int:
         loop = asyncio.get_running_loop()
         writer = StdoutWriter(stdout)
         await writer.attach()
-        connection = Connection(peer)
+        connection = Connection(peer, decoder=decoder)
         connection.set_writer(writer)
         if _pollable(stdin):
             await loop.connect_read_pipe(lambda: connection, stdin)
