@@ -8,7 +8,9 @@ For each server, on its own temp folder with the scripted model:
     to reading its first `agent_message_chunk` / `text_delta`;
   - updates/s: the streaming sessions' text updates read per second over that time.
 One asyncio client per server, the same code for both apart from the framing.
-Usage: python bench/acp_stream.py [--prompts 50] [--streams 20]
+The servers take turns for ROUNDS rounds (a busy machine drifts); each figure is
+the median over the rounds.
+Usage: python bench/acp_stream.py [--prompts 50] [--streams 20] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -220,13 +222,19 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=50)
     parser.add_argument("--streams", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    print(f"{args.streams} sessions streaming, {args.prompts} prompts timed in another session")
+    print(f"{args.streams} sessions streaming, {args.prompts} prompts timed in another session, "
+          f"median of {args.rounds} alternating rounds")
+    rounds: dict[str, list[dict[str, float]]] = {AcpServer.name: [], LspServer.name: []}
+    for _ in range(args.rounds):
+        for server in (AcpServer(), LspServer()):
+            rounds[server.name].append(await measure(server, args.prompts, args.streams))
     print(f"{'server':<24} {'first chunk p50':>16} {'p90':>9} {'max':>9} {'updates/s':>10}")
-    for server in (AcpServer(), LspServer()):
-        figures = await measure(server, args.prompts, args.streams)
-        print(f"{server.name:<24} {figures['first_chunk_p50_ms']:>13.1f} ms {figures['first_chunk_p90_ms']:>6.1f} ms "
-              f"{figures['first_chunk_max_ms']:>6.1f} ms {figures['updates_per_s']:>10.0f}")
+    for name, results in rounds.items():
+        f = {key: statistics.median(r[key] for r in results) for key in results[0]}
+        print(f"{name:<24} {f['first_chunk_p50_ms']:>13.1f} ms {f['first_chunk_p90_ms']:>6.1f} ms "
+              f"{f['first_chunk_max_ms']:>6.1f} ms {f['updates_per_s']:>10.0f}")
 
 
 if __name__ == "__main__":

@@ -141,9 +141,13 @@ class AcpAgent:
             waiter.error_code = body.get("code")
 
     def notify(self, session_id: str, update: Any) -> None:
-        note = schema.SessionNotification(session_id=session_id, update=update)
-        self._write({"jsonrpc": "2.0", "method": "session/update",
-                     "params": note.model_dump(mode="json", by_alias=True, exclude_none=True)})
+        """One `session/update`: a schema type, or a text chunk already in wire form (`updates.chunk_wire`)."""
+        if isinstance(update, dict):
+            params = {"sessionId": session_id, "update": update}
+        else:
+            params = schema.SessionNotification(session_id=session_id, update=update).model_dump(
+                mode="json", by_alias=True, exclude_none=True)
+        self._write({"jsonrpc": "2.0", "method": "session/update", "params": params})
 
     def can_ask(self) -> bool:
         return self.conn is not None

@@ -28,9 +28,9 @@ class SessionStream:
     def translate(self, body: dict[str, Any], context_window: int) -> list[Any]:
         kind = body.get("type")
         if kind == "text_delta":
-            return [updates.message_chunk("agent", body["text"], body.get("messageId"))]
+            return [updates.chunk_wire("agent", body["text"], body.get("messageId"))]
         if kind == "reasoning_delta":
-            return [updates.message_chunk("thought", body["text"], body.get("messageId"))]
+            return [updates.chunk_wire("thought", body["text"], body.get("messageId"))]
         if kind == "tool_call":
             return self._tool_call(body["toolCall"])
         if kind == "tool_result":

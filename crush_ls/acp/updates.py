@@ -153,6 +153,18 @@ def usage(session: dict[str, Any], context_window: int) -> schema.UsageUpdate:
     )
 
 
+CHUNK_KINDS = {"user": "user_message_chunk", "agent": "agent_message_chunk", "thought": "agent_thought_chunk"}
+
+
+def chunk_wire(kind: str, text: str, message_id: str | None = None) -> dict[str, Any]:
+    """`message_chunk(...)` already dumped: the hot path of streaming (a delta every few ms per session)
+    skips building and dumping a pydantic model; tests/acp pin it to the schema type's dump."""
+    update: dict[str, Any] = {"content": {"text": text, "type": "text"}, "sessionUpdate": CHUNK_KINDS[kind]}
+    if message_id is not None:
+        update["messageId"] = message_id
+    return update
+
+
 def message_chunk(kind: str, text: str, message_id: str | None = None) -> Any:
     """A text piece: `user`, `agent` (text) or `thought` (reasoning)."""
     block = schema.TextContentBlock(type="text", text=text)
