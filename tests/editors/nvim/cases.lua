@@ -244,25 +244,27 @@ function cases.start_failure_missing()
   return { notes = notes }
 end
 
--- :CrushInstall that cannot succeed: what CrushInstalled and vim.notify say.
-function cases.install_fails()
+-- :CrushInstall, waited for: the CrushInstalled data and what vim.notify said.
+local function install(timeout_ms)
   local notes = record_notify()
   local installed
   vim.api.nvim_create_autocmd("User", { pattern = "CrushInstalled", once = true, callback = function(ev) installed = ev.data end })
   vim.cmd("CrushInstall")
-  wait_for("CrushInstalled", function() return installed ~= nil end)
+  if not vim.wait(timeout_ms or TIMEOUT_MS, function() return installed ~= nil end, 50) then
+    error("timed out waiting for :CrushInstall")
+  end
+  return installed, notes
+end
+
+-- :CrushInstall that cannot succeed.
+function cases.install_fails()
+  local installed, notes = install()
   return { installed = installed, notes = notes }
 end
 
 -- :CrushInstall (from $CRUSH_NVIM_INSTALL_PACKAGE), then a prompt through the installed server.
 function cases.install()
-  local notes = record_notify()
-  local installed
-  vim.api.nvim_create_autocmd("User", { pattern = "CrushInstalled", once = true, callback = function(ev) installed = ev.data end })
-  vim.cmd("CrushInstall")
-  if not vim.wait(tonumber(args.install_timeout_ms), function() return installed ~= nil end, 50) then
-    error("timed out waiting for :CrushInstall")
-  end
+  local installed, notes = install(tonumber(args.install_timeout_ms))
   if not installed.ok then
     error(installed.detail)
   end
