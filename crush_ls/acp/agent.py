@@ -187,7 +187,8 @@ class AcpAgent:
     def _auto_decision(session: AcpSession, run_id: str | None, permission: dict[str, Any]) -> str | None:
         mode = session.run_modes.get(run_id or "", session.mode)
         path = permission.get("path")
-        inside = path is not None and is_inside(session.workspace.root, Path(path))
+        # No path (an MCP tool): the permission rules count it as inside the workspace.
+        inside = path is None or is_inside(session.workspace.root, Path(path))
         if not inside:
             return None  # outside the workspace a person always decides
         if mode == ALLOW_ALL or (mode == ALLOW_EDITS and permission.get("action") == "write"):
