@@ -27,7 +27,8 @@ export class ServerProcess {
 
   // The language client copies stderr into the output channel itself; this keeps the tail.
   private constructor(readonly child: ChildProcess, readonly commandLine: string) {
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // 'close', not 'exit': by then stderr is read to its end, so the tail is complete.
+    this.exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
       const parts = (this.partial + chunk).split('\n');
