@@ -37,6 +37,7 @@ from .protocol.errors import (
     WorkspaceClosing,
     WorkspaceNotFound,
 )
+from .mcp import McpManager, server_configs
 from .permissions import Permissions
 from .protocol.params import CancelParams, ModelSelection, SendMessageParams
 from .providers import create_provider, local_model_available
@@ -99,8 +100,9 @@ class Workspace:
     """One open folder: its settings, storage, agent and background tasks."""
 
     def __init__(self, uri: str, root: Path, settings: Settings, store: Store, agent: Agent,
-                 model_error: CrushError | None) -> None:
+                 model_error: CrushError | None, mcp: McpManager) -> None:
         self.uri = uri
+        self.mcp = mcp
         self.root = root
         self.settings = settings
         self.store = store
@@ -172,15 +174,18 @@ class Backend:
         self.open_errors.pop(uri, None)
         provider, model_error = self._make_provider(settings.model, root)
         workspace: Workspace
+        mcp = McpManager(server_configs(settings.crush.mcp if settings.crush else {}, settings.mcp), root,
+                         lambda body: self.client.send({**body, "workspace": uri}))
         agent = Agent(
             workspace_uri=uri, root=root, settings=settings, store=store, provider=provider,
-            small_provider=lambda: self._small_provider(workspace), tools=builtin_tools,
+            small_provider=lambda: self._small_provider(workspace), tools=builtin_tools, extra_tools=mcp.tools,
             permissions=Permissions(settings.permissions, WorkspaceAsker(self.client, uri)),
             send=self.client.send, spawn=lambda coro: workspace.spawn(coro),
             files=getattr(self.client, "files", None),  # a client that edits the editor's buffers (ACP)
         )
-        workspace = Workspace(uri, root, settings, store, agent, model_error)
+        workspace = Workspace(uri, root, settings, store, agent, model_error, mcp)
         self.workspaces[uri] = self._aliases[uri] = self._by_root[root] = workspace
+        mcp.start()  # in the background: nothing waits for a server
         log.info("opened workspace %s (%d sessions)", uri, len(store.sessions))
         return workspace
 
@@ -243,6 +248,7 @@ class Backend:
         for task in workspace.tasks:
             task.cancel()
         running = workspace.agent.coordinator.workers() + list(workspace.tasks)
+        mcp_closed = asyncio.ensure_future(workspace.mcp.close())  # alongside the runs: both are bounded
         if running:
             _done, pending = await asyncio.wait(running, timeout=timeout)
             for task in pending:
@@ -250,6 +256,7 @@ class Backend:
         await workspace.store.flush()
         await workspace.store.close()
         await workspace.agent.close_providers()
+        await mcp_closed
         for alias in [a for a, w in self._aliases.items() if w is workspace]:
             del self._aliases[alias]
         self.workspaces.pop(workspace.uri, None)
@@ -359,6 +366,10 @@ class Backend:
                 seen.add((info.provider, info.model))
                 available.append(info)
         return {"current": model_to_wire(current) if current else None, "available": [model_to_wire(i) for i in available]}
+
+    def mcp_servers(self, workspace_uri: str | None) -> dict[str, Any]:
+        """The workspace's MCP servers: name, type, state, error and tools (docs/mcp.md)."""
+        return {"servers": self.workspace(workspace_uri).mcp.to_wire()}
 
     def set_model(self, workspace_uri: str | None, selection: ModelSelection) -> dict[str, Any]:
         """Switch the workspace's model for the next runs (a running turn keeps its own)."""

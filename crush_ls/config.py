@@ -63,6 +63,8 @@ class Settings:
     permissions: PermissionSettings = attrs.Factory(PermissionSettings)
     data_directory: str = ".crush"
     stream_interval_ms: float = 16
+    # MCP servers by name, Crush's shape (crush_ls.mcp.config); they win over crush.json's by name.
+    mcp: dict[str, Any] = attrs.Factory(dict)
     # Not options (init=False: never read from the wire). `raw`: the
     # initializationOptions as sent, to tell a given value from a default.
     # `crush`: the crush.json configuration `load_settings` merged in.

@@ -11,8 +11,8 @@ Files, lowest priority first (later files win, key by key):
 
 What crush-ls uses: `providers` (`type` openai / openai-compat / openrouter
 become our `openai` provider, anthropic our `anthropic`), `models.large` /
-`models.small`, `permissions.allowed_tools` and `options.data_directory`.
-Everything else (mcp, lsp, tui, ...) is ignored. `$VAR` and `${VAR}` in
+`models.small`, `permissions.allowed_tools`, `options.data_directory` and `mcp`
+(crush_ls.mcp.config). Everything else (lsp, tui, ...) is ignored. `$VAR` and `${VAR}` in
 `base_url` and `api_key` read the environment; `$(command)` is not run.
 A file that is not valid JSON is skipped with a warning; no value from any
 file is ever logged.
@@ -58,6 +58,7 @@ class CrushConfig:
     provider_defaults: dict[str, ModelConfig] = attrs.Factory(dict)
     allowed_tools: list[str] | None = None
     data_directory: str | None = None
+    mcp: dict[str, Any] = attrs.Factory(dict)  # the raw `mcp` map, read by crush_ls.mcp.config
 
 
 # --- files -------------------------------------------------------------------
@@ -268,6 +269,7 @@ def parse(raw: dict[str, Any]) -> CrushConfig:
     elif tools is not None:
         log.warning("crush.json: ignoring permissions.allowed_tools, it must be a list of strings")
     config.data_directory = _str(_object(raw.get("options"), "options").get("data_directory"))
+    config.mcp = _object(raw.get("mcp"), "mcp")
     return config
 
 

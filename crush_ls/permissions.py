@@ -64,7 +64,7 @@ class Permissions:
 
     def _preapproved(self, session_id: str, tool: str, access: Access) -> bool:
         allowed = self.settings.allowed_tools
-        if tool in allowed or f"{tool}:{access.action}" in allowed:
+        if any(name in allowed or f"{name}:{access.action}" in allowed for name in (tool, *access.aliases)):
             return True
         return (session_id, tool, access.action, _grant_scope(access.path)) in self._session_grants
 

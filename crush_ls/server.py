@@ -381,6 +381,11 @@ def set_model(ls: CrushServer, params: p.SetModelParams) -> Any:
     return ls.backend.set_model(params.workspace, params.model)
 
 
+@request(p.MCP_SERVERS, p.WorkspaceParams)
+def mcp_servers(ls: CrushServer, params: p.WorkspaceParams) -> Any:
+    return ls.backend.mcp_servers(params.workspace)
+
+
 # ---------------------------------------------------------------------- session/*
 @request(p.SESSION_CREATE, p.CreateSessionParams)
 def session_create(ls: CrushServer, params: p.CreateSessionParams) -> Any:

@@ -56,6 +56,7 @@ class Agent:
         provider: Provider,
         small_provider: Callable[[], Provider | None],
         tools: Callable[[], dict[str, Tool]],
+        extra_tools: Callable[[], dict[str, Tool]] = dict,
         permissions: Permissions,
         send: Send,
         spawn: Callable[[Any], asyncio.Task[Any]],
@@ -69,6 +70,7 @@ class Agent:
         self._small_provider = small_provider
         self._make_tools = tools
         self._tools: dict[str, Tool] | None = None
+        self._extra_tools = extra_tools  # the connected MCP servers' tools: they come and go
         self.permissions = permissions
         self.send = send
         self.spawn = spawn
@@ -84,7 +86,12 @@ class Agent:
 
     @property
     def tools(self) -> dict[str, Tool]:
-        """The workspace's tools, built when the first turn needs them."""
+        """The built-in tools (built when the first turn needs them) and the MCP tools ready now."""
+        extra = self._extra_tools()
+        return {**self.builtin_tools, **extra} if extra else self.builtin_tools
+
+    @property
+    def builtin_tools(self) -> dict[str, Tool]:
         if self._tools is None:
             self._tools = self._make_tools()
         return self._tools
@@ -116,7 +123,7 @@ class Agent:
     def system_prompt(self, with_tools: bool) -> str:
         """Built once per workspace (it reads the context files); models without tools hear of none."""
         if with_tools not in self._system_prompts:
-            self._system_prompts[with_tools] = system_prompt(self.root, list(self.tools) if with_tools else [])
+            self._system_prompts[with_tools] = system_prompt(self.root, list(self.builtin_tools) if with_tools else [])
         return self._system_prompts[with_tools]
 
     def tool_specs(self) -> list[ToolSpec]:

@@ -373,6 +373,8 @@ class Turn:
         }
         if result.metadata:
             result_part["metadata"] = result.metadata
+        if result.parts:
+            result_part["parts"] = result.parts
         message = await self.store.create_message(self.run.session_id, "tool", [result_part])
         self.history.append(message)
         self.events.emit({"type": "message_created", "message": message_to_wire(message)})

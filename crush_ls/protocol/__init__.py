@@ -37,6 +37,7 @@ CLEAR_QUEUE = "agent/clearQueue"
 SUMMARIZE = "agent/summarize"
 MODELS = "agent/models"
 SET_MODEL = "agent/setModel"
+MCP_SERVERS = "agent/mcpServers"
 SESSION_CREATE = "session/create"
 SESSION_LIST = "session/list"
 SESSION_GET = "session/get"
@@ -48,19 +49,19 @@ NOTIFICATION = "agent/notification"
 REQUEST_PERMISSION = "agent/requestPermission"
 
 METHODS = [
-    SEND_MESSAGE, CANCEL, STATUS, QUEUED_PROMPTS, CLEAR_QUEUE, SUMMARIZE, MODELS, SET_MODEL,
+    SEND_MESSAGE, CANCEL, STATUS, QUEUED_PROMPTS, CLEAR_QUEUE, SUMMARIZE, MODELS, SET_MODEL, MCP_SERVERS,
     SESSION_CREATE, SESSION_LIST, SESSION_GET, SESSION_MESSAGES, SESSION_RENAME, SESSION_DELETE,
 ]
 NOTIFICATION_TYPES = [
     "run_queued", "run_started", "message_created", "text_delta", "reasoning_delta", "tool_call",
     "tool_result", "permission_requested", "permission_resolved", "message_finished",
-    "session_updated", "agent_error", "run_complete",
+    "session_updated", "agent_error", "run_complete", "mcp_updated",
 ]
 
 __all__ = [
     "Attachment", "CancelParams", "CreateSessionParams", "ModelSelection", "RenameSessionParams",
     "SendMessageParams", "SessionParams", "SetModelParams", "WorkspaceParams",
     "PROTOCOL_VERSION", "METHODS", "NOTIFICATION_TYPES", "NOTIFICATION", "REQUEST_PERMISSION",
-    "SEND_MESSAGE", "CANCEL", "STATUS", "QUEUED_PROMPTS", "CLEAR_QUEUE", "SUMMARIZE", "MODELS", "SET_MODEL",
+    "SEND_MESSAGE", "CANCEL", "STATUS", "QUEUED_PROMPTS", "CLEAR_QUEUE", "SUMMARIZE", "MODELS", "SET_MODEL", "MCP_SERVERS",
     "SESSION_CREATE", "SESSION_LIST", "SESSION_GET", "SESSION_MESSAGES", "SESSION_RENAME", "SESSION_DELETE",
 ]

@@ -32,6 +32,8 @@ class ToolResult:
     metadata: dict[str, Any] | None = None
     # A result that ends the turn without another model call (a denial).
     stop_turn: bool = False
+    # Images and resources (of an MCP result), kept with the result as parts.
+    parts: list[dict[str, Any]] | None = None
 
 
 @attrs.frozen
@@ -44,6 +46,8 @@ class Access:
     # Inside the workspace, does this call need a decision? (write, bash, fetch ...)
     asks_inside: bool
     description: str
+    # Other names under which permissions.allowedTools allows the call (an MCP tool's server-wide ones).
+    aliases: tuple[str, ...] = ()
 
 
 class Files(Protocol):
