@@ -36,9 +36,15 @@ STDERR_TAIL = 400
 SDK = "crush_ls.mcp._sdk"
 
 
+_sdk: ModuleType | None = None
+
+
 async def load_sdk() -> ModuleType:
     """The SDK, imported in a worker thread (the import lock makes later callers wait for the first)."""
-    return await asyncio.to_thread(importlib.import_module, SDK)
+    global _sdk
+    if _sdk is None:
+        _sdk = await asyncio.to_thread(importlib.import_module, SDK)
+    return _sdk
 
 
 class Unavailable(Exception):
@@ -292,10 +298,9 @@ class McpManager:
 
     def start(self) -> None:
         """Start connecting every enabled server in the background (needs the running loop)."""
-        loop = asyncio.get_running_loop()
         for server in self.servers.values():
             if server.state == STARTING and server.task is None:
-                server.task = loop.create_task(server.serve(), name=f"mcp-{server.name}")
+                server.task = asyncio.get_running_loop().create_task(server.serve(), name=f"mcp-{server.name}")
 
     def tools(self) -> dict[str, McpTool]:
         """The tools of the connected servers, as the model sees them (read for every model step)."""
