@@ -262,6 +262,32 @@ def test_crush_install_from_a_local_wheel_then_chat_answers(workspace):
     assert steps[1] == f"crush: installing {wheel} (pip; this can take a few minutes)…"
 
 
+MCP_SERVERS = ROOT / "tests" / "mcp" / "servers"
+
+
+def with_mcp(options: dict) -> dict:
+    """A time server that connects and one that exits at start-up."""
+    return {**options, "mcp": {
+        "time": {"command": sys.executable, "args": ["-m", "mcp_server_time"]},
+        "broken": {"command": sys.executable, "args": [str(MCP_SERVERS / "exits.py")]},
+    }}
+
+
+def test_mcp_servers_in_the_status_line_and_crush_mcp(workspace):
+    result = run_case(workspace, "mcp", with_mcp(scripted({"events": [{"text": "unused"}]})), servers=2)
+    assert result["statusline"].endswith(" │ mcp 1/2 1 failed"), result["statusline"]
+    broken, time_server = result["lines"]
+    assert broken.startswith("broken (stdio): failed: ") and "missing API token" in broken
+    assert time_server == "time (stdio): connected, 2 tools"
+
+
+def test_checkhealth_reports_failed_mcp_servers(workspace):
+    result = run_case(workspace, "health", with_mcp(scripted({"events": [{"text": "unused"}]})))
+    report = "\n".join(result["lines"])
+    assert "OK MCP server time (stdio): connected, 2 tools" in report, report
+    assert "ERROR MCP server broken (stdio): failed: " in report and "missing API token" in report, report
+
+
 def test_write_diff_is_shown_folded(workspace):
     (workspace / "hello.py").write_text('def hello():\n    return "hi"\n')
     new_text = 'def hello():\n    """Say hi."""\n    return "hi"\n'

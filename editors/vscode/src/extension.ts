@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import { ChatViewProvider } from './chatView';
 import { CrushConnection } from './connection';
+import { McpStatus } from './mcpStatus';
 import { registerParticipant } from './participant';
 import { SendMessageResult } from './protocol';
 
@@ -12,9 +13,12 @@ let connection: CrushConnection | undefined;
 export function activate(context: vscode.ExtensionContext): void {
   connection = new CrushConnection(context);
   const view = new ChatViewProvider(context.extensionUri, connection);
+  const mcp = new McpStatus(connection);
   context.subscriptions.push(
     connection,
     view,
+    mcp,
+    vscode.commands.registerCommand('crush.mcpServers', () => mcp.pick()),
     vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, view),
     vscode.commands.registerCommand('crush.send', (text?: unknown) => send(view, text)),
     vscode.commands.registerCommand('crush.cancel', () => view.run((chat) => chat.cancel())),

@@ -103,7 +103,39 @@ export type Notification = Base & (
   | { type: 'session_updated'; session: Session }
   | { type: 'agent_error'; message: string; code: string; retryable: boolean; willRetry: boolean }
   | RunComplete
+  // About the workspace: it has no sessionId (nor runId).
+  | { type: 'mcp_updated'; name: string; servers: McpServer[] }
 );
+
+/** One MCP server of the workspace (`agent/mcpServers`, `mcp_updated`; docs/mcp.md). */
+export interface McpServer {
+  name: string;
+  type: 'stdio' | 'http' | 'sse';
+  state: 'starting' | 'connected' | 'failed' | 'disabled';
+  error: string | null;
+  restarts: number;
+  tools: Array<{ name: string; description: string }>;
+}
+
+/** "MCP 2/3" (connected of enabled), with ", 1 failed"; undefined when no server is enabled. */
+export function mcpSummary(servers: McpServer[]): string | undefined {
+  const enabled = servers.filter((s) => s.state !== 'disabled');
+  if (enabled.length === 0) {
+    return undefined;
+  }
+  const connected = enabled.filter((s) => s.state === 'connected').length;
+  const failed = enabled.filter((s) => s.state === 'failed').length;
+  return `MCP ${connected}/${enabled.length}` + (failed ? `, ${failed} failed` : '');
+}
+
+/** "time (stdio): connected, 2 tools", "docs (http): failed: <why>". */
+export function mcpLine(server: McpServer): string {
+  let line = `${server.name} (${server.type}): ${server.state}`;
+  if (server.state === 'connected') {
+    line += `, ${server.tools.length} tools`;
+  }
+  return server.error ? `${line}: ${server.error}` : line;
+}
 
 export interface RunComplete {
   type: 'run_complete';
@@ -260,6 +292,10 @@ export class CrushApi {
 
   setModel(model: ModelConfig): Promise<{ current: Model }> {
     return this.request('agent/setModel', { model });
+  }
+
+  mcpServers(): Promise<McpServer[]> {
+    return this.request<{ servers: McpServer[] }>('agent/mcpServers', {}).then((r) => r.servers);
   }
 
   createSession(title?: string): Promise<Session> {

@@ -211,6 +211,21 @@ function cases.queue()
   return { while_queued = while_queued, lines = crush.chat_lines(), status = crush.status() }
 end
 
+-- The MCP servers once none is starting any more: the status line and :CrushMcp's lines.
+function cases.mcp()
+  crush.open()
+  wait_for("the MCP servers to connect or fail", function()
+    local servers = crush.state.mcp_servers
+    for _, server in ipairs(servers) do
+      if server.state == "starting" then
+        return false
+      end
+    end
+    return #servers == args.servers
+  end)
+  return { statusline = crush.status(), lines = crush.mcp_lines() }
+end
+
 function cases.health()
   vim.cmd("checkhealth crush")
   return { lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) }

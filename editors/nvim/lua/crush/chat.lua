@@ -8,7 +8,7 @@ local config = require("crush.config")
 
 local M = {
   entries = {},
-  status = { state = "idle", queued = 0, model = nil, input_tokens = 0, output_tokens = 0 },
+  status = { state = "idle", queued = 0, model = nil, input_tokens = 0, output_tokens = 0, mcp = nil },
 }
 
 M.CHAT_NAME = "crush://chat"
@@ -208,6 +208,9 @@ function M.statusline()
     table.insert(parts, s.model)
   end
   table.insert(parts, string.format("tokens %d in / %d out", s.input_tokens, s.output_tokens))
+  if s.mcp then
+    table.insert(parts, s.mcp)
+  end
   return " " .. table.concat(parts, " │ ")
 end
 

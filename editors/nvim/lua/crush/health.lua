@@ -1,5 +1,5 @@
 -- :checkhealth crush: the server command (and the fix when it is missing or
--- broken), `crush-ls doctor`'s report, the server's version (serverInfo) and model.
+-- broken), `crush-ls doctor`'s report, the server's version (serverInfo), model and MCP servers.
 local config = require("crush.config")
 local client = require("crush.client")
 local install = require("crush.install")
@@ -82,6 +82,40 @@ local function check_server()
   end
 end
 
+-- Servers still connecting are waited for (up to the timeout), so that a failure shows.
+local function check_mcp()
+  local result, err
+  vim.wait(STARTUP_TIMEOUT_MS, function()
+    result, err = client.request_sync("agent/mcpServers", {}, STARTUP_TIMEOUT_MS)
+    if not result then
+      return true
+    end
+    for _, server in ipairs(result.servers) do
+      if server.state == "starting" then
+        return false
+      end
+    end
+    return true
+  end, 200)
+  if not result then
+    vim.health.warn("MCP servers: " .. (err and err.message or "agent/mcpServers gave no answer"))
+    return
+  end
+  if #result.servers == 0 then
+    vim.health.info("MCP servers: none configured")
+  end
+  local lines = require("crush").mcp_lines(result.servers)
+  for i, server in ipairs(result.servers) do
+    if server.state == "failed" then
+      vim.health.error("MCP server " .. lines[i], { "Fix the `mcp` entry in crush.json or init_options.mcp" })
+    elseif server.state == "connected" then
+      vim.health.ok("MCP server " .. lines[i])
+    else
+      vim.health.info("MCP server " .. lines[i])
+    end
+  end
+end
+
 function M.check()
   vim.health.start("crush")
   vim.health.info("Neovim " .. tostring(vim.version()))
@@ -89,6 +123,7 @@ function M.check()
   if check_command(cmd) then
     check_doctor(cmd)
     check_server()
+    check_mcp()
   end
 end
 

@@ -18,6 +18,7 @@ local state = {
   assistant_by_message = {}, -- messageId -> assistant entry
   tool_parts = {}, -- toolCallId -> tool part (its `entry` is the owner)
   last_run_complete = nil,
+  mcp_servers = {}, -- the workspace's MCP servers, as agent/mcpServers and mcp_updated give them
 }
 M.state = state
 
@@ -48,6 +49,57 @@ local function refresh_status()
   end
   local label = running > 0 and "running" or (queued > 0 and "queued" or "idle")
   chat.set_status({ state = label, queued = running > 0 and queued or 0 })
+end
+
+-- "mcp 2/3" (connected of enabled), "mcp 2/3 1 failed" for the status line.
+local function mcp_summary(servers)
+  local enabled, connected, failed = 0, 0, 0
+  for _, server in ipairs(servers) do
+    if server.state ~= "disabled" then
+      enabled = enabled + 1
+    end
+    connected = connected + (server.state == "connected" and 1 or 0)
+    failed = failed + (server.state == "failed" and 1 or 0)
+  end
+  if enabled == 0 then
+    return nil
+  end
+  local text = string.format("mcp %d/%d", connected, enabled)
+  return failed > 0 and string.format("%s %d failed", text, failed) or text
+end
+
+local function set_mcp_servers(servers)
+  state.mcp_servers = servers or {}
+  chat.set_status({ mcp = mcp_summary(state.mcp_servers) })
+end
+
+-- One line per server: "time: connected (2 tools)", "docs: failed: <why>".
+function M.mcp_lines(servers)
+  local lines = {}
+  for _, server in ipairs(servers or state.mcp_servers) do
+    local line = string.format("%s (%s): %s", server.name, server.type, server.state)
+    if server.state == "connected" then
+      line = string.format("%s, %d tools", line, #server.tools)
+    end
+    if server.error and server.error ~= vim.NIL then
+      line = line .. ": " .. server.error
+    end
+    table.insert(lines, line)
+  end
+  return lines
+end
+
+-- :CrushMcp: the servers and their state, asked from the server.
+function M.mcp()
+  client.request("agent/mcpServers", {}, function(err, result)
+    if err then
+      vim.notify("crush: " .. (err.message or "agent/mcpServers failed"), vim.log.levels.ERROR)
+      return
+    end
+    set_mcp_servers(result.servers)
+    local lines = M.mcp_lines(result.servers)
+    vim.notify(#lines > 0 and table.concat(lines, "\n") or "crush: no MCP servers configured", vim.log.levels.INFO)
+  end)
 end
 
 local function set_session_tokens(session)
@@ -199,6 +251,10 @@ end
 function on.agent_error(n)
   local suffix = n.willRetry and " (retrying)" or ""
   note(string.format("[error] %s: %s%s", n.code or "internal", n.message or "", suffix))
+end
+
+function on.mcp_updated(n)
+  set_mcp_servers(n.servers)
 end
 
 function on.run_complete(n)
@@ -407,6 +463,11 @@ local function on_ready()
       chat.set_status({ model = current.name or current.model })
     end
   end)
+  client.request("agent/mcpServers", {}, function(err, result)
+    if not err and result then
+      set_mcp_servers(result.servers)
+    end
+  end)
 end
 
 local function on_exit(info)
@@ -427,6 +488,7 @@ function M.create_commands()
   command("CrushInstall", function(args)
     M.install({ wait = args.bang, package = args.args ~= "" and args.args or nil })
   end, { nargs = "?", bang = true, desc = "Install crush-ls into a venv (! waits: for lazy.nvim's build)" })
+  command("CrushMcp", M.mcp, { desc = "Show the MCP servers of the workspace and their state" })
 end
 
 -- :CrushInstall: crush-ls into stdpath("data")/crush-ls/venv; the next start uses it.

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource, MessageConnection, StreamMessageReader, StreamMessageWriter, createMessageConnection } from 'vscode-jsonrpc/node';
-import { CLIENT_EXPERIMENTAL_CAPABILITIES, CrushApi, CrushError, Decision, PermissionRequest, buildInitializationOptions } from '../protocol';
+import { CLIENT_EXPERIMENTAL_CAPABILITIES, CrushApi, CrushError, Decision, McpServer, Notification, PermissionRequest, buildInitializationOptions, mcpLine, mcpSummary } from '../protocol';
 import { ChatChange, ChatSession, streamRun } from '../session';
 import { SCRIPT, SLOW_TEXT } from './script';
 
@@ -22,7 +22,7 @@ interface Server {
   stderr: string[];
 }
 
-async function startServer(): Promise<Server> {
+async function startServer(extraOptions: object = {}): Promise<Server> {
   const command = process.env.CRUSH_LS_COMMAND || 'crush-ls';
   const args: string[] = process.env.CRUSH_LS_ARGS ? JSON.parse(process.env.CRUSH_LS_ARGS) : [];
   const folder = mkdtempSync(join(tmpdir(), 'crush-vscode-'));
@@ -38,7 +38,7 @@ async function startServer(): Promise<Server> {
     rootUri: workspace,
     workspaceFolders: [{ uri: workspace, name: 'ws' }],
     capabilities: { experimental: CLIENT_EXPERIMENTAL_CAPABILITIES },
-    initializationOptions: { ...buildInitializationOptions({ provider: 'scripted', script: SCRIPT }, 'ask'), streamIntervalMs: 0 },
+    initializationOptions: { ...buildInitializationOptions({ provider: 'scripted', script: SCRIPT }, 'ask'), streamIntervalMs: 0, ...extraOptions },
   });
   assert.equal(init.capabilities.experimental?.crush?.version, 1);
   await connection.sendNotification('initialized', {});
@@ -226,5 +226,34 @@ describe('crush-ls protocol layer', () => {
     await assert.rejects(server.api.sendMessage({ sessionId, prompt: '   ' }), (e: CrushError) => e.reason === 'empty_prompt');
     await assert.rejects(server.api.sendMessage({ sessionId: 'no-such-session', prompt: 'hi' }), (e: CrushError) => e.reason === 'session_not_found');
     await assert.rejects(server.api.messages('no-such-session'), (e: CrushError) => e.reason === 'session_not_found' && e.code === -32014);
+  });
+});
+
+describe('MCP servers', () => {
+  // The server is started by a Python interpreter (`-m crush_ls`): that one runs the time server too.
+  const python = process.env.CRUSH_LS_ARGS?.includes('crush_ls') ? process.env.CRUSH_LS_COMMAND : undefined;
+
+  test('agent/mcpServers and mcp_updated give each server and its state', { skip: !python && 'needs CRUSH_LS_COMMAND=python' }, async () => {
+    const server = await startServer({
+      mcp: { time: { command: python, args: ['-m', 'mcp_server_time'] }, broken: { type: 'http' } },
+    });
+    try {
+      const connected = new Promise<McpServer[]>((resolve) => {
+        const subscription = server.api.onNotification((n: Notification) => {
+          if (n.type === 'mcp_updated' && n.servers.some((s) => s.name === 'time' && s.state === 'connected')) {
+            subscription.dispose();
+            resolve(n.servers);
+          }
+        });
+      });
+      const [broken] = await server.api.mcpServers();
+      assert.equal(broken.state, 'failed');
+      assert.match(mcpLine(broken), /^broken \(http\): failed: invalid configuration: an http server needs a url$/);
+      const servers = await connected;
+      assert.equal(mcpSummary(servers), 'MCP 1/2, 1 failed');
+      assert.equal(mcpLine(servers[1]), 'time (stdio): connected, 2 tools');
+    } finally {
+      await stopServer(server);
+    }
   });
 });
