@@ -16,11 +16,10 @@ from tests.e2e.runs import assert_runs_end_once
 from tests.mcp.helpers import HERE, call_then_say, options, run, servers, tool_results, wait_state
 
 
-@pytest.fixture(scope="module")
-def web() -> Iterator[str]:
+def serve(*args: str) -> Iterator[str]:
     """The base URL of a running http_server.py."""
-    proc = subprocess.Popen([sys.executable, str(HERE / "servers" / "http_server.py")], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, str(HERE / "servers" / "http_server.py"), *args],
+                            stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         port = int(proc.stdout.readline())
@@ -28,6 +27,16 @@ def web() -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[str]:
+    yield from serve()
+
+
+@pytest.fixture(scope="module")
+def sse_web() -> Iterator[str]:
+    yield from serve("sse")
 
 
 def http(url: str, **extra) -> dict:
@@ -122,3 +131,13 @@ async def test_a_server_that_fails_is_reported(start, web):
     assert nobody["state"] == "failed" and nobody["error"], nobody
     _run_id, complete = await run(client)
     assert complete["text"] == "fine"
+
+
+async def test_a_call_over_sse(start, sse_web):
+    client = await start(options({"web": {"type": "sse", "url": f"{sse_web}/sse"}},
+                                 call_then_say("mcp_web_echo", {"text": "over sse"})))
+    state = await wait_state(client, "web", "connected", "failed")
+    assert state["state"] == "connected" and state["type"] == "sse", state
+    run_id, _complete = await run(client)
+    (result,) = tool_results(client, run_id)
+    assert result["content"] == "over sse" and result["isError"] is False

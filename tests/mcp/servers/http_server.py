@@ -3,6 +3,7 @@
 Tools: `echo`, `slow` (sleeps `seconds`: a server that hangs), `boom` (raises:
 an isError result), `picture` (an image and a resource), `big` (a long text).
 `/broken` answers every request with HTTP 500: a server that fails.
+With the argument `sse`, the same tools are served over SSE at `/sse` instead.
 """
 
 import asyncio
@@ -61,7 +62,7 @@ async def broken(request):
 
 
 def main() -> None:
-    app = server.streamable_http_app()
+    app = server.sse_app() if sys.argv[1:] == ["sse"] else server.streamable_http_app()
     app.router.routes.append(Route("/broken", broken, methods=["GET", "POST", "DELETE"]))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
