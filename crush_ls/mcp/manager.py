@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
 
+from ..protocol import shapes
 from .config import ServerConfig
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ class Server:
         self._http_status: int | None = None  # the last HTTP error status of an http or sse server
 
     # ------------------------------------------------------------------ state
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> shapes.McpServer:
         return {
             "name": self.name,
             "type": self.config.type,
@@ -310,7 +311,7 @@ class McpManager:
                 tools.update(server.tools)
         return tools
 
-    def to_wire(self) -> list[dict[str, Any]]:
+    def to_wire(self) -> list[shapes.McpServer]:
         return [server.to_wire() for server in self.servers.values()]
 
     def _changed(self, server: Server) -> None:

@@ -43,6 +43,7 @@ class ToolResultPart(TypedDict):
     content: str
     isError: bool
     metadata: NotRequired[dict[str, Any]]  # write/edit/multiedit: diff and path
+    parts: NotRequired[list[dict[str, Any]]]  # an MCP result's images and resources
 
 
 class BinaryPart(TypedDict):
@@ -159,6 +160,24 @@ class SetModelResult(TypedDict):
     current: Model
 
 
+class McpTool(TypedDict):
+    name: str  # as the model sees it: mcp_<server>_<tool>
+    description: str
+
+
+class McpServer(TypedDict):
+    name: str
+    type: Literal["stdio", "http", "sse"]
+    state: Literal["starting", "connected", "failed", "disabled"]
+    error: str | None
+    restarts: int
+    tools: list[McpTool]
+
+
+class McpServersResult(TypedDict):
+    servers: list[McpServer]
+
+
 class SessionListResult(TypedDict):
     sessions: list[Session]
 
@@ -226,6 +245,7 @@ class ToolResultNote(TypedDict):
     content: str
     isError: bool
     metadata: NotRequired[dict[str, Any]]
+    parts: NotRequired[list[dict[str, Any]]]
 
 
 class PermissionRequested(TypedDict):
@@ -270,7 +290,13 @@ class RunComplete(TypedDict):
     foldedInto: NotRequired[str]
 
 
+class McpUpdated(TypedDict):  # about the workspace: no sessionId, no runId
+    type: Literal["mcp_updated"]
+    name: str  # the server that changed
+    servers: list[McpServer]
+
+
 Notification = Union[
     RunQueued, RunStarted, MessageCreated, Delta, ToolCallNote, ToolResultNote, PermissionRequested,
-    PermissionResolved, MessageFinished, SessionUpdated, AgentError, RunComplete,
+    PermissionResolved, MessageFinished, SessionUpdated, AgentError, RunComplete, McpUpdated,
 ]
