@@ -102,8 +102,10 @@ async def test_a_call_that_hangs_ends_at_the_timeout(start, web):
 
 async def test_cancelling_the_run_cancels_the_call(start, web):
     model = scripted(
-        {"when": "slow", "step": 0, "events": [{"toolCall": {"name": "mcp_web_slow", "input": {"seconds": 30}}}]},
-        {"when": "echo", "step": 0, "events": [{"toolCall": {"name": "mcp_web_echo", "input": {"text": "next"}}}]},
+        {"when": "slow", "step": 0,
+         "events": [{"toolCall": {"name": "mcp_web_slow", "input": {"seconds": 30, "tag": "run-cancel"}}}]},
+        {"when": "check", "step": 0,
+         "events": [{"toolCall": {"name": "mcp_web_cancelled", "input": {"tag": "run-cancel"}}}]},
         {"step": 1, "events": [{"text": "after"}]},
     )
     client = await start(options(http(f"{web}/mcp", timeout=60), model))
@@ -115,9 +117,9 @@ async def test_cancelling_the_run_cancels_the_call(start, web):
     assert (await client.call("agent/cancel", {"workspace": client.ws_uri, "sessionId": session}))["canceled"]
     complete = await client.completed(run_id, timeout=5)
     assert complete["finishReason"] == "canceled"
-    run_id, complete = await run(client, "echo", session)  # the connection still serves
+    run_id, complete = await run(client, "check", session)  # the connection still serves
     (result,) = tool_results(client, run_id)
-    assert result["content"] == "next"
+    assert result["content"] == "yes"  # the server was told (notifications/cancelled) and stopped the call
     assert_runs_end_once(client.notes)
 
 

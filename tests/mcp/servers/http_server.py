@@ -1,6 +1,7 @@
 """A streamable-HTTP MCP server on 127.0.0.1 (a free port, printed on stdout).
 
-Tools: `echo`, `slow` (sleeps `seconds`: a server that hangs), `boom` (raises:
+Tools: `echo`, `slow` (sleeps `seconds`: a server that hangs; `cancelled` says whether the client
+cancelled it), `boom` (raises:
 an isError result), `picture` (an image and a resource), `big` (a long text).
 `/broken` answers every request with HTTP 500: a server that fails.
 With the argument `sse`, the same tools are served over SSE at `/sse` instead.
@@ -26,11 +27,24 @@ def echo(text: str) -> str:
     return text
 
 
+CANCELLED: set[str] = set()  # the tags of `slow` calls the client cancelled
+
+
 @server.tool()
-async def slow(seconds: float) -> str:
+async def slow(seconds: float, tag: str = "") -> str:
     """Answer after `seconds`."""
-    await asyncio.sleep(seconds)
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:  # the client's notifications/cancelled
+        CANCELLED.add(tag)
+        raise
     return "finally"
+
+
+@server.tool()
+def cancelled(tag: str) -> str:
+    """Whether the `slow` call tagged `tag` was cancelled: yes or no."""
+    return "yes" if tag in CANCELLED else "no"
 
 
 @server.tool()
