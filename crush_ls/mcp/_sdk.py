@@ -7,6 +7,8 @@ imported off the event loop when the first server connects, so neither
 
 from __future__ import annotations
 
+import logging
+
 import httpx2
 import mcp
 import mcp.client.stdio as stdio
@@ -23,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 # do, is not affected.
 stdio.PROCESS_TERMINATION_TIMEOUT = 0.4
 stdio.FORCE_KILL_TIMEOUT = 0.4
+logging.getLogger("httpx2").setLevel(logging.WARNING)  # it logs every request of an http server at INFO
 
 Client = mcp.Client
 __all__ = ["Client", "MCPError", "StdioServerParameters", "httpx2", "sse_client", "stdio_client",
