@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
+import json
 import logging
 import os
 import shutil
@@ -198,8 +199,8 @@ def check_mcp(report: Report, settings) -> None:
         from .mcp import server_configs
     except ImportError:
         return  # a build without MCP support
-    raw = settings.crush.raw_mcp if hasattr(settings.crush, "raw_mcp") else None
-    servers = server_configs(raw, None)
+    # As the backend reads them: crush.json's map under initializationOptions.mcp, by name.
+    servers = server_configs(getattr(settings.crush, "mcp", None), getattr(settings, "mcp", None))
     if not servers:
         report.add("ok", "MCP: no servers configured")
     for server in servers:
@@ -214,8 +215,9 @@ def _mcp_state(server) -> tuple[str, str]:
     if server.disabled:
         return "ok", f"{label}: disabled"
     if server.type == "stdio" and shutil.which(server.command or "") is None:
-        return "error", f"{label}: command {server.command!r} not found on PATH"
-    return "ok", f"{label}: configured"
+        where = "" if os.sep in (server.command or "") else " on PATH"
+        return "error", f"{label}: command {server.command!r} not found{where}"
+    return "ok", f"{label}: configured (connected when a workspace opens)"
 
 
 # --- the data directory -------------------------------------------------------------------
@@ -255,8 +257,20 @@ def main(argv: list[str]) -> int:
         "exit 1 when something is wrong.",
     )
     parser.add_argument("--folder", default=os.getcwd(), help="the workspace folder to check (default: the current one)")
+    parser.add_argument("--init-options", metavar="JSON",
+                        help="the initializationOptions an editor sends (its model wins over crush.json's)")
     options = parser.parse_args(argv)
-    return check_and_print(Path(options.folder))
+    given = None
+    if options.init_options:
+        from .config import parse_init_options
+        from .protocol.errors import CrushError
+
+        try:
+            given = parse_init_options(json.loads(options.init_options))
+        except (ValueError, CrushError) as exc:
+            print(f"crush-ls doctor: --init-options: {getattr(exc, 'message', exc)}", file=sys.stderr)
+            return 2
+    return check_and_print(Path(options.folder), given)
 
 
 def check_and_print(folder: Path, given=None) -> int:

@@ -195,6 +195,7 @@ def test_checkhealth_includes_the_doctor_report(workspace):
     report = "\n".join(result["lines"])
     assert "- ✅ OK doctor: Python 3." in report
     assert f"doctor: data directory: {workspace / '.crush'} (writable)" in report
+    assert "doctor: model: scripted (from the options given)" in report
     assert "doctor: No problems found." in report
 
 

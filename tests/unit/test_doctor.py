@@ -114,6 +114,14 @@ def test_a_read_only_data_directory_is_named(folder):
     assert errors(lines) == [f"error  data directory: {data} is not writable: Permission denied"]
 
 
+def test_the_init_options_of_an_editor_choose_the_model(folder):
+    options = json.dumps({"model": {"provider": "scripted", "script": {"responses": [{"events": [{"text": "hi"}]}]}}})
+    code, lines = doctor(folder, command=("doctor", "--folder", str(folder), "--init-options", options))
+
+    assert code == 0, "\n".join(lines)
+    assert "ok     model: scripted (from the options given)" in lines
+
+
 def test_acp_check_runs_the_same_checks_with_the_model_of_its_flags(folder):
     code, lines = doctor(folder, command=("acp", "--check", "--model", "openai:gpt-4o-mini"))
 
@@ -130,3 +138,30 @@ def test_acp_check_of_a_healthy_setup_exits_0(folder):
     assert code == 0, "\n".join(lines)
     assert "ok     model: echo (from the options given)" in lines
     assert lines[-1] == "No problems found."
+
+
+def test_mcp_servers_are_listed_with_their_configuration_state(folder):
+    pytest.importorskip("crush_ls.mcp")
+    write_crush_json(folder, {**OPENAI_MODEL, "mcp": {
+        "here": {"type": "stdio", "command": sys.executable, "args": ["-c", "pass"]},
+        "gone": {"type": "stdio", "command": "/nonexistent/mcp-server"},
+        "web": {"type": "http"},
+        "off": {"type": "stdio", "command": "/nonexistent/other", "disabled": True},
+    }})
+    code, lines = doctor(folder, {KEY_VARIABLE: SECRET})
+
+    assert code == 1
+    assert errors(lines) == [
+        "error  MCP gone (stdio /nonexistent/mcp-server): command '/nonexistent/mcp-server' not found",
+        "error  MCP web (http ?): invalid configuration: an http server needs a url",
+    ]
+    assert f"ok     MCP here (stdio {sys.executable}): configured (connected when a workspace opens)" in lines
+    assert "ok     MCP off (stdio /nonexistent/other): disabled" in lines
+
+
+def test_no_mcp_servers_is_said(folder):
+    pytest.importorskip("crush_ls.mcp")
+    write_crush_json(folder, OPENAI_MODEL)
+    code, lines = doctor(folder, {KEY_VARIABLE: SECRET})
+
+    assert code == 0 and "ok     MCP: no servers configured" in lines

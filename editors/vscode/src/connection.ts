@@ -258,11 +258,17 @@ export class CrushConnection implements vscode.Disposable {
     );
   }
 
+  /** "Crush: Show Log": the log, with a fresh `crush-ls doctor` report at its end. */
+  async showLog(): Promise<void> {
+    this.output.show(true);
+    await this.appendDoctorReport(this.launch());
+  }
+
   private async onAction(choice: string | undefined): Promise<void> {
     if (choice === 'Open Settings') {
       await vscode.commands.executeCommand('workbench.action.openSettings', 'crush.server.command');
     } else if (choice === 'Show Log') {
-      this.output.show(true);
+      this.output.show(true); // the report of the failed command is already there
     } else if (choice === 'Install crush-ls') {
       await this.install();
     }
@@ -273,8 +279,12 @@ export class CrushConnection implements vscode.Disposable {
     if (!launch) {
       return;
     }
+    const config = vscode.workspace.getConfiguration('crush');
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-    const ran = await run(launch.command, [...launch.args, 'doctor', ...(folder ? ['--folder', folder] : [])], this.output);
+    // The options the server gets: the model of the settings is the one to check.
+    const options = JSON.stringify(buildInitializationOptions(config.get('model'), config.get('permissions.mode')));
+    const args = [...launch.args, 'doctor', ...(folder ? ['--folder', folder] : []), '--init-options', options];
+    const ran = await run(launch.command, args, this.output);
     this.output.info(`crush-ls doctor exited with code ${ran.code}`);
   }
 

@@ -26,7 +26,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('crush.pickSession', () => view.pickSession()),
     vscode.commands.registerCommand('crush.install', () => connection?.install()),
     vscode.commands.registerCommand('crush.restartServer', () => connection?.restart().catch(() => undefined)),
-    vscode.commands.registerCommand('crush.showLog', () => connection?.output.show(true)),
+    vscode.commands.registerCommand('crush.showLog', () => connection?.showLog()),
   );
   // Older hosts (and some forks) have no chat API; the view and commands work without it.
   if (typeof vscode.chat?.createChatParticipant === 'function') {

@@ -34,7 +34,9 @@ end
 
 -- `crush-ls doctor` for the project root: its lines, as ok / warn / error.
 local function check_doctor(cmd)
-  local args = vim.list_extend(vim.deepcopy(cmd), { "doctor", "--folder", client.root_dir() })
+  -- The options the server gets: their model is the one to check.
+  local args = vim.list_extend(vim.deepcopy(cmd), { "doctor", "--folder", client.root_dir(),
+    "--init-options", vim.json.encode(config.options.init_options or {}) })
   local result = vim.system(args, { text = true }):wait(STARTUP_TIMEOUT_MS * 3)
   local report = vim.split(vim.trim(result.stdout or ""), "\n", { trimempty = true })
   if #report == 0 or not report[1]:match("^crush%-ls doctor") then

@@ -232,6 +232,13 @@ describe('VS Code extension in code-server', { skip }, () => {
     assert.deepEqual(settings['crush.server.args'], []);
   });
 
+  test('"Crush: Show Log" shows the log with crush-ls doctor\'s report', async () => {
+    await runCommand('Crush: Show Log');
+    const log = page.locator('.part.panel .monaco-editor .view-lines');
+    await log.filter({ hasText: 'crush-ls doctor exited with code 0' }).waitFor({ timeout: 60_000 });
+    assert.match(await log.innerText(), /No\s+problems\s+found\./);
+  });
+
   test('the chat view streams a reply', async () => {
     await sendInView('hello from the view');
     await chatView.locator('.entry.user', { hasText: 'hello from the view' }).waitFor({ timeout: TIMEOUT });
