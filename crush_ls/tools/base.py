@@ -16,6 +16,7 @@ import attrs
 import cattrs
 
 from ..protocol.convert import STRICT, describe_structure_error
+from .schema import json_schema
 
 if TYPE_CHECKING:
     from ..storage import Store
@@ -111,10 +112,14 @@ class Tool:
 
     name: ClassVar[str]
     description: ClassVar[str]
-    parameters: ClassVar[dict[str, Any]]  # JSON schema shown to the model
-    input_type: ClassVar[type]  # attrs class the input is structured into
+    input_type: ClassVar[type]  # attrs class the input is structured into (and its schema)
     action: ClassVar[str] = ""
     asks_inside: ClassVar[bool] = False
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema shown to the model, from `input_type` (see schema.py)."""
+        return json_schema(self.input_type)
 
     def parse(self, raw: Any) -> Any:
         """Structure the model's input strictly, or raise ToolInputError."""

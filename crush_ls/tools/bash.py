@@ -21,6 +21,7 @@ from pathlib import Path
 import attrs
 
 from .base import Access, Tool, ToolContext, ToolInputError, ToolResult, resolve_path
+from .schema import arg
 
 DEFAULT_TIMEOUT_MS = 60_000
 MAX_TIMEOUT_MS = 600_000
@@ -60,9 +61,9 @@ SHELL_METACHARACTERS = ("\x00", ";", "|", "&", "$", "`", ">", "<", "\n", "\r", "
 
 @attrs.define
 class BashInput:
-    command: str
-    description: str | None = None
-    timeout: int | None = None  # milliseconds
+    command: str = arg("The command to run")
+    description: str | None = arg("What the command does, in a few words", default=None)
+    timeout: int | None = arg(f"Timeout in milliseconds (max {MAX_TIMEOUT_MS})", default=None)
 
 
 def _words(command: str) -> list[str] | None:
@@ -299,15 +300,6 @@ class BashTool(Tool):
         "grep, glob and ls rather than cat, grep and find. Banned commands: "
         + ", ".join(sorted(BANNED_COMMANDS)) + "."
     )
-    parameters = {
-        "type": "object",
-        "properties": {
-            "command": {"type": "string", "description": "The command to run"},
-            "description": {"type": "string", "description": "What the command does, in a few words"},
-            "timeout": {"type": "integer", "description": f"Timeout in milliseconds (max {MAX_TIMEOUT_MS})"},
-        },
-        "required": ["command"],
-    }
 
     def access(self, ctx: ToolContext, args: BashInput) -> Access:
         return Access(

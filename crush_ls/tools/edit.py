@@ -11,20 +11,20 @@ import attrs
 
 from .base import Tool, ToolContext, ToolInputError, ToolResult, relative_display, resolve_path
 from .editing import TextFile, apply_edit, change_file, change_result, ensure_file_path, normalize_newlines
+from .schema import FILE_PATH, arg
 
-EDIT_PARAMETERS = {
-    "old_string": {"type": "string", "description": "The exact text to replace (empty: create a new file)"},
-    "new_string": {"type": "string", "description": "The text to put in its place"},
-    "replace_all": {"type": "boolean", "description": "Replace every occurrence (default false)"},
-}
+# Shared with multiedit, whose edits take the same three fields.
+OLD_STRING = "The exact text to replace (empty: create a new file)"
+NEW_STRING = "The text to put in its place"
+REPLACE_ALL = "Replace every occurrence (default false)"
 
 
 @attrs.define
 class EditInput:
-    file_path: str
-    old_string: str
-    new_string: str
-    replace_all: bool = False
+    file_path: str = arg(FILE_PATH)
+    old_string: str = arg(OLD_STRING)
+    new_string: str = arg(NEW_STRING)
+    replace_all: bool = arg(REPLACE_ALL, default=False)
 
 
 def create_content(display: str, current: TextFile, content: str) -> str:
@@ -46,14 +46,6 @@ class EditTool(Tool):
         "match exactly (whitespace included) and be unique unless `replace_all` is true. An empty "
         "`old_string` creates a new file whose content is `new_string`."
     )
-    parameters = {
-        "type": "object",
-        "properties": {
-            "file_path": {"type": "string", "description": "Path of the file, relative to the workspace"},
-            **EDIT_PARAMETERS,
-        },
-        "required": ["file_path", "old_string", "new_string"],
-    }
 
     def target(self, args: EditInput) -> str | None:
         return args.file_path

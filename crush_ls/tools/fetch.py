@@ -15,6 +15,7 @@ import attrs
 from .. import __version__
 from .base import Access, Tool, ToolContext, ToolInputError, ToolResult
 from .htmltext import html_to_markdown, html_to_text
+from .schema import arg
 
 DEFAULT_TIMEOUT_S = 30
 MAX_TIMEOUT_S = 120
@@ -26,9 +27,9 @@ TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml
 
 @attrs.define
 class FetchInput:
-    url: str
-    format: Literal["text", "markdown", "html"] = "markdown"
-    timeout: int | None = None  # seconds
+    url: str = arg("The URL to fetch")
+    format: Literal["text", "markdown", "html"] = arg("Format of the result", default="markdown")
+    timeout: int | None = arg(f"Timeout in seconds (max {MAX_TIMEOUT_S})", default=None)
 
 
 def check_url(url: str) -> None:
@@ -90,15 +91,6 @@ class FetchTool(Tool):
         "Fetch a URL (http or https) and return its content as markdown (default), text or html. "
         f"`timeout` in seconds (max {MAX_TIMEOUT_S}). At most {MAX_CONTENT // 1024} KB of content is returned."
     )
-    parameters = {
-        "type": "object",
-        "properties": {
-            "url": {"type": "string", "description": "The URL to fetch"},
-            "format": {"type": "string", "enum": ["text", "markdown", "html"], "description": "Format of the result"},
-            "timeout": {"type": "integer", "description": f"Timeout in seconds (max {MAX_TIMEOUT_S})"},
-        },
-        "required": ["url"],
-    }
 
     def access(self, ctx: ToolContext, args: FetchInput) -> Access:
         # No file is touched: nothing to confine; every fetch needs a decision.

@@ -10,6 +10,7 @@ import attrs
 
 from .base import Tool, ToolContext, ToolInputError, ToolResult, relative_display, resolve_path
 from .ignore import WalkTimeout, compile_glob, walk_files
+from .schema import arg
 
 MAX_RESULTS = 100
 TIMEOUT_S = 30.0
@@ -17,8 +18,8 @@ TIMEOUT_S = 30.0
 
 @attrs.define
 class GlobInput:
-    pattern: str
-    path: str | None = None
+    pattern: str = arg("The glob pattern, e.g. **/*.py")
+    path: str | None = arg("Directory to search (default: the workspace)", default=None)
 
 
 def _mtime(path: Path) -> float:
@@ -62,14 +63,6 @@ class GlobTool(Tool):
         "depth (`*.py`); `src/**/*.ts` matches paths. Hidden and ignored files (.gitignore, "
         ".crushignore) are skipped."
     )
-    parameters = {
-        "type": "object",
-        "properties": {
-            "pattern": {"type": "string", "description": "The glob pattern, e.g. **/*.py"},
-            "path": {"type": "string", "description": "Directory to search (default: the workspace)"},
-        },
-        "required": ["pattern"],
-    }
 
     def target(self, args: GlobInput) -> str | None:
         return args.path

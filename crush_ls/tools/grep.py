@@ -16,6 +16,7 @@ import attrs
 
 from .base import Tool, ToolContext, ToolInputError, ToolResult, is_inside, relative_display, resolve_path
 from .ignore import WalkTimeout, compile_glob, walk_files
+from .schema import arg
 
 MAX_MATCHES = 100
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -25,10 +26,10 @@ TIMEOUT_S = 20.0
 
 @attrs.define
 class GrepInput:
-    pattern: str
-    path: str | None = None
-    include: str | None = None
-    literal_text: bool = False
+    pattern: str = arg("Regular expression (or text with literal_text)")
+    path: str | None = arg("Directory or file to search (default: the workspace)", default=None)
+    include: str | None = arg("Glob of the files to search, e.g. *.py", default=None)
+    literal_text: bool = arg("Search for the pattern as plain text", default=False)
 
 
 @attrs.define
@@ -114,16 +115,6 @@ class GrepTool(Tool):
         "to 100 matching lines as `path:line: text`, newest files first. Hidden and ignored files "
         "(.gitignore, .crushignore) are skipped."
     )
-    parameters = {
-        "type": "object",
-        "properties": {
-            "pattern": {"type": "string", "description": "Regular expression (or text with literal_text)"},
-            "path": {"type": "string", "description": "Directory or file to search (default: the workspace)"},
-            "include": {"type": "string", "description": "Glob of the files to search, e.g. *.py"},
-            "literal_text": {"type": "boolean", "description": "Search for the pattern as plain text"},
-        },
-        "required": ["pattern"],
-    }
 
     def target(self, args: GrepInput) -> str | None:
         return args.path

@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 
 from .base import Tool, ToolContext, ToolInputError, ToolResult, resolve_path
+from .schema import arg
 
 MAX_ENTRIES = 1000
 DEFAULT_DEPTH = 3
@@ -18,9 +19,9 @@ ALWAYS_SKIPPED = {".git", "node_modules", "__pycache__", ".venv", ".crush"}
 
 @attrs.define
 class LsInput:
-    path: str | None = None
-    ignore: list[str] = attrs.Factory(list)
-    depth: int | None = None
+    path: str | None = arg("Directory to list (default: the workspace)", default=None)
+    ignore: list[str] = arg("Glob patterns to skip", factory=list)
+    depth: int | None = arg(f"How deep to go (default {DEFAULT_DEPTH})", default=None)
 
 
 def tree(root: Path, ignore: list[str], depth: int) -> tuple[list[str], bool]:
@@ -58,14 +59,6 @@ class LsTool(Tool):
     action = "list"
     input_type = LsInput
     description = "List the files and directories under a path of the workspace as a tree."
-    parameters = {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string", "description": "Directory to list (default: the workspace)"},
-            "ignore": {"type": "array", "items": {"type": "string"}, "description": "Glob patterns to skip"},
-            "depth": {"type": "integer", "description": f"How deep to go (default {DEFAULT_DEPTH})"},
-        },
-    }
 
     def target(self, args: LsInput) -> str | None:
         return args.path

@@ -5,21 +5,22 @@ from __future__ import annotations
 import attrs
 
 from .base import Tool, ToolContext, ToolInputError, ToolResult, relative_display, resolve_path
-from .edit import EDIT_PARAMETERS, create_content
+from .edit import NEW_STRING, OLD_STRING, REPLACE_ALL, create_content
 from .editing import TextFile, apply_edit, change_file, change_result, ensure_file_path
+from .schema import FILE_PATH, arg
 
 
 @attrs.define
 class OneEdit:
-    old_string: str
-    new_string: str
-    replace_all: bool = False
+    old_string: str = arg(OLD_STRING)
+    new_string: str = arg(NEW_STRING)
+    replace_all: bool = arg(REPLACE_ALL, default=False)
 
 
 @attrs.define
 class MultiEditInput:
-    file_path: str
-    edits: list[OneEdit]
+    file_path: str = arg(FILE_PATH)
+    edits: list[OneEdit] = arg(minItems=1)
 
 
 class MultiEditTool(Tool):
@@ -32,22 +33,6 @@ class MultiEditTool(Tool):
         "previous ones. If any edit fails, none is applied. View the file first; a first edit with an "
         "empty `old_string` creates a new file."
     )
-    parameters = {
-        "type": "object",
-        "properties": {
-            "file_path": {"type": "string", "description": "Path of the file, relative to the workspace"},
-            "edits": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "properties": EDIT_PARAMETERS,
-                    "required": ["old_string", "new_string"],
-                },
-            },
-        },
-        "required": ["file_path", "edits"],
-    }
 
     def target(self, args: MultiEditInput) -> str | None:
         return args.file_path

@@ -11,20 +11,21 @@ from typing import Literal
 import attrs
 
 from .base import Access, Tool, ToolContext, ToolInputError, ToolResult
+from .schema import arg
 
 STATUS_MARKS = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
 
 
 @attrs.define
 class Todo:
-    content: str
-    status: Literal["pending", "in_progress", "completed"]
-    active_form: str | None = None
+    content: str = arg("What to do")
+    status: Literal["pending", "in_progress", "completed"] = arg()
+    active_form: str | None = arg("Present-continuous form", default=None)
 
 
 @attrs.define
 class TodosInput:
-    todos: list[Todo]
+    todos: list[Todo] = arg()
 
 
 def as_stored(todo: Todo) -> dict[str, str]:
@@ -43,24 +44,6 @@ class TodosTool(Tool):
         "previous one). Status is pending, in_progress or completed; keep one item in_progress; "
         "`active_form` is the present-continuous form shown while it runs (\"Running tests\")."
     )
-    parameters = {
-        "type": "object",
-        "properties": {
-            "todos": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "content": {"type": "string", "description": "What to do"},
-                        "status": {"type": "string", "enum": list(STATUS_MARKS)},
-                        "active_form": {"type": "string", "description": "Present-continuous form"},
-                    },
-                    "required": ["content", "status"],
-                },
-            }
-        },
-        "required": ["todos"],
-    }
 
     def access(self, ctx: ToolContext, args: TodosInput) -> Access:
         return Access(action="", path=None, inside=True, asks_inside=False, description="Update the todo list")

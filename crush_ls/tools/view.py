@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 
 from .base import Files, Tool, ToolContext, ToolInputError, ToolResult, mtime_or_none, relative_display, resolve_path
+from .schema import FILE_PATH, arg
 
 MAX_BYTES = 200 * 1024
 MAX_LINE = 2000
@@ -16,9 +17,9 @@ DEFAULT_LIMIT = 200
 
 @attrs.define
 class ViewInput:
-    file_path: str
-    offset: int = 0
-    limit: int = DEFAULT_LIMIT
+    file_path: str = arg(FILE_PATH)
+    offset: int = arg("0-based line to start at", default=0)
+    limit: int = arg("Number of lines to read", default=DEFAULT_LIMIT)
 
 
 def read_numbered(path: Path, offset: int, limit: int) -> str:
@@ -67,15 +68,6 @@ class ViewTool(Tool):
         "Read a file of the workspace with line numbers. `offset` is the 0-based first line, "
         f"`limit` the number of lines (default {DEFAULT_LIMIT})."
     )
-    parameters = {
-        "type": "object",
-        "properties": {
-            "file_path": {"type": "string", "description": "Path of the file, relative to the workspace"},
-            "offset": {"type": "integer", "description": "0-based line to start at"},
-            "limit": {"type": "integer", "description": "Number of lines to read"},
-        },
-        "required": ["file_path"],
-    }
 
     def target(self, args: ViewInput) -> str | None:
         return args.file_path

@@ -6,12 +6,13 @@ import attrs
 
 from .base import Tool, ToolContext, ToolResult, resolve_path
 from .editing import TextFile, change_file, change_result, ensure_file_path, normalize_newlines
+from .schema import FILE_PATH, arg
 
 
 @attrs.define
 class WriteInput:
-    file_path: str
-    content: str
+    file_path: str = arg(FILE_PATH)
+    content: str = arg("The complete new content of the file")
 
 
 class WriteTool(Tool):
@@ -24,14 +25,6 @@ class WriteTool(Tool):
         "Prefer `edit` to change part of an existing file. If you viewed the file, it must not have "
         "changed on disk since."
     )
-    parameters = {
-        "type": "object",
-        "properties": {
-            "file_path": {"type": "string", "description": "Path of the file, relative to the workspace"},
-            "content": {"type": "string", "description": "The complete new content of the file"},
-        },
-        "required": ["file_path", "content"],
-    }
 
     def target(self, args: WriteInput) -> str | None:
         return args.file_path
