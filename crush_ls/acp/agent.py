@@ -32,7 +32,7 @@ from ..config import ModelConfig, Settings
 from ..protocol import Attachment, CancelParams, ModelSelection, SendMessageParams
 from ..protocol.errors import CrushError, InvalidParams, SessionNotFound, WorkspaceNotFound
 from ..storage import DB_NAME
-from ..tools.base import is_inside
+from ..tools.paths import is_inside
 from . import updates
 from .content import prompt_input, server_config
 from .stream import SessionStream, replay_bodies

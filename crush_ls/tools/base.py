@@ -1,4 +1,4 @@
-"""What a tool is to the agent, and the confinement every path goes through.
+"""What a tool is to the agent.
 
 A tool declares its input as an attrs class (structured strictly, like
 request params), says what a call would touch (`Access`, used for the
@@ -8,7 +8,6 @@ permission decision before anything runs) and runs. Bad input is a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -16,14 +15,11 @@ import attrs
 import cattrs
 
 from ..protocol.convert import STRICT, describe_structure_error
+from .paths import ToolInputError, resolve_path
 from .schema import json_schema
 
 if TYPE_CHECKING:
     from ..storage import Store
-
-
-class ToolInputError(Exception):
-    """The model's input to a tool was wrong; the message is shown to the model."""
 
 
 @attrs.define
@@ -79,32 +75,6 @@ def mtime_or_none(path: Path) -> float | None:
         return path.stat().st_mtime
     except OSError:  # an editor buffer not saved yet
         return None
-
-
-def resolve_path(root: Path, raw: str | None) -> tuple[Path, bool]:
-    """Resolve a tool path (relative to the workspace) and say if it is inside.
-
-    ``..``, symlinks and absolute paths are resolved first, so a path is
-    "inside" only if what it really points at is inside.
-    """
-    if raw is None or raw == "":
-        return root, True
-    if "\x00" in raw:
-        raise ToolInputError("path contains a NUL byte")
-    candidate = Path(os.path.expanduser(raw))
-    if not candidate.is_absolute():
-        candidate = root / candidate
-    resolved = Path(os.path.realpath(candidate))
-    return resolved, is_inside(root, resolved)
-
-
-def is_inside(root: Path, path: Path) -> bool:
-    return path == root or root in path.parents
-
-
-def relative_display(root: Path, path: Path) -> str:
-    """A path as a person reads it: relative when inside the workspace."""
-    return str(path.relative_to(root)) if is_inside(root, path) and path != root else str(path)
 
 
 class Tool:

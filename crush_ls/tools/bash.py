@@ -20,7 +20,8 @@ from pathlib import Path
 
 import attrs
 
-from .base import Access, Tool, ToolContext, ToolInputError, ToolResult, resolve_path
+from .base import Access, Tool, ToolContext, ToolResult
+from .paths import ToolInputError, resolve_path
 from .schema import arg
 
 DEFAULT_TIMEOUT_MS = 60_000

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import attrs
 
-from .base import Tool, ToolContext, ToolInputError, ToolResult, relative_display, resolve_path
+from .base import Tool, ToolContext, ToolResult
 from .editing import TextFile, apply_edit, change_file, change_result, ensure_file_path, normalize_newlines
+from .paths import ToolInputError, relative_display, resolve_path
 from .schema import FILE_PATH, arg
 
 # Shared with multiedit, whose edits take the same three fields.

@@ -18,7 +18,9 @@ from typing import Any
 
 import attrs
 
-from .base import Files, ToolContext, ToolInputError, ToolResult, mtime_or_none, relative_display
+from .base import Files, ToolContext, ToolResult, mtime_or_none
+from .paths import ToolInputError, relative_display
+from .walk import is_binary
 
 MAX_EDIT_BYTES = 10 * 1024 * 1024
 _locks: dict[str, threading.Lock] = {}
@@ -56,7 +58,7 @@ def read_text(path: Path) -> TextFile:
     if size > MAX_EDIT_BYTES:
         raise ToolInputError(f"{path} is too large to edit ({size} bytes, max {MAX_EDIT_BYTES})")
     raw = path.read_bytes()
-    if b"\x00" in raw[:8192]:
+    if is_binary(raw):
         raise ToolInputError(f"{path} is a binary file")
     try:
         text = raw.decode("utf-8")

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 import attrs
 
 from .. import __version__
-from .base import Access, Tool, ToolContext, ToolInputError, ToolResult
+from .base import Access, Tool, ToolContext, ToolResult
 from .htmltext import html_to_markdown, html_to_text
+from .paths import ToolInputError
 from .schema import arg
 
 DEFAULT_TIMEOUT_S = 30

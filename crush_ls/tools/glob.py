@@ -8,9 +8,11 @@ from pathlib import Path
 
 import attrs
 
-from .base import Tool, ToolContext, ToolInputError, ToolResult, relative_display, resolve_path
-from .ignore import WalkTimeout, compile_glob, walk_files
+from .base import Tool, ToolContext, ToolResult
+from .globs import compile_glob
+from .paths import ToolInputError, relative_display, resolve_path
 from .schema import arg
+from .walk import WalkTimeout, mtime, walk_files
 
 MAX_RESULTS = 100
 TIMEOUT_S = 30.0
@@ -20,13 +22,6 @@ TIMEOUT_S = 30.0
 class GlobInput:
     pattern: str = arg("The glob pattern, e.g. **/*.py")
     path: str | None = arg("Directory to search (default: the workspace)", default=None)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def find(root: Path, start: Path, pattern: str) -> tuple[list[Path], bool]:
@@ -42,7 +37,7 @@ def find(root: Path, start: Path, pattern: str) -> tuple[list[Path], bool]:
                 found.append(path)
     except WalkTimeout:
         timed_out = True
-    found.sort(key=_mtime, reverse=True)
+    found.sort(key=mtime, reverse=True)
     return found[:MAX_RESULTS], timed_out or len(found) > MAX_RESULTS
 
 

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import attrs
 
-from .base import Tool, ToolContext, ToolInputError, ToolResult, is_inside, relative_display, resolve_path
-from .ignore import WalkTimeout, compile_glob, walk_files
+from .base import Tool, ToolContext, ToolResult
+from .globs import compile_glob
+from .paths import ToolInputError, is_inside, relative_display, resolve_path
 from .schema import arg
+from .walk import WalkTimeout, is_binary, mtime, walk_files
 
 MAX_MATCHES = 100
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -52,13 +54,6 @@ def candidates(root: Path, start: Path, include: str | None, deadline: float) ->
         p for p, rel in walk_files(root, start, deadline)
         if (wanted is None or wanted(rel)) and (not confined or is_inside(root, Path(os.path.realpath(p))))
     ]
-
-    def mtime(p: Path) -> float:
-        try:
-            return p.stat().st_mtime
-        except OSError:
-            return 0.0
-
     return sorted(files, key=mtime, reverse=True)
 
 
@@ -69,7 +64,7 @@ def search_file(path: Path, display: str, search: Search) -> None:
         raw = path.read_bytes()
     except OSError:
         return
-    if b"\x00" in raw[:8192]:
+    if is_binary(raw):
         return
     for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
         if search.regex.search(line):

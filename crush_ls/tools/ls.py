@@ -1,20 +1,24 @@
-"""`ls`: a tree of a directory of the workspace (Crush's `ls`)."""
+"""`ls`: a tree of a directory of the workspace (Crush's `ls`).
+
+It sees what `glob` and `grep` see (walk.py): hidden and ignored entries
+(.gitignore, .crushignore) are left out, as Crush's `ls` leaves them out.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
-import os
 from pathlib import Path
 
 import attrs
 
-from .base import Tool, ToolContext, ToolInputError, ToolResult, resolve_path
+from .base import Tool, ToolContext, ToolResult
+from .paths import ToolInputError, resolve_path
 from .schema import arg
+from .walk import Walker
 
 MAX_ENTRIES = 1000
 DEFAULT_DEPTH = 3
-ALWAYS_SKIPPED = {".git", "node_modules", "__pycache__", ".venv", ".crush"}
 
 
 @attrs.define
@@ -24,24 +28,18 @@ class LsInput:
     depth: int | None = arg(f"How deep to go (default {DEFAULT_DEPTH})", default=None)
 
 
-def tree(root: Path, ignore: list[str], depth: int) -> tuple[list[str], bool]:
-    if not root.exists():
-        raise ToolInputError(f"directory not found: {root}")
-    if not root.is_dir():
-        raise ToolInputError(f"{root} is not a directory; use view")
+def tree(root: Path, start: Path, ignore: list[str], depth: int) -> tuple[list[str], bool]:
+    """The tree under `start` (directories first), and whether it was cut at MAX_ENTRIES."""
+    if not start.exists():
+        raise ToolInputError(f"directory not found: {start}")
+    if not start.is_dir():
+        raise ToolInputError(f"{start} is not a directory; use view")
+    walker = Walker(root, start)
     lines: list[str] = []
 
-    def skipped(name: str) -> bool:
-        return name.startswith(".") or name in ALWAYS_SKIPPED or any(fnmatch.fnmatch(name, p) for p in ignore)
-
     def walk(directory: Path, level: int) -> bool:
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: (not e.is_dir(follow_symlinks=False), e.name))
-        except OSError:
-            return True
-        for entry in entries:
-            if skipped(entry.name):
-                continue
+        entries = [e for e in walker.entries(directory) if not any(fnmatch.fnmatch(e.name, p) for p in ignore)]
+        for entry in sorted(entries, key=lambda e: not e.is_dir(follow_symlinks=False)):
             if len(lines) >= MAX_ENTRIES:
                 return False
             is_dir = entry.is_dir(follow_symlinks=False)
@@ -50,7 +48,7 @@ def tree(root: Path, ignore: list[str], depth: int) -> tuple[list[str], bool]:
                 return False
         return True
 
-    complete = walk(root, 0)
+    complete = walk(start, 0)
     return lines, not complete
 
 
@@ -68,7 +66,7 @@ class LsTool(Tool):
         if depth < 1:
             raise ToolInputError("depth must be at least 1")
         path, _inside = resolve_path(ctx.root, args.path)
-        lines, truncated = await asyncio.to_thread(tree, path, args.ignore, depth)
+        lines, truncated = await asyncio.to_thread(tree, ctx.root, path, args.ignore, depth)
         body = f"{path}/\n" + "\n".join(lines)
         if truncated:
             body += f"\n(Only the first {MAX_ENTRIES} entries are shown; list a subdirectory.)"

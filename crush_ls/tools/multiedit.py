@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import attrs
 
-from .base import Tool, ToolContext, ToolInputError, ToolResult, relative_display, resolve_path
+from .base import Tool, ToolContext, ToolResult
 from .edit import NEW_STRING, OLD_STRING, REPLACE_ALL, create_content
 from .editing import TextFile, apply_edit, change_file, change_result, ensure_file_path
+from .paths import ToolInputError, relative_display, resolve_path
 from .schema import FILE_PATH, arg
 
 

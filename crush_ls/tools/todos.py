@@ -10,7 +10,8 @@ from typing import Literal
 
 import attrs
 
-from .base import Access, Tool, ToolContext, ToolInputError, ToolResult
+from .base import Access, Tool, ToolContext, ToolResult
+from .paths import ToolInputError
 from .schema import arg
 
 STATUS_MARKS = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}

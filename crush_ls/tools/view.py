@@ -7,8 +7,10 @@ from pathlib import Path
 
 import attrs
 
-from .base import Files, Tool, ToolContext, ToolInputError, ToolResult, mtime_or_none, relative_display, resolve_path
+from .base import Files, Tool, ToolContext, ToolResult, mtime_or_none
+from .paths import ToolInputError, relative_display, resolve_path
 from .schema import FILE_PATH, arg
+from .walk import is_binary
 
 MAX_BYTES = 200 * 1024
 MAX_LINE = 2000
@@ -30,7 +32,7 @@ def read_numbered(path: Path, offset: int, limit: int) -> str:
     if path.stat().st_size > MAX_BYTES:
         raise ToolInputError(f"file is too large ({path.stat().st_size} bytes, max {MAX_BYTES}); view a range of it")
     raw = path.read_bytes()
-    if b"\x00" in raw[:8192]:
+    if is_binary(raw):
         raise ToolInputError(f"{path} is a binary file")
     return numbered(raw.decode("utf-8", errors="replace"), offset, limit)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-from .base import Tool, ToolContext, ToolResult, resolve_path
+from .base import Tool, ToolContext, ToolResult
 from .editing import TextFile, change_file, change_result, ensure_file_path, normalize_newlines
+from .paths import resolve_path
 from .schema import FILE_PATH, arg
 
 

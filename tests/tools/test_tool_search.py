@@ -119,3 +119,19 @@ async def test_grep_does_not_read_through_symlinks_pointing_out(workspace, outsi
     make(workspace, {"mine.txt": "needle here\n"})
     result = await call("grep", {"pattern": "needle"})
     assert result.content.splitlines()[1:] == ["mine.txt:1: needle here"]
+
+
+async def test_ls_sees_what_glob_and_grep_see(workspace, call):
+    """`ls` honours .gitignore and .crushignore like Crush's `ls` (it used to list ignored entries)."""
+    make(workspace, {
+        ".gitignore": "build/\n*.log\n", ".crushignore": "private.md\n",
+        "keep.py": "", "x.log": "", "private.md": "", "build/gen.py": "", "node_modules/m.js": "",
+        "src/.gitignore": "*.tmp\n!important.tmp\n", "src/a.py": "", "src/b.tmp": "", "src/important.tmp": "",
+        ".hidden/h.py": "",
+    })
+    result = await call("ls", {})
+    assert result.content.splitlines()[1:] == ["- src/", "  - a.py", "  - important.tmp", "- keep.py"]
+    under = await call("ls", {"path": "src", "ignore": ["a.*"]})
+    assert under.content.splitlines()[1:] == ["- important.tmp"]
+    globbed = await call("glob", {"pattern": "**/*"})
+    assert sorted(globbed.content.splitlines()) == ["keep.py", "src/a.py", "src/important.tmp"]
