@@ -1,12 +1,28 @@
 """The built-in tools, by name (Crush's names and inputs, PROTOCOL section 4).
 
 The tool modules are imported on first use, not with the package: start-up
-time matters, and a workspace needs its tools only when a turn runs.
+time matters, a workspace needs its tools only when a turn runs, and the
+search worker (worker.py) imports only the few modules it runs.
 """
 
 from __future__ import annotations
 
-from .base import Access, Tool, ToolContext, ToolInputError, ToolResult
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .base import Access, Tool, ToolContext, ToolResult
+    from .paths import ToolInputError
+
+_EXPORTS = {"Access": "base", "Tool": "base", "ToolContext": "base", "ToolResult": "base",
+            "ToolInputError": "paths"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(name)
+    import importlib
+
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
 
 
 def builtin_tools() -> dict[str, Tool]:

@@ -66,6 +66,16 @@ def _split_top_level(body: str) -> list[str]:
     return parts + [current]
 
 
+def _simplified(pattern: str) -> str:
+    """The same glob without repeats that only make matching slower.
+
+    `**/**/` means what `**/` means, and `***` what `**` means; kept, each
+    repeat nests a quantifier and the match backtracks exponentially.
+    """
+    pattern = re.sub(r"\*{3,}", "**", pattern)
+    return re.sub(r"(?:\*\*/)+", "**/", pattern)
+
+
 def compile_glob(pattern: str) -> Callable[[str], bool]:
     """A matcher for a glob (`*`, `?`, `[...]`, `{a,b}`, `**`) over "/" paths.
 
@@ -73,7 +83,7 @@ def compile_glob(pattern: str) -> Callable[[str], bool]:
     globs do, which is what models expect from `*.py`); one with "/" matches
     the whole relative path (`src/**/*.ts`).
     """
-    regex = re.compile(_translate(pattern) + r"\Z", re.DOTALL)
+    regex = re.compile(_translate(_simplified(pattern)) + r"\Z", re.DOTALL)
     if "/" in pattern:
         return lambda rel: regex.match(rel) is not None
     return lambda rel: regex.match(rel.rsplit("/", 1)[-1]) is not None

@@ -2,23 +2,22 @@
 
 It sees what `glob` and `grep` see (walk.py): hidden and ignored entries
 (.gitignore, .crushignore) are left out, as Crush's `ls` leaves them out.
+The walk runs in a search worker (worker.py), since ignore files can hold
+patterns of any cost.
 """
 
 from __future__ import annotations
-
-import asyncio
-import fnmatch
-from pathlib import Path
 
 import attrs
 
 from .base import Tool, ToolContext, ToolResult
 from .paths import ToolInputError, resolve_path
 from .schema import arg
-from .walk import Walker
+from .search import LS_MAX_ENTRIES as MAX_ENTRIES
+from .worker import run_search
 
-MAX_ENTRIES = 1000
 DEFAULT_DEPTH = 3
+TIMEOUT_S = 30.0
 
 
 @attrs.define
@@ -26,30 +25,6 @@ class LsInput:
     path: str | None = arg("Directory to list (default: the workspace)", default=None)
     ignore: list[str] = arg("Glob patterns to skip", factory=list)
     depth: int | None = arg(f"How deep to go (default {DEFAULT_DEPTH})", default=None)
-
-
-def tree(root: Path, start: Path, ignore: list[str], depth: int) -> tuple[list[str], bool]:
-    """The tree under `start` (directories first), and whether it was cut at MAX_ENTRIES."""
-    if not start.exists():
-        raise ToolInputError(f"directory not found: {start}")
-    if not start.is_dir():
-        raise ToolInputError(f"{start} is not a directory; use view")
-    walker = Walker(root, start)
-    lines: list[str] = []
-
-    def walk(directory: Path, level: int) -> bool:
-        entries = [e for e in walker.entries(directory) if not any(fnmatch.fnmatch(e.name, p) for p in ignore)]
-        for entry in sorted(entries, key=lambda e: not e.is_dir(follow_symlinks=False)):
-            if len(lines) >= MAX_ENTRIES:
-                return False
-            is_dir = entry.is_dir(follow_symlinks=False)
-            lines.append("  " * level + "- " + entry.name + ("/" if is_dir else ""))
-            if is_dir and level + 1 < depth and not walk(Path(entry.path), level + 1):
-                return False
-        return True
-
-    complete = walk(start, 0)
-    return lines, not complete
 
 
 class LsTool(Tool):
@@ -66,7 +41,8 @@ class LsTool(Tool):
         if depth < 1:
             raise ToolInputError("depth must be at least 1")
         path, _inside = resolve_path(ctx.root, args.path)
-        lines, truncated = await asyncio.to_thread(tree, ctx.root, path, args.ignore, depth)
+        job = {"op": "ls", "root": str(ctx.root), "start": str(path), "ignore": args.ignore, "depth": depth}
+        lines, truncated = await run_search(job, TIMEOUT_S)
         body = f"{path}/\n" + "\n".join(lines)
         if truncated:
             body += f"\n(Only the first {MAX_ENTRIES} entries are shown; list a subdirectory.)"

@@ -32,14 +32,6 @@ def is_binary(head: bytes) -> bool:
     return b"\x00" in head[:BINARY_SNIFF]
 
 
-def mtime(path: Path) -> float:
-    """Modification time for "newest first" (0 when the file has gone)."""
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
 def _load_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
     lines: list[str] = []
     for name in IGNORE_FILES:
@@ -118,21 +110,28 @@ def enters(entry: os.DirEntry[str]) -> bool:
     return _is_dir(entry) and not entry.is_symlink()
 
 
-def walk_files(root: Path, start: Path, deadline: float | None = None) -> Iterator[tuple[Path, str]]:
-    """Yield (path, path relative to `start` with "/") of every visible file under `start`.
+def walk_files(root: Path, start: Path, deadline: float | None = None) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """Yield (entry, path relative to `start` with "/") of every visible file under `start`.
 
-    A directory's files come before its subdirectories, each by name.
+    A directory's files come before its subdirectories, each by name. The
+    entry's `path` is the file's path; its `stat()` is cached.
     """
     walker = Walker(root, start)
-    pending = [start]
+    pending = [(start, "")]
     while pending:
         if deadline is not None and time.monotonic() > deadline:
             raise WalkTimeout
-        directory = pending.pop()
+        directory, rel_dir = pending.pop()
         entries = walker.entries(directory)
         for entry in entries:
             if not _is_dir(entry):
-                path = Path(entry.path)
-                yield path, path.relative_to(start).as_posix()
+                yield entry, rel_dir + entry.name
         # Reversed on the stack so that subdirectories come out by name.
-        pending += [Path(e.path) for e in reversed(entries) if enters(e)]
+        pending += [(Path(e.path), rel_dir + e.name + "/") for e in reversed(entries) if enters(e)]
+
+
+def entry_stat(entry: os.DirEntry[str]) -> os.stat_result | None:
+    try:
+        return entry.stat()
+    except OSError:
+        return None

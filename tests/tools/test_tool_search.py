@@ -1,12 +1,23 @@
-"""`glob` and `grep`: results, order, limits, ignore files, hidden directories, bad input."""
+"""`ls`, `glob` and `grep`: results, order, limits, ignore files, hidden directories, bad input.
+
+Every test runs with both of grep's engines (ripgrep and Python's re): the
+results must be the same."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pytest
+
 from crush_ls.tools.glob import MAX_RESULTS
 from crush_ls.tools.grep import MAX_MATCHES
+
+
+@pytest.fixture(autouse=True, params=["python", "ripgrep"])
+def engine(request, monkeypatch) -> str:
+    monkeypatch.setenv("CRUSH_LS_SEARCH", request.param)
+    return request.param
 
 
 def make(root: Path, files: dict[str, str]) -> None:
@@ -135,3 +146,41 @@ async def test_ls_sees_what_glob_and_grep_see(workspace, call):
     assert under.content.splitlines()[1:] == ["- important.tmp"]
     globbed = await call("glob", {"pattern": "**/*"})
     assert sorted(globbed.content.splitlines()) == ["keep.py", "src/a.py", "src/important.tmp"]
+
+
+async def test_grep_lines_are_split_at_newlines_only(workspace, call):
+    """CRLF files match `$` before the CR; a form feed does not start a line (it did with str.splitlines)."""
+    (workspace / "crlf.txt").write_bytes(b"one end\r\ntwo\r\nthree end\r\n")
+    (workspace / "ff.txt").write_bytes(b"a\x0cb end c\nd\x0c end\n")
+    age(workspace / "crlf.txt", 10)
+    age(workspace / "ff.txt", 20)
+    result = await call("grep", {"pattern": "end$"})
+    assert result.content.split("\n")[1:] == [
+        "crlf.txt:1: one end", "crlf.txt:3: three end", "ff.txt:2: d\x0c end",
+    ]
+
+
+async def test_grep_skips_binary_heads_only_and_cuts_long_lines(workspace, call):
+    (workspace / "late_nul.txt").write_bytes(b"x" * 9000 + b"\x00\nneedle late\n")
+    (workspace / "early_nul.txt").write_bytes(b"\x00needle early\n")
+    (workspace / "long.txt").write_text("needle " + "y" * 600 + "\n")
+    (workspace / "big.txt").write_text("needle\n" + "z" * (2 * 1024 * 1024))
+    age(workspace / "late_nul.txt", 10)
+    age(workspace / "long.txt", 20)
+    result = await call("grep", {"pattern": "needle"})
+    assert result.content.splitlines()[1:] == ["late_nul.txt:2: needle late", "long.txt:1: needle " + "y" * 493 + "..."]
+
+
+async def test_grep_patterns_ripgrep_cannot_read_still_work(workspace, call):
+    """Look-around and back-references are Python-only: the search falls back to Python's re."""
+    make(workspace, {"a.txt": "foobar\nfoobaz\nabab\n"})
+    assert (await call("grep", {"pattern": "foo(?=baz)"})).content.splitlines()[1:] == ["a.txt:2: foobaz"]
+    assert (await call("grep", {"pattern": r"(ab)\1"})).content.splitlines()[1:] == ["a.txt:3: abab"]
+
+
+async def test_grep_equal_times_are_ordered_by_path(workspace, call):
+    make(workspace, {"b.txt": "hit\n", "a/z.txt": "hit\n", "a.txt": "hit\n"})
+    for name in ("b.txt", "a/z.txt", "a.txt"):
+        age(workspace / name, 5)
+    result = await call("grep", {"pattern": "hit"})
+    assert result.content.splitlines()[1:] == ["a.txt:1: hit", "a/z.txt:1: hit", "b.txt:1: hit"]

@@ -1,0 +1,101 @@
+"""Child processes that never outlive the server.
+
+Every process a tool starts (a bash command, a search worker) runs in a
+process group of its own, and
+- gets SIGKILL from the kernel when the server dies (PR_SET_PDEATHSIG, set
+  between fork and exec), and
+- has its group registered with the reaper: one small process per server
+  that holds the read end of a pipe only the server writes to. When the
+  server dies, however it dies (SIGKILL included), the pipe reaches end of
+  file and the reaper kills every group still registered, so background jobs
+  of a command (`sleep 60 &`), which the death signal does not reach, go too.
+
+Spawn children from the event loop thread: the death signal is sent when the
+*thread* that forked the child ends, and the loop thread lives as long as the
+server.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+PR_SET_PDEATHSIG = 1
+
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: the reaper alone ties the groups to the server
+    _prctl = None
+
+# The reaper's program: read "+pgid" / "-pgid" lines; at end of input kill what is left.
+_REAPER = """
+import os, signal, sys
+groups = set()
+for line in sys.stdin:
+    sign, pgid = line[:1], int(line[1:])
+    (groups.add if sign == "+" else groups.discard)(pgid)
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+def die_with_parent() -> None:
+    """preexec_fn: SIGKILL when the server dies; exit at once if it already has."""
+    parent = os.getppid()
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died between fork and prctl
+        os._exit(1)
+
+
+class Reaper:
+    """The server's reaper process (started on first use)."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def _pipe(self) -> int | None:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                try:
+                    self._proc = subprocess.Popen(
+                        [sys.executable, "-I", "-S", "-c", _REAPER], stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                    )
+                except OSError:
+                    return None
+            assert self._proc.stdin is not None
+            return self._proc.stdin.fileno()
+
+    def _send(self, line: str) -> None:
+        fd = self._pipe()
+        if fd is None:
+            return
+        try:
+            os.write(fd, line.encode())  # a few bytes: never blocks in practice
+        except OSError:
+            pass
+
+    def watch(self, pgid: int) -> None:
+        self._send(f"+{pgid}\n")
+
+    def forget(self, pgid: int) -> None:
+        self._send(f"-{pgid}\n")
+
+
+REAPER = Reaper()
+
+
+def kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
