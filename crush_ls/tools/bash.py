@@ -3,7 +3,7 @@
 The command runs in its own session (so its own process group); a timeout
 or the cancellation of the run kills the whole group, and background jobs
 the command leaves behind are killed when it ends, so nothing outlives the
-call. Output (stdout and stderr interleaved) is capped at 30000 characters
+call. The group dies with the server too, even a SIGKILLed one (procs.py). Output (stdout and stderr interleaved) is capped at 30000 characters
 by cutting the middle.
 """
 
@@ -14,7 +14,6 @@ import glob as globlib
 import os
 import re
 import shlex
-import signal
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import attrs
 
 from .base import Access, Tool, ToolContext, ToolResult
 from .paths import ToolInputError, resolve_path
+from .procs import REAPER, kill_group, tied_to_server
 from .schema import arg
 
 DEFAULT_TIMEOUT_MS = 60_000
@@ -188,13 +188,6 @@ async def _pump(stream: asyncio.StreamReader, out: OutputBuffer) -> None:
         out.add(chunk)
 
 
-def kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 async def _finish(proc: asyncio.subprocess.Process, reader: asyncio.Task[None]) -> None:
     """Kill what is left of the group, reap the shell and stop reading."""
     kill_group(proc.pid)
@@ -235,10 +228,11 @@ async def run_command(command: str, cwd: Path, timeout_ms: int) -> Outcome:
     started = time.monotonic()
     write_fd, stream, transport = await _output_pipe()
     try:
+        # Its own group, which dies with the server however the server dies (procs.py).
         proc = await asyncio.create_subprocess_exec(
             SHELL, "-c", command, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
             stdout=write_fd, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True, env=_environment(),
+            env=_environment(), **tied_to_server(),
         )
     except BaseException:
         transport.close()
@@ -260,6 +254,7 @@ async def run_command(command: str, cwd: Path, timeout_ms: int) -> Outcome:
         await _finish(proc, reader)
     finally:
         transport.close()
+        REAPER.forget(proc.pid)
     elapsed = int((time.monotonic() - started) * 1000)
     return Outcome(out.text(), None if timed_out else proc.returncode, timed_out, elapsed)
 

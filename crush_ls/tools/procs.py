@@ -46,52 +46,62 @@ for pgid in groups:
 """
 
 
-def die_with_parent() -> None:
-    """preexec_fn: SIGKILL when the server dies; exit at once if it already has."""
-    parent = os.getppid()
-    if _prctl is not None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # it died between fork and prctl
-        os._exit(1)
-
-
 class Reaper:
-    """The server's reaper process (started on first use)."""
+    """The server's reaper process (started before the first child)."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self.fd: int | None = None  # the write end of its pipe
 
-    def _pipe(self) -> int | None:
+    def start(self) -> None:
         with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                try:
-                    self._proc = subprocess.Popen(
-                        [sys.executable, "-I", "-S", "-c", _REAPER], stdin=subprocess.PIPE,
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                    )
-                except OSError:
-                    return None
+            if self._proc is not None and self._proc.poll() is None:
+                return
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", _REAPER], stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                )
+            except OSError:
+                self._proc = self.fd = None
+                return
             assert self._proc.stdin is not None
-            return self._proc.stdin.fileno()
+            self.fd = self._proc.stdin.fileno()
 
-    def _send(self, line: str) -> None:
-        fd = self._pipe()
-        if fd is None:
+    def send(self, line: str) -> None:
+        if self.fd is None:
             return
         try:
-            os.write(fd, line.encode())  # a few bytes: never blocks in practice
+            os.write(self.fd, line.encode())  # a few bytes: never blocks in practice
         except OSError:
             pass
 
-    def watch(self, pgid: int) -> None:
-        self._send(f"+{pgid}\n")
-
     def forget(self, pgid: int) -> None:
-        self._send(f"-{pgid}\n")
+        self.send(f"-{pgid}\n")
 
 
 REAPER = Reaper()
+
+
+def tied_to_server() -> dict[str, object]:
+    """Keyword arguments of a subprocess call for a child tied to the server (call from the loop thread)."""
+    REAPER.start()
+    return {"start_new_session": True, "preexec_fn": _in_child}
+
+
+def _in_child() -> None:
+    """Between fork and exec: die with the server, and have the reaper watch this new group.
+
+    Registered here, before the command runs a single instruction, so no
+    background job can start before the reaper knows its group.
+    """
+    parent = os.getppid()
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the server died between fork and prctl
+        os._exit(1)
+    REAPER.send(f"+{os.getpid()}\n")
 
 
 def kill_group(pgid: int) -> None:

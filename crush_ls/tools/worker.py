@@ -37,14 +37,13 @@ async def run_search(job: dict[str, Any], timeout_s: float) -> tuple[list[str], 
     """Run `job` in a worker: (the result's lines, whether it was cut short)."""
     import asyncio
 
-    from .procs import REAPER, die_with_parent, kill_group
+    from .procs import REAPER, kill_group, tied_to_server
 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-I", "-m", "crush_ls.tools.worker",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True, preexec_fn=die_with_parent, limit=2**24,
+        limit=2**24, **tied_to_server(),
     )
-    REAPER.watch(proc.pid)
     lines: list[str] = []
     try:
         assert proc.stdin is not None and proc.stdout is not None

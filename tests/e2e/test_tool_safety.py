@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import server_env
-from tests.e2e.test_tools_e2e import steps
+from tests.e2e.test_tools_e2e import start_sleeper, steps
 from tests.tools.test_tool_bash import wait_dead
 
 ENGINES = ["python", "ripgrep"]
@@ -76,3 +76,12 @@ async def test_repeated_globstars_answer_at_once(start, workspace):
     result = next(n for n in client.of_run(run_id) if n["type"] == "tool_result")
     assert result["content"] == "No files found"
     assert (await status(client))["busy"] is False
+
+
+async def test_bash_processes_die_with_a_killed_server(start, workspace):
+    """SIGKILL of the server (no chance to clean up): the shell and its background job die with it."""
+    client, _session, _run_id, pids = await start_sleeper(start, workspace)
+    client._server.kill()
+    await client._server.wait()
+    for pid in pids:
+        assert await wait_dead(pid, timeout=5), f"process {pid} outlived the server"
