@@ -15,7 +15,7 @@ import attrs
 import cattrs
 
 from ..protocol.convert import STRICT, describe_structure_error
-from .paths import ToolInputError, resolve_path
+from .paths import ToolInputError, configures_execution, resolve_path
 from .schema import json_schema
 
 if TYPE_CHECKING:
@@ -106,12 +106,17 @@ class Tool:
 
     def access(self, ctx: ToolContext, args: Any) -> Access:
         path, inside = resolve_path(ctx.root, self.target(args))
+        description = self.describe(ctx, args)
+        if self.action == "write" and configures_execution(ctx.root, path):
+            # Treated as outside the workspace: a person's yes every time, never a grant or a setting.
+            inside = False
+            description += " (it configures what programs run: asks every time)"
         return Access(
             action=self.action,
             path=str(path),
             inside=inside,
             asks_inside=self.asks_inside,
-            description=self.describe(ctx, args),
+            description=description,
         )
 
     def describe(self, ctx: ToolContext, args: Any) -> str:

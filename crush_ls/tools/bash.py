@@ -10,7 +10,6 @@ by cutting the middle.
 from __future__ import annotations
 
 import asyncio
-import glob as globlib
 import os
 import re
 import shlex
@@ -20,8 +19,9 @@ from pathlib import Path
 import attrs
 
 from .base import Access, Tool, ToolContext, ToolResult
-from .paths import ToolInputError, resolve_path
+from .paths import ToolInputError
 from .procs import REAPER, kill_group, tied_to_server
+from .readonly import GIT_REDIRECTS, NOT_READ_ONLY, git_guard, verdict
 from .schema import arg
 
 DEFAULT_TIMEOUT_MS = 60_000
@@ -43,77 +43,11 @@ fdisk mkfs mount parted service systemctl umount firewall-cmd ifconfig ip iptabl
 route ufw
 """.split())
 
-# Read-only commands that run without a permission prompt when they are the
-# whole call. No wrappers that run another command (env, time, xargs, find),
-# nothing that can write through an option (sort -o, tree -o), nothing that
-# changes state when given an argument (hostname, git branch/tag).
-SAFE_COMMANDS = (
-    "ls", "pwd", "cat", "head", "tail", "wc", "echo", "which", "date", "whoami", "id", "groups",
-    "uname", "df", "du", "stat",
-    "git status", "git log", "git diff", "git show", "git blame", "git ls-files", "git rev-parse",
-)
-# Options that write a file or run a program, by command.
-UNSAFE_OPTIONS = {"git": ("--output", "--ext-diff", "--textconv", "--exec-path")}
-# `date -s` sets the clock: only formats and these options keep it read-only.
-DATE_OPTIONS = ("-u", "--utc", "--universal", "-R", "--rfc-email")
-# Anything that chains, substitutes, redirects or expands: the command is then not "one read-only command".
-SHELL_METACHARACTERS = ("\x00", ";", "|", "&", "$", "`", ">", "<", "\n", "\r", "(", ")", "{", "}", "\\", "~")
-
-
 @attrs.define
 class BashInput:
     command: str = arg("The command to run")
     description: str | None = arg("What the command does, in a few words", default=None)
     timeout: int | None = arg(f"Timeout in milliseconds (max {MAX_TIMEOUT_MS})", default=None)
-
-
-def _words(command: str) -> list[str] | None:
-    try:
-        return shlex.split(command)
-    except ValueError:
-        return None
-
-
-def _reaches_outside(word: str) -> bool:
-    """A path argument that could name something outside the workspace folder."""
-    for part in (word, word.split("=", 1)[-1]):
-        if part.startswith("/") or ".." in part.split("/"):
-            return True
-        # A glob in a dot-segment (".*") matches "..".
-        if any(seg.startswith(".") and any(c in seg for c in "*?[") for seg in part.split("/")):
-            return True
-    return False
-
-
-def _unsafe_option(command: str, arg: str) -> bool:
-    if command == "date":
-        return not (arg.startswith("+") or arg in DATE_OPTIONS or arg.startswith(("-I", "--iso-8601")))
-    return arg.split("=", 1)[0] in UNSAFE_OPTIONS.get(command, ())
-
-
-def _resolves_outside(root: Path, word: str) -> bool:
-    """An argument naming (through a symlink, or a glob's matches) something outside `root`."""
-    if word.startswith("-"):
-        return False
-    names = globlib.glob(word, root_dir=root) if globlib.has_magic(word) else [word]
-    return any(not resolve_path(root, name)[1] for name in names)
-
-
-def is_safe_read_only(command: str, root: Path) -> bool:
-    """One read-only command from SAFE_COMMANDS, touching nothing outside the workspace `root`."""
-    if any(m in command for m in SHELL_METACHARACTERS):
-        return False
-    words = _words(command)
-    if not words:
-        return False
-    for safe in SAFE_COMMANDS:
-        prefix = safe.split()
-        if words[: len(prefix)] == prefix:
-            args = words[len(prefix):]
-            return not any(
-                _reaches_outside(a) or _unsafe_option(words[0], a) or _resolves_outside(root, a) for a in args
-            )
-    return False
 
 
 # Words after which the next word is a command again.
@@ -226,13 +160,17 @@ async def _output_pipe() -> tuple[int, asyncio.StreamReader, asyncio.BaseTranspo
 async def run_command(command: str, cwd: Path, timeout_ms: int) -> Outcome:
     """Run `command` with a timeout; cancelling this coroutine kills the process group."""
     started = time.monotonic()
+    env = _environment()
+    if guard := git_guard(command, cwd):
+        command, git_env = guard
+        env = {k: v for k, v in env.items() if k not in GIT_REDIRECTS} | git_env
     write_fd, stream, transport = await _output_pipe()
     try:
         # Its own group, which dies with the server however the server dies (procs.py).
         proc = await asyncio.create_subprocess_exec(
             SHELL, "-c", command, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
             stdout=write_fd, stderr=asyncio.subprocess.STDOUT,
-            env=_environment(), **tied_to_server(),
+            env=env, **tied_to_server(),
         )
     except BaseException:
         transport.close()
@@ -298,12 +236,13 @@ class BashTool(Tool):
     )
 
     def access(self, ctx: ToolContext, args: BashInput) -> Access:
+        reason = verdict(args.command, ctx.root)
+        description = f"Execute command: {args.command}"
+        if reason and reason != NOT_READ_ONLY:
+            description += f" ({reason})"  # a read-only command that reaches out: say where
         return Access(
-            action=self.action,
-            path=str(ctx.root),
-            inside=True,
-            asks_inside=not is_safe_read_only(args.command, ctx.root),
-            description=f"Execute command: {args.command}",
+            action=self.action, path=str(ctx.root), inside=True, asks_inside=reason is not None,
+            description=description,
         )
 
     async def run(self, ctx: ToolContext, args: BashInput) -> ToolResult:

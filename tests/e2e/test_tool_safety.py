@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import server_env
+from tests.conftest import scripted, server_env
 from tests.e2e.test_tools_e2e import start_sleeper, steps
 from tests.tools.test_tool_bash import wait_dead
 
@@ -85,3 +86,117 @@ async def test_bash_processes_die_with_a_killed_server(start, workspace):
     await client._server.wait()
     for pid in pids:
         assert await wait_dead(pid, timeout=5), f"process {pid} outlived the server"
+
+
+# ---------------------------------------------------------------- bash that asks, git that runs nothing
+def git(folder: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True,
+                   env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"})
+
+
+def commit_all(folder: Path) -> None:
+    git(folder, "init", "-q", ".")
+    git(folder, "add", "-A")
+    git(folder, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+
+
+def one_call_per_prompt(calls: list[dict]) -> dict:
+    """A model that, for the prompt `[i]`, makes call i and then says done."""
+    responses = [{"when": f"[{i}]", "step": 0, "events": [{"toolCall": call}]} for i, call in enumerate(calls)]
+    return scripted(*responses, {"events": [{"text": "done"}]})
+
+
+async def run_each(client, count: int) -> list[dict]:
+    """One run per call; the tool_result of each."""
+    session = await client.new_session()
+    results = []
+    for i in range(count):
+        run_id = (await client.send(session, f"[{i}]"))["runId"]
+        await client.completed(run_id)
+        results.append(next(n for n in client.of_run(run_id) if n["type"] == "tool_result"))
+    return results
+
+
+OUTSIDE_READS = [
+    "git show HEAD:../outside/secret.txt", "git log -p", "git show HEAD", "git diff HEAD", "git log --stat",
+    "ls -RL", "ls -lL door", "du -L", "wc --files0-from=list", "cat HEAD:../outside/secret.txt",
+]
+
+
+async def test_read_only_commands_ask_before_reading_outside(start, tmp_path):
+    """Mode ask, the workspace a folder of a larger repository: nothing outside is read or printed without a yes."""
+    repo, ws = tmp_path / "repo", tmp_path / "repo" / "ws"
+    (repo / "outside").mkdir(parents=True)
+    (repo / "outside" / "secret.txt").write_text("TOP SECRET\n")
+    ws.mkdir()
+    (ws / "mine.txt").write_text("mine\n")
+    (ws / "list").write_bytes(b"../outside/secret.txt\0")
+    os.symlink(repo / "outside", ws / "door")
+    commit_all(repo)
+    calls = [{"name": "bash", "input": {"command": c}} for c in [*OUTSIDE_READS, "cat mine.txt"]]
+    client = await start({"model": one_call_per_prompt(calls), "permissions": {"mode": "ask"}},
+                         folder=ws, permissions=True)
+    client.permission_answer = {"decision": "deny"}
+    results = await run_each(client, len(calls))
+    asked = [r["permission"]["description"] for r in client.permission_requests]
+    assert len(asked) == len(OUTSIDE_READS), asked
+    assert asked == [f"Execute command: {c}" + asked[n][len(f"Execute command: {c}"):]
+                     for n, c in enumerate(OUTSIDE_READS)]
+    assert all("(" in a for a in asked), asked  # each says what it reaches
+    assert not any("TOP SECRET" in r["content"] for r in results)
+    assert all(r["content"].startswith("Permission denied") for r in results[:-1])
+    assert results[-1]["content"] == "mine"  # a command that stays inside still runs without asking
+
+
+RUNS_CODE = [".git/config", ".git/hooks/pre-commit", ".gitattributes", "sub/.gitattributes", "crush.json",
+             ".vscode/tasks.json"]
+
+
+async def test_writing_what_configures_execution_asks_every_time(start, workspace):
+    """`write` allowed, yet a write to git's config (diff.external = a command) or hooks asks, and a no keeps it out."""
+    (workspace / "f.txt").write_text("a\n")
+    commit_all(workspace)
+    config_before = (workspace / ".git" / "config").read_text()
+    evil = "[diff]\n\texternal = sh -c 'touch PWNED'\n"
+    calls = [{"name": "write", "input": {"file_path": p, "content": evil}} for p in RUNS_CODE]
+    calls.append({"name": "write", "input": {"file_path": "plain.txt", "content": "fine"}})
+    client = await start({"model": one_call_per_prompt(calls),
+                          "permissions": {"mode": "ask", "allowedTools": ["write"]}}, permissions=True)
+    client.permission_answer = {"decision": "allow_session"}
+    # The first answer is yes for the session: the same file still asks the next time.
+    await run_each(client, 1)
+    client.permission_answer = {"decision": "deny"}
+    results = await run_each(client, len(calls))
+    asked = [r["permission"]["path"] for r in client.permission_requests]
+    assert asked == [str(workspace / RUNS_CODE[0]), *(str(workspace / p) for p in RUNS_CODE)]
+    assert all("Permission denied" in r["content"] for r in results[:-1])
+    (workspace / ".git" / "config").write_text(config_before)  # what the session's first yes wrote
+    assert not any((workspace / p).exists() for p in RUNS_CODE[1:])
+    assert (workspace / "plain.txt").read_text() == "fine"  # allowed, not asked
+
+
+GIT_COMMANDS = ["git diff", "git log -p", "git show", "git status", "git blame f.txt", "git diff --stat"]
+
+
+async def test_safe_git_commands_run_no_configured_program(start, workspace):
+    """Configured diff drivers, pagers, text conversion, fsmonitor and hooks do not run for a command nobody was asked about."""
+    (workspace / "f.txt").write_text("a\n")
+    commit_all(workspace)
+    (workspace / "f.txt").write_text("b\n")
+    marker = workspace.parent / "PWNED"
+    evil = workspace.parent / "evil.sh"
+    evil.write_text(f"#!/bin/sh\ntouch {marker}\ncat\n")
+    evil.chmod(0o755)
+    for key in ("diff.external", "core.pager", "core.fsmonitor", "diff.conv.textconv", "gpg.program"):
+        git(workspace, "config", key, str(evil))
+    hook = workspace / ".git" / "hooks" / "post-index-change"
+    hook.write_text(evil.read_text())
+    hook.chmod(0o755)
+    (workspace / ".gitattributes").write_text("*.txt diff=conv\n")
+    calls = [{"name": "bash", "input": {"command": c}} for c in GIT_COMMANDS]
+    client = await start({"model": one_call_per_prompt(calls), "permissions": {"mode": "ask"}}, permissions=True)
+    client.permission_answer = {"decision": "deny"}
+    results = await run_each(client, len(calls))
+    assert client.permission_requests == []  # read-only: nobody was asked
+    assert "+b" in results[0]["content"] and "f.txt" in results[3]["content"]
+    assert not marker.exists()
