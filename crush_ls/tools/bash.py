@@ -20,7 +20,7 @@ import attrs
 
 from .base import Access, Tool, ToolContext, ToolResult
 from .paths import ToolInputError
-from .procs import REAPER, kill_group, tied_to_server
+from .procs import REAPER, kill_group, spawn
 from .readonly import GIT_REDIRECTS, NOT_READ_ONLY, git_guard, verdict
 from .schema import arg
 
@@ -167,10 +167,9 @@ async def run_command(command: str, cwd: Path, timeout_ms: int) -> Outcome:
     write_fd, stream, transport = await _output_pipe()
     try:
         # Its own group, which dies with the server however the server dies (procs.py).
-        proc = await asyncio.create_subprocess_exec(
+        proc = await spawn(
             SHELL, "-c", command, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-            stdout=write_fd, stderr=asyncio.subprocess.STDOUT,
-            env=env, **tied_to_server(),
+            stdout=write_fd, stderr=asyncio.subprocess.STDOUT, env=env,
         )
     except BaseException:
         transport.close()

@@ -17,12 +17,14 @@ server.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
 import subprocess
 import sys
 import threading
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 
@@ -109,3 +111,29 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+async def spawn(*args: str, **kwargs: Any) -> asyncio.subprocess.Process:
+    """`create_subprocess_exec` for a child tied to the server, whose cancellation kills what it started.
+
+    The child runs before the call returns (asyncio still connects its pipes):
+    a cancel arriving then used to leave the command's background jobs running
+    (asyncio kills the shell alone). Here the start completes, the whole group
+    is killed, and the cancellation goes on.
+    """
+    starting = asyncio.ensure_future(asyncio.create_subprocess_exec(*args, **kwargs, **tied_to_server()))
+    cancelled = False
+    while True:
+        try:
+            proc = await asyncio.shield(starting)
+            break
+        except asyncio.CancelledError:
+            if starting.done() and not starting.cancelled() and starting.exception() is not None:
+                raise
+            cancelled = True
+    if cancelled:
+        kill_group(proc.pid)
+        await proc.wait()
+        REAPER.forget(proc.pid)
+        raise asyncio.CancelledError
+    return proc

@@ -37,12 +37,12 @@ async def run_search(job: dict[str, Any], timeout_s: float) -> tuple[list[str], 
     """Run `job` in a worker: (the result's lines, whether it was cut short)."""
     import asyncio
 
-    from .procs import REAPER, kill_group, tied_to_server
+    from .procs import REAPER, kill_group, spawn
 
-    proc = await asyncio.create_subprocess_exec(
+    proc = await spawn(
         sys.executable, "-I", "-m", "crush_ls.tools.worker",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        limit=2**24, **tied_to_server(),
+        limit=2**24,
     )
     lines: list[str] = []
     try:
