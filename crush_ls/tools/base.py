@@ -68,6 +68,9 @@ class ToolContext:
     tool_call_id: str
     store: Store
     files: Files | None = None  # None: the local disk
+    # What `access` resolved, by the path as the model wrote it: the call
+    # works on what the permission decision saw, never on a second resolution.
+    checked: dict[str | None, Path] = attrs.Factory(dict)
 
 
 def mtime_or_none(path: Path) -> float | None:
@@ -104,8 +107,14 @@ class Tool:
         """The path argument the call touches (None: the workspace folder)."""
         return None
 
+    def checked_path(self, ctx: ToolContext, args: Any) -> Path:
+        """The path `access` resolved for this call (resolved now when the call was not decided first)."""
+        target = self.target(args)
+        return ctx.checked[target] if target in ctx.checked else resolve_path(ctx.root, target)[0]
+
     def access(self, ctx: ToolContext, args: Any) -> Access:
         path, inside = resolve_path(ctx.root, self.target(args))
+        ctx.checked[self.target(args)] = path
         description = self.describe(ctx, args)
         if self.action == "write" and configures_execution(ctx.root, path):
             # Treated as outside the workspace: a person's yes every time, never a grant or a setting.

@@ -11,7 +11,7 @@ import attrs
 
 from .base import Tool, ToolContext, ToolResult
 from .editing import TextFile, apply_edit, change_file, change_result, ensure_file_path, normalize_newlines
-from .paths import ToolInputError, relative_display, resolve_path
+from .paths import ToolInputError, relative_display
 from .schema import FILE_PATH, arg
 
 # Shared with multiedit, whose edits take the same three fields.
@@ -57,7 +57,7 @@ class EditTool(Tool):
 
     async def run(self, ctx: ToolContext, args: EditInput) -> ToolResult:
         ensure_file_path(args.file_path)
-        path, _inside = resolve_path(ctx.root, args.file_path)
+        path = self.checked_path(ctx, args)
         display = relative_display(ctx.root, path)
 
         def modify(current: TextFile) -> str:

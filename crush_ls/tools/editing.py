@@ -14,12 +14,13 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from stat import S_ISDIR
 from typing import Any
 
 import attrs
 
 from .base import Files, ToolContext, ToolResult, mtime_or_none
-from .paths import ToolInputError, relative_display
+from .paths import ToolInputError, open_checked, open_checked_file, read_fd, relative_display
 from .walk import is_binary
 
 MAX_EDIT_BYTES = 10 * 1024 * 1024
@@ -50,14 +51,19 @@ def as_written(content: str, crlf: bool) -> str:
 
 
 def read_text(path: Path) -> TextFile:
-    if path.is_dir():
-        raise ToolInputError(f"{path} is a directory")
-    if not path.exists():
+    """The file at the checked `path` (opened without following a symlink swapped in since the check)."""
+    opened = open_checked_file(path)
+    if opened is None:
         return TextFile(exists=False, content="", crlf=False, mtime=None)
-    size = path.stat().st_size
-    if size > MAX_EDIT_BYTES:
-        raise ToolInputError(f"{path} is too large to edit ({size} bytes, max {MAX_EDIT_BYTES})")
-    raw = path.read_bytes()
+    fd, stat = opened
+    try:
+        if S_ISDIR(stat.st_mode):
+            raise ToolInputError(f"{path} is a directory")
+        if stat.st_size > MAX_EDIT_BYTES:
+            raise ToolInputError(f"{path} is too large to edit ({stat.st_size} bytes, max {MAX_EDIT_BYTES})")
+        raw = read_fd(fd)
+    finally:
+        os.close(fd)
     if is_binary(raw):
         raise ToolInputError(f"{path} is a binary file")
     try:
@@ -65,7 +71,7 @@ def read_text(path: Path) -> TextFile:
     except UnicodeDecodeError as exc:
         raise ToolInputError(f"{path} is not UTF-8 text") from exc
     crlf = "\r\n" in text
-    return TextFile(exists=True, content=text.replace("\r\n", "\n"), crlf=crlf, mtime=path.stat().st_mtime, raw=text)
+    return TextFile(exists=True, content=text.replace("\r\n", "\n"), crlf=crlf, mtime=stat.st_mtime, raw=text)
 
 
 def normalize_newlines(text: str) -> str:
@@ -73,10 +79,15 @@ def normalize_newlines(text: str) -> str:
 
 
 def write_text(path: Path, content: str, crlf: bool) -> float:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(as_written(content, crlf))
-    return path.stat().st_mtime
+    """Write the checked `path` (missing folders made; no symlink followed); its new mtime."""
+    fd = open_checked(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, make_parents=True)
+    try:
+        data = as_written(content, crlf).encode("utf-8")
+        while data:
+            data = data[os.write(fd, data):]
+        return os.fstat(fd).st_mtime
+    finally:
+        os.close(fd)
 
 
 def check_fresh(path: Path, display: str, current: TextFile, last_read: tuple[float, float | None] | None,

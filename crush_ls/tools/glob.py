@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from .base import Tool, ToolContext, ToolResult
-from .paths import ToolInputError, resolve_path
+from .paths import ToolInputError
 from .schema import arg
 from .search import GLOB_MAX_RESULTS, GLOB_TIMEOUT_S
 from .worker import run_search
@@ -45,7 +45,7 @@ class GlobTool(Tool):
 
     async def run(self, ctx: ToolContext, args: GlobInput) -> ToolResult:
         check_pattern(args.pattern)
-        start, _inside = resolve_path(ctx.root, args.path)
+        start = self.checked_path(ctx, args)
         job = {"op": "glob", "root": str(ctx.root), "start": str(start), "pattern": args.pattern}
         found, truncated = await run_search(job, GLOB_TIMEOUT_S)
         if not found:

@@ -14,7 +14,7 @@ import re
 import attrs
 
 from .base import Tool, ToolContext, ToolResult
-from .paths import ToolInputError, resolve_path
+from .paths import ToolInputError
 from .schema import arg
 from .search import GREP_MAX_MATCHES, GREP_TIMEOUT_S
 from .worker import engine, run_search
@@ -63,7 +63,7 @@ class GrepTool(Tool):
 
     async def run(self, ctx: ToolContext, args: GrepInput) -> ToolResult:
         regex = compile_pattern(args.pattern, args.literal_text)
-        start, _inside = resolve_path(ctx.root, args.path)
+        start = self.checked_path(ctx, args)
         job = {"op": "grep", "root": str(ctx.root), "start": str(start), "pattern": regex,
                "include": args.include or None, "engine": engine()}
         found, truncated = await run_search(job, GREP_TIMEOUT_S)

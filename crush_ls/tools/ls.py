@@ -11,7 +11,7 @@ from __future__ import annotations
 import attrs
 
 from .base import Tool, ToolContext, ToolResult
-from .paths import ToolInputError, resolve_path
+from .paths import ToolInputError
 from .schema import arg
 from .search import LS_MAX_ENTRIES as MAX_ENTRIES
 from .worker import run_search
@@ -40,7 +40,7 @@ class LsTool(Tool):
         depth = DEFAULT_DEPTH if args.depth is None else args.depth
         if depth < 1:
             raise ToolInputError("depth must be at least 1")
-        path, _inside = resolve_path(ctx.root, args.path)
+        path = self.checked_path(ctx, args)
         job = {"op": "ls", "root": str(ctx.root), "start": str(path), "ignore": args.ignore, "depth": depth}
         lines, truncated = await run_search(job, TIMEOUT_S)
         body = f"{path}/\n" + "\n".join(lines)

@@ -7,7 +7,7 @@ import attrs
 from .base import Tool, ToolContext, ToolResult
 from .edit import NEW_STRING, OLD_STRING, REPLACE_ALL, create_content
 from .editing import TextFile, apply_edit, change_file, change_result, ensure_file_path
-from .paths import ToolInputError, relative_display, resolve_path
+from .paths import ToolInputError, relative_display
 from .schema import FILE_PATH, arg
 
 
@@ -45,7 +45,7 @@ class MultiEditTool(Tool):
         ensure_file_path(args.file_path)
         if not args.edits:
             raise ToolInputError("edits must hold at least one edit")
-        path, _inside = resolve_path(ctx.root, args.file_path)
+        path = self.checked_path(ctx, args)
         display = relative_display(ctx.root, path)
         creates = args.edits[0].old_string == ""
 

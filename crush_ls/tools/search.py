@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .globs import compile_glob
-from .paths import ToolInputError, is_inside, relative_display
+from .paths import ToolInputError, ensure_unchanged, is_inside, relative_display
 from .walk import WalkTimeout, Walker, entry_stat, is_binary, walk_files
 
 Emit = Callable[[str], None]
@@ -46,6 +46,7 @@ RG_MAX_ARG_BYTES = 96 * 1024
 # ---------------------------------------------------------------- ls
 def tree(root: Path, start: Path, ignore: list[str], depth: int, emit: Emit) -> bool:
     """The tree under `start` (directories first, by name); True when cut at LS_MAX_ENTRIES."""
+    ensure_unchanged(start)  # the folder the permission decision saw, no symlink swapped in
     if not start.exists():
         raise ToolInputError(f"directory not found: {start}")
     if not start.is_dir():
@@ -89,6 +90,7 @@ def newest_first(files: list[Found]) -> list[Found]:
 
 def glob(root: Path, start: Path, pattern: str, emit: Emit) -> bool:
     """Files under `start` matching `pattern`, newest first, at most GLOB_MAX_RESULTS."""
+    ensure_unchanged(start)  # the folder the permission decision saw, no symlink swapped in
     if not start.is_dir():
         raise ToolInputError(f"directory not found: {start}")
     matches = compile_glob(pattern)
@@ -108,6 +110,7 @@ def glob(root: Path, start: Path, pattern: str, emit: Emit) -> bool:
 # ---------------------------------------------------------------- grep
 def candidates(root: Path, start: Path, include: str | None, deadline: float) -> list[str]:
     """The files grep reads, newest first: visible, not over the size limit, not leading out."""
+    ensure_unchanged(start)  # the folder the permission decision saw, no symlink swapped in
     if start.is_file():
         return [str(start)] if start.stat().st_size <= GREP_MAX_FILE_BYTES else []
     if not start.is_dir():

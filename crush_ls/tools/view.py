@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
+from stat import S_ISDIR
 
 import attrs
 
 from .base import Files, Tool, ToolContext, ToolResult, mtime_or_none
-from .paths import ToolInputError, relative_display, resolve_path
+from .paths import ToolInputError, open_checked_file, read_fd, relative_display
 from .schema import FILE_PATH, arg
 from .walk import is_binary
 
@@ -24,17 +26,23 @@ class ViewInput:
     limit: int = arg("Number of lines to read", default=DEFAULT_LIMIT)
 
 
-def read_numbered(path: Path, offset: int, limit: int) -> str:
-    if not path.exists():
+def read_numbered(path: Path, offset: int, limit: int) -> tuple[str, float]:
+    """The numbered lines, and the file's modification time as read (one descriptor for both)."""
+    opened = open_checked_file(path)
+    if opened is None:
         raise ToolInputError(f"file not found: {path}")
-    if path.is_dir():
-        raise ToolInputError(f"{path} is a directory; use ls")
-    if path.stat().st_size > MAX_BYTES:
-        raise ToolInputError(f"file is too large ({path.stat().st_size} bytes, max {MAX_BYTES}); view a range of it")
-    raw = path.read_bytes()
+    fd, stat = opened
+    try:
+        if S_ISDIR(stat.st_mode):
+            raise ToolInputError(f"{path} is a directory; use ls")
+        if stat.st_size > MAX_BYTES:
+            raise ToolInputError(f"file is too large ({stat.st_size} bytes, max {MAX_BYTES}); view a range of it")
+        raw = read_fd(fd)
+    finally:
+        os.close(fd)
     if is_binary(raw):
         raise ToolInputError(f"{path} is a binary file")
-    return numbered(raw.decode("utf-8", errors="replace"), offset, limit)
+    return numbered(raw.decode("utf-8", errors="replace"), offset, limit), stat.st_mtime
 
 
 async def read_through(files: Files, session_id: str, path: Path, offset: int, limit: int) -> str:
@@ -77,10 +85,11 @@ class ViewTool(Tool):
     async def run(self, ctx: ToolContext, args: ViewInput) -> ToolResult:
         if args.offset < 0 or args.limit <= 0:
             raise ToolInputError("offset must be >= 0 and limit > 0")
-        path, _inside = resolve_path(ctx.root, args.file_path)
+        path = self.checked_path(ctx, args)
         if ctx.files is not None:
             text = await read_through(ctx.files, ctx.session_id, path, args.offset, args.limit)
+            mtime = mtime_or_none(path)
         else:
-            text = await asyncio.to_thread(read_numbered, path, args.offset, args.limit)
-        await ctx.store.record_read(ctx.session_id, str(path), mtime_or_none(path))
+            text, mtime = await asyncio.to_thread(read_numbered, path, args.offset, args.limit)
+        await ctx.store.record_read(ctx.session_id, str(path), mtime)
         return ToolResult(text, metadata={"path": relative_display(ctx.root, path)})

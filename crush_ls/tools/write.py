@@ -6,7 +6,6 @@ import attrs
 
 from .base import Tool, ToolContext, ToolResult
 from .editing import TextFile, change_file, change_result, ensure_file_path, normalize_newlines
-from .paths import resolve_path
 from .schema import FILE_PATH, arg
 
 
@@ -35,7 +34,7 @@ class WriteTool(Tool):
 
     async def run(self, ctx: ToolContext, args: WriteInput) -> ToolResult:
         ensure_file_path(args.file_path)
-        path, _inside = resolve_path(ctx.root, args.file_path)
+        path = self.checked_path(ctx, args)
 
         def replace(current: TextFile) -> str:
             # Keep the file's line ends: content is compared and diffed with "\n".

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,72 @@ async def test_safe_git_commands_run_no_configured_program(start, workspace):
     assert client.permission_requests == []  # read-only: nobody was asked
     assert "+b" in results[0]["content"] and "f.txt" in results[3]["content"]
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------- time of check, time of use
+SWAP = """
+import os, sys
+link, inside, outside, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+spare = link + ".new"
+for n in range(limit):
+    os.symlink(outside if n % 2 else inside, spare)
+    os.replace(spare, link)
+"""
+
+
+class Swapper:
+    """Swaps `link` between a file inside and one outside as fast as it can, in a process of its own
+    (bounded: it stops by itself after `limit` swaps, and is killed when the test is done)."""
+
+    def __init__(self, link: Path, inside: Path, outside: Path, limit: int = 20_000_000) -> None:
+        self.args = [sys.executable, "-c", SWAP, str(link), str(inside), str(outside), str(limit)]
+        self.link, self.inside = link, inside
+
+    def __enter__(self) -> Swapper:
+        os.symlink(self.inside, self.link)
+        self.proc = subprocess.Popen(self.args)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+async def racing_runs(client, calls_per_run: int, runs: int) -> list[dict]:
+    """`runs` runs of up to `calls_per_run` racing calls each (a denial ends a run early)."""
+    session = await client.new_session()
+    results = []
+    for _ in range(runs):
+        run_id = (await client.send(session, "race"))["runId"]
+        await client.completed(run_id, timeout=30)
+        results += [n for n in client.of_run(run_id) if n["type"] == "tool_result"]
+    return results
+
+
+async def test_a_symlink_swapped_during_the_decision_never_leads_a_view_out(start, workspace, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET\n")
+    (workspace / "inside.txt").write_text("inside\n")
+    model = steps(*[{"name": "view", "input": {"file_path": "link"}}] * 20)
+    client = await start({"model": model, "permissions": {"mode": "ask"}}, permissions=True)
+    client.permission_answer = {"decision": "deny"}
+    with Swapper(workspace / "link", workspace / "inside.txt", secret):
+        results = await racing_runs(client, 20, 30)
+    shown = [r["content"] for r in results if not r["isError"]]
+    assert shown, "no view ran"
+    assert not any("TOP SECRET" in text for text in shown)
+    assert all("inside" in text for text in shown)
+
+
+async def test_a_symlink_swapped_during_the_decision_never_leads_a_write_out(start, workspace, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET\n")
+    (workspace / "inside.txt").write_text("inside\n")
+    model = steps(*[{"name": "write", "input": {"file_path": "link", "content": "pwned\n"}}] * 20)
+    client = await start({"model": model, "permissions": {"mode": "ask", "allowedTools": ["write"]}},
+                         permissions=True)
+    client.permission_answer = {"decision": "deny"}
+    with Swapper(workspace / "link", workspace / "inside.txt", secret):
+        results = await racing_runs(client, 20, 40)
+    assert any(not r["isError"] for r in results), "no write ran"
+    assert secret.read_text() == "TOP SECRET\n"
