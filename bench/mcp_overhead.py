@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,18 +56,39 @@ class Watch(Client):
             self.statuses.append((call["id"], call["status"], received))
 
 
-def wait(predicate: Any, timeout: float = 60.0) -> None:
+def wait(predicate: Any, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise TimeoutError("timed out")
+            raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(0.002)
+
+
+def first_ack(folder: Path, options: dict[str, Any], client: Watch) -> tuple[float, float]:
+    """(when the workspace opened, the first prompt's `agent/sendMessage` answer sent right after)."""
+    client.initialize(folder, options)  # sends `initialized`: the workspace opens now
+    opened = time.perf_counter()
+    session = client.request("session/create", {"workspace": folder.as_uri()})[1]["id"]
+    ack, _ = client.request("agent/sendMessage", {"workspace": folder.as_uri(), "sessionId": session,
+                                                  "prompt": "hello"})
+    return opened, ack
+
+
+def without_mcp() -> float:
+    """The same first prompt's answer in a workspace without MCP servers (the baseline)."""
+    folder = Path(tempfile.mkdtemp())
+    client = Watch([sys.executable, "-m", "crush_ls"])
+    try:
+        return first_ack(folder, {"model": {"provider": "scripted", "script": {"responses": [
+            {"events": [{"text": "ok"}]}]}}}, client)[1]
+    finally:
+        client.close()
 
 
 def through_crush_ls(calls: int) -> tuple[float, float, list[float]]:
     """(open -> tools ready, prompt answer while connecting, per-call seconds)."""
     folder = Path(tempfile.mkdtemp())
-    (folder / "repo").mkdir()
+    subprocess.run(["git", "init", "-q", str(folder / "repo")], check=True)
     script = {"responses": [
         {"when": "call", "step": 0,
          "events": [{"toolCall": {"name": "mcp_echo_echo", "input": {"text": f"n{i}"}}} for i in range(calls)]},
@@ -76,15 +98,12 @@ def through_crush_ls(calls: int) -> tuple[float, float, list[float]]:
                "mcp": servers(folder / "repo")}
     client = Watch([sys.executable, "-m", "crush_ls"])
     try:
-        client.initialize(folder, options)  # sends `initialized`: the workspace opens now
-        opened = time.perf_counter()
+        opened, ack = first_ack(folder, options, client)
         session = client.request("session/create", {"workspace": folder.as_uri()})[1]["id"]
-        ack, _ = client.request("agent/sendMessage", {"workspace": folder.as_uri(), "sessionId": session,
-                                                      "prompt": "hello"})
-        wait(lambda: len(client.connected) == 3)
+        wait(lambda: len(client.connected) == 3, f"3 connected servers (have {client.connected})")
         ready = max(client.connected.values()) - opened
         client.request("agent/sendMessage", {"workspace": folder.as_uri(), "sessionId": session, "prompt": "call"})
-        wait(lambda: sum(1 for _id, status, _t in client.statuses if status == "completed") == calls)
+        wait(lambda: sum(1 for _id, status, _t in client.statuses if status == "completed") == calls, "the calls")
         running = {i: t for i, s, t in client.statuses if s == "running"}
         completed = {i: t for i, s, t in client.statuses if s == "completed"}
         return ready, ack, [completed[i] - running[i] for i in running]
@@ -116,17 +135,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=50)
     args = parser.parse_args()
-    ready, acks, ours, sdk = [], [], [], []
+    ready, acks, bare_acks, ours, sdk = [], [], [], [], []
     for _ in range(args.rounds):  # interleaved, so that load on the machine hits both alike
         r, ack, calls = through_crush_ls(args.calls)
         ready.append(r)
         acks.append(ack)
         ours.extend(calls)
         sdk.extend(asyncio.run(direct(args.calls)))
+        bare_acks.append(without_mcp())
     print(f"open -> 3 stdio servers' tools ready: median {statistics.median(ready):.2f} s "
           f"(rounds: {', '.join(f'{r:.2f}' for r in ready)})")
-    print(f"agent/sendMessage answer while they connect: median {ms(statistics.median(acks))}, "
-          f"max {ms(max(acks))}")
+    print(f"first agent/sendMessage answer while they connect: median {ms(statistics.median(acks))}, "
+          f"max {ms(max(acks))}; without MCP servers: median {ms(statistics.median(bare_acks))}")
     ours_p50, sdk_p50 = statistics.median(ours), statistics.median(sdk)
     print(f"one MCP tool call, through crush-ls (running -> completed): p50 {ms(ours_p50)}, "
           f"p90 {ms(statistics.quantiles(ours, n=10)[-1])} (n={len(ours)})")

@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -38,13 +39,24 @@ SDK = "crush_ls.mcp._sdk"
 
 
 _sdk: ModuleType | None = None
+IMPORT_SWITCH_INTERVAL = 0.0005  # seconds
 
 
 async def load_sdk() -> ModuleType:
-    """The SDK, imported in a worker thread (the import lock makes later callers wait for the first)."""
+    """The SDK, imported in a worker thread (the import lock makes later callers wait for the first).
+
+    The import is a second of pure Python holding the GIL: with the default 5 ms
+    switch interval a request arriving meanwhile waits up to 5 ms at each wake-up
+    of the loop. A short interval while it imports keeps the loop responsive.
+    """
     global _sdk
     if _sdk is None:
-        _sdk = await asyncio.to_thread(importlib.import_module, SDK)
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, IMPORT_SWITCH_INTERVAL))
+        try:
+            _sdk = await asyncio.to_thread(importlib.import_module, SDK)
+        finally:
+            sys.setswitchinterval(interval)
     return _sdk
 
 
