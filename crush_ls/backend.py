@@ -165,7 +165,7 @@ class Backend:
         try:
             settings = load_settings(root, self.init_options)
             data_dir = prepare_data_directory(root, settings.data_directory)
-            store = Store.open_now(data_dir / DB_NAME)
+            store = Store.open(data_dir / DB_NAME)
         except Exception as exc:  # noqa: BLE001 - one bad folder must not keep the others closed
             reason = exc.message if isinstance(exc, CrushError) else f"{type(exc).__name__}: {exc}"
             log.error("cannot open workspace %s: %s", uri, reason)
@@ -414,7 +414,7 @@ class Backend:
         session.title = title.strip()
 
         async def save() -> dict[str, Any]:
-            await workspace.store.save_session(session)
+            workspace.store.save_session(session)
             workspace.agent.session_updated(session, None)
             return workspace.session_wire(session)
 
@@ -426,12 +426,12 @@ class Backend:
         coordinator = workspace.agent.coordinator
         coordinator.cancel(session.id)
         worker = coordinator.line(session.id).worker
-        workspace.store.sessions.pop(session.id, None)  # new requests see it gone at once
+        workspace.store.forget_session(session.id)  # new requests see it gone at once
 
         async def delete() -> dict[str, Any]:
             if worker is not None:
                 await asyncio.wait({worker}, timeout=CLOSE_TIMEOUT)
-            await workspace.store.delete_session(session.id)
+            workspace.store.delete_session(session.id)
             workspace.agent.permissions.forget_session(session.id)
             return {}
 

@@ -210,7 +210,7 @@ class Agent:
         if usage.output_tokens:
             session.completion_tokens = usage.output_tokens
         session.cost += cost
-        await self.store.save_session(session)
+        self.store.save_session(session)
         self.session_updated(session, events, busy=True)
         return RunUsage(usage.input_tokens, usage.output_tokens, cost)
 
@@ -232,7 +232,7 @@ class Agent:
         self.spawn(self._generate_title(session, prompt))
 
     async def _save_title(self, session: Session, events: RunEvents | None) -> None:
-        await self.store.save_session(session)
+        self.store.save_session(session)
         self.session_updated(session, events)
 
     async def _generate_title(self, session: Session, prompt: str) -> None:

@@ -175,20 +175,20 @@ class Turn:
         session.summary_message_id = message.id
         session.prompt_tokens = 0
         session.completion_tokens = usage.output_tokens or len(message.text()) // 4
-        await self.store.save_session(session)
+        self.store.save_session(session)
         self.agent.session_updated(session, self.events)
         self.summary_message = None
         self.finish_reason = reason
 
     async def store_continuation(self) -> None:
-        message = await self.store.create_message(
+        message = self.store.create_message(
             self.run.session_id, "user", [{"type": "text", "text": CONTINUE_AFTER_SUMMARY.format(prompt=self.run.prompt)}]
         )
         self.history.append(message)
         self.events.emit({"type": "message_created", "message": message_to_wire(message)})
 
     async def store_user_message(self) -> None:
-        self.user_message = await self.store.create_message(
+        self.user_message = self.store.create_message(
             self.run.session_id, "user", user_parts(self.run.prompt, self.run.attachments)
         )
         self.history.append(self.user_message)
@@ -196,7 +196,7 @@ class Turn:
 
     async def fold_steered(self) -> None:
         for steered in self.agent.coordinator.take_steered(self.run.session_id):
-            message = await self.store.create_message(
+            message = self.store.create_message(
                 self.run.session_id, "user", user_parts(steered.prompt, steered.attachments)
             )
             self.history.append(message)
@@ -205,7 +205,7 @@ class Turn:
 
     async def new_assistant_message(self, is_summary: bool = False) -> Message:
         info = self.provider.info
-        message = await self.store.create_message(
+        message = self.store.create_message(
             self.run.session_id, "assistant", [], model=info.model, provider=info.provider, is_summary=is_summary
         )
         self.assistant = self.last_assistant = message
@@ -294,7 +294,7 @@ class Turn:
         if detail:
             finish["message"] = detail
         message.parts.append(finish)
-        await self.store.update_message(message)
+        self.store.update_message(message)
         body: dict[str, Any] = {"type": "message_finished", "messageId": message.id, "finishReason": reason}
         if usage is not None:
             body["usage"] = usage_to_wire(usage)
@@ -326,7 +326,7 @@ class Turn:
             self.open_calls.pop(0)
             await self.store_result(part, result)
         if self.assistant is not None:
-            await self.store.update_message(self.assistant)
+            self.store.update_message(self.assistant)
         return stop
 
     async def call_tool(self, part: dict[str, Any], request: ToolCallRequest) -> ToolResult:
@@ -375,7 +375,7 @@ class Turn:
             result_part["metadata"] = result.metadata
         if result.parts:
             result_part["parts"] = result.parts
-        message = await self.store.create_message(self.run.session_id, "tool", [result_part])
+        message = self.store.create_message(self.run.session_id, "tool", [result_part])
         self.history.append(message)
         self.events.emit({"type": "message_created", "message": message_to_wire(message)})
         body = {k: v for k, v in result_part.items() if k != "type"}
@@ -386,7 +386,7 @@ class Turn:
         """Store what a cancelled turn has: its prompt, a canceled assistant message, tool errors."""
         self.finish_reason = CANCELED
         if self.summary_message is not None:  # a half-written summary is dropped, as in Crush
-            await self.store.delete_message(self.summary_message)
+            self.store.delete_message(self.summary_message)
             if self.last_assistant is self.summary_message:
                 self.last_assistant = self.assistant = None
             self.summary_message = None
@@ -400,7 +400,7 @@ class Turn:
         for part, _request in self.open_calls:
             self.set_status(part, "canceled")
         if self.open_calls and self.assistant is not None and self.assistant.finish_reason() is not None:
-            await self.store.update_message(self.assistant)
+            self.store.update_message(self.assistant)
         if self.assistant is None or self.assistant.finish_reason() is not None:
             await self.new_assistant_message()
         assert self.assistant is not None

@@ -183,7 +183,7 @@ async def change_file(
             change = await _change_through(ctx.files, ctx.session_id, path, display, last_read, modify,
                                            must_have_read=must_have_read)
         await _keep_versions(ctx, path, change)
-        await ctx.store.record_read(ctx.session_id, str(path), change.new_mtime)
+        ctx.store.record_read(ctx.session_id, str(path), change.new_mtime)
         return change
 
     def work() -> Change:
@@ -198,7 +198,7 @@ async def change_file(
 
     change = await asyncio.to_thread(work)
     await _keep_versions(ctx, path, change)
-    await ctx.store.record_read(ctx.session_id, str(path), change.new_mtime)
+    ctx.store.record_read(ctx.session_id, str(path), change.new_mtime)
     return change
 
 

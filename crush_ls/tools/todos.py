@@ -57,7 +57,7 @@ class TodosTool(Tool):
         if session is None:
             raise ToolInputError("the session no longer exists")
         session.todos = [as_stored(t) for t in args.todos]
-        await ctx.store.save_session(session)
+        ctx.store.save_session(session)
         done = sum(t.status == "completed" for t in args.todos)
         lines = [f"{STATUS_MARKS[t.status]} {t.content}" for t in args.todos]
         body = f"Todo list updated ({done}/{len(args.todos)} completed)"

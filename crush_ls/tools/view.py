@@ -91,5 +91,5 @@ class ViewTool(Tool):
             mtime = mtime_or_none(path)
         else:
             text, mtime = await asyncio.to_thread(read_numbered, path, args.offset, args.limit)
-        await ctx.store.record_read(ctx.session_id, str(path), mtime)
+        ctx.store.record_read(ctx.session_id, str(path), mtime)
         return ToolResult(text, metadata={"path": relative_display(ctx.root, path)})

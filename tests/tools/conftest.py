@@ -31,14 +31,14 @@ def outside(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def store(workspace: Path) -> AsyncIterator[Store]:
-    store = await Store.open(prepare_data_directory(workspace, ".crush") / DB_NAME)
+    store = Store.open(prepare_data_directory(workspace, ".crush") / DB_NAME)
     yield store
     await store.close()
 
 
 @pytest.fixture
 async def session(store: Store) -> Session:
-    return await store.create_session("tools")
+    return store.new_session("tools")
 
 
 @pytest.fixture

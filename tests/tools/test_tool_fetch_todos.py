@@ -121,7 +121,7 @@ async def test_todos_replace_the_session_list(call, ctx, store, session, workspa
     assert store.get_session(session.id).todos == [{"content": "Ship", "status": "pending"}]
     # It reached the database: a fresh Store on the same file sees it.
     await store.flush()
-    reopened = await Store.open(store.path)
+    reopened = Store.open(store.path)
     try:
         assert reopened.get_session(session.id).todos == [{"content": "Ship", "status": "pending"}]
     finally:

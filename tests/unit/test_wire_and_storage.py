@@ -31,13 +31,13 @@ def test_wrong_params_name_the_field_and_are_never_coerced(raw, message):
 
 
 async def test_a_closed_store_fails_fast_instead_of_waiting(tmp_path: Path):
-    store = Store.open_now(tmp_path / "db.sqlite")
-    session = await store.create_session("t")
-    await store.create_message(session.id, "user", [{"type": "text", "text": "kept"}])
+    store = Store.open(tmp_path / "db.sqlite")
+    session = store.new_session("t")
+    store.create_message(session.id, "user", [{"type": "text", "text": "kept"}])
     await store.close()
     with pytest.raises(RuntimeError, match="closed"):
         await asyncio.wait_for(store.list_messages(session.id), 2)
-    await store.create_message(session.id, "user", [])  # dropped, logged: must not hang or raise
-    reopened = await Store.open(tmp_path / "db.sqlite")
+    store.create_message(session.id, "user", [])  # dropped, logged: must not hang or raise
+    reopened = Store.open(tmp_path / "db.sqlite")
     assert [m.text() for m in await reopened.list_messages(session.id)] == ["kept"]
     await reopened.close()

@@ -18,116 +18,17 @@ import logging
 import queue
 import sqlite3
 import threading
-import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 
+from .records import DEFAULT_TITLE, Message, Session, new_id, now
+from .schema import migrate
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-DB_NAME = "crush-ls.db"
-DEFAULT_TITLE = "New Session"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    parent_session_id TEXT,
-    title TEXT NOT NULL,
-    message_count INTEGER NOT NULL DEFAULT 0,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0,
-    cost REAL NOT NULL DEFAULT 0,
-    summary_message_id TEXT,
-    todos TEXT NOT NULL DEFAULT '[]',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    role TEXT NOT NULL,
-    parts TEXT NOT NULL DEFAULT '[]',
-    model TEXT,
-    provider TEXT,
-    is_summary INTEGER NOT NULL DEFAULT 0,
-    seq INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_by_session ON messages(session_id, seq);
-CREATE TABLE IF NOT EXISTS files (
-    id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    path TEXT NOT NULL,
-    content TEXT,
-    version INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    UNIQUE(path, session_id, version)
-);
-CREATE INDEX IF NOT EXISTS files_by_path ON files(path);
-CREATE TABLE IF NOT EXISTS read_files (
-    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    path TEXT NOT NULL,
-    read_at REAL NOT NULL,
-    mtime REAL,
-    PRIMARY KEY (path, session_id)
-);
-"""
-
-
-def now() -> float:
-    return time.time()
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-@attrs.define
-class Session:
-    id: str
-    title: str
-    created_at: float
-    updated_at: float
-    message_count: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    summary_message_id: str | None = None
-    todos: list[dict[str, Any]] = attrs.Factory(list)
-    parent_session_id: str | None = None
-
-
-
-@attrs.define
-class Message:
-    id: str
-    session_id: str
-    role: str  # user | assistant | tool
-    parts: list[dict[str, Any]]
-    created_at: float
-    updated_at: float
-    model: str | None = None
-    provider: str | None = None
-    is_summary: bool = False
-
-
-    def for_model(self) -> dict[str, Any]:
-        """What a provider needs of a message: cheap, because every model call sends the history."""
-        return {"role": self.role, "parts": self.parts}
-
-    def text(self) -> str:
-        return "".join(p["text"] for p in self.parts if p.get("type") == "text")
-
-    def finish_reason(self) -> str | None:
-        for part in reversed(self.parts):
-            if part.get("type") == "finish":
-                return part.get("reason")
-        return None
 
 
 def _session_from_row(row: sqlite3.Row) -> Session:
@@ -174,7 +75,7 @@ Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
 
 
 class Store:
-    """The storage of one workspace. Create with `Store.open_now(path)` or `await Store.open(path)`."""
+    """The storage of one workspace. Create with `Store.open(path)`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -187,14 +88,8 @@ class Store:
         self._closed = False
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
-        store = cls(path)
-        await store._call(store._open)
-        return store
-
-    @classmethod
-    def open_now(cls, path: Path) -> Store:
-        """Open synchronously: workspaces open during `initialize`, before any request."""
+    def open(cls, path: Path) -> Store:
+        """Open (and migrate) synchronously: workspaces open during `initialize`, before any request."""
         store = cls(path)
         opened = threading.Event()
         failure: list[BaseException] = []
@@ -223,7 +118,7 @@ class Store:
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Queue a job behind every earlier write and wait for its result."""
         if self._closed:
-            raise RuntimeError(f"the storage of {self.path.parent.parent} is closed")
+            raise RuntimeError(f"the storage {self.path} is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.put((fn, args, future))
         return await future
@@ -280,7 +175,7 @@ class Store:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(_SCHEMA)
+        migrate(db)
         for row in db.execute("SELECT * FROM sessions"):
             session = _session_from_row(row)
             self.sessions[session.id] = session
@@ -332,9 +227,6 @@ class Store:
         top = [s for s in self.sessions.values() if s.parent_session_id is None]
         return sorted(top, key=lambda s: (s.updated_at, s.created_at), reverse=True)
 
-    async def create_session(self, title: str | None = None, session_id: str | None = None) -> Session:
-        return self.new_session(title, session_id)
-
     def new_session(self, title: str | None = None, session_id: str | None = None) -> Session:
         """Create a session at once (requests behind session/create see it); the write is queued."""
         ts = now()
@@ -343,16 +235,20 @@ class Store:
         self._write(self._save_session, attrs.evolve(session))
         return session
 
-    async def save_session(self, session: Session) -> None:
+    def save_session(self, session: Session) -> None:
         session.updated_at = now()
         self._write(self._save_session, attrs.evolve(session, todos=list(session.todos)))
 
-    async def delete_session(self, session_id: str) -> None:
+    def forget_session(self, session_id: str) -> None:
+        """Requests see the session gone at once; `delete_session` removes it from disk."""
+        self.sessions.pop(session_id, None)
+
+    def delete_session(self, session_id: str) -> None:
         self.sessions.pop(session_id, None)
         self._write(lambda: self.db.execute("DELETE FROM sessions WHERE id=?", (session_id,)))
 
     # ------------------------------------------------------------------ messages
-    async def create_message(
+    def create_message(
         self, session_id: str, role: str, parts: list[dict[str, Any]], *,
         model: str | None = None, provider: str | None = None, is_summary: bool = False,
     ) -> Message:
@@ -379,12 +275,12 @@ class Store:
         self._write(write)
         return message
 
-    async def update_message(self, message: Message) -> None:
+    def update_message(self, message: Message) -> None:
         message.updated_at = now()
         snapshot = attrs.evolve(message, parts=json.loads(json.dumps(message.parts)))
         self._write(self._save_message, snapshot, None)
 
-    async def delete_message(self, message: Message) -> None:
+    def delete_message(self, message: Message) -> None:
         session = self.sessions.get(message.session_id)
         if session is not None:
             session.message_count = max(0, session.message_count - 1)
@@ -436,7 +332,7 @@ class Store:
 
         return await self._call(read)
 
-    async def record_read(self, session_id: str, path: str, mtime: float | None) -> None:
+    def record_read(self, session_id: str, path: str, mtime: float | None) -> None:
         self._write(
             lambda: self.db.execute(
                 "INSERT INTO read_files (session_id, path, read_at, mtime) VALUES (?,?,?,?) "
