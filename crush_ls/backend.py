@@ -34,6 +34,7 @@ from .protocol.errors import (
     SessionBusy,
     SessionMissing,
     SessionNotFound,
+    StorageFailed,
     WorkspaceClosing,
     WorkspaceNotFound,
 )
@@ -165,7 +166,7 @@ class Backend:
         try:
             settings = load_settings(root, self.init_options)
             data_dir = prepare_data_directory(root, settings.data_directory)
-            store = Store.open(data_dir / DB_NAME)
+            store = Store.open(data_dir / DB_NAME, lambda session_id, error: self._storage_failed(uri, session_id, error))
         except Exception as exc:  # noqa: BLE001 - one bad folder must not keep the others closed
             reason = exc.message if isinstance(exc, CrushError) else f"{type(exc).__name__}: {exc}"
             log.error("cannot open workspace %s: %s", uri, reason)
@@ -188,6 +189,17 @@ class Backend:
         mcp.start()  # in the background: nothing waits for a server
         log.info("opened workspace %s (%d sessions)", uri, len(store.sessions))
         return workspace
+
+    def _storage_failed(self, uri: str, session_id: str | None, error: StorageFailed) -> None:
+        """A write nobody waited for failed: tell the session's client (its run's, when one runs)."""
+        workspace = self._aliases.get(uri)
+        body = {"type": "agent_error", "message": error.message, "code": "internal", "retryable": False,
+                "willRetry": False}
+        run = workspace.agent.coordinator.active_run(session_id) if workspace and session_id else None
+        if run is not None and not run.events.completed:
+            run.events.emit(body)
+        else:
+            self.client.send({**body, "workspace": uri, "sessionId": session_id})
 
     def _reopen_later(self, uri: str, workspace: Workspace) -> Workspace | None:
         """A folder added again while its workspace still closes opens once that is done."""
@@ -382,11 +394,21 @@ class Backend:
         return {"current": model_to_wire(provider.info)}
 
     # ------------------------------------------------------------------ session/*
-    def create_session(self, workspace_uri: str | None, title: str | None) -> dict[str, Any]:
+    def create_session(self, workspace_uri: str | None, title: str | None) -> Awaitable[dict[str, Any]]:
         workspace = self.workspace(workspace_uri)
         if workspace.closing:
             raise WorkspaceClosing(f"Workspace {workspace.uri} is closing.")
-        return workspace.session_wire(workspace.store.new_session(title))
+        session = workspace.store.new_session(title)  # requests behind this one see it at once
+
+        async def answer() -> dict[str, Any]:
+            try:
+                await workspace.store.committed(session.id)  # answered once it is on disk
+            except StorageFailed:
+                workspace.store.forget_session(session.id)
+                raise
+            return workspace.session_wire(session)
+
+        return answer()
 
     def list_sessions(self, workspace_uri: str | None) -> dict[str, Any]:
         workspace = self.workspace(workspace_uri)
@@ -415,6 +437,7 @@ class Backend:
 
         async def save() -> dict[str, Any]:
             workspace.store.save_session(session)
+            await workspace.store.committed(session.id)
             workspace.agent.session_updated(session, None)
             return workspace.session_wire(session)
 
@@ -432,6 +455,7 @@ class Backend:
             if worker is not None:
                 await asyncio.wait({worker}, timeout=CLOSE_TIMEOUT)
             workspace.store.delete_session(session.id)
+            await workspace.store.committed(session.id)
             workspace.agent.permissions.forget_session(session.id)
             return {}
 

@@ -282,7 +282,7 @@ class AcpAgent:
     async def new_session(self, cwd: str, mcp_servers: list[Any] | None = None, **_: Any) -> schema.NewSessionResponse:
         workspace = self._workspace(cwd)
         try:
-            created = self.backend.create_session(workspace.uri, None)
+            created = await self.backend.create_session(workspace.uri, None)  # answered once stored
         except CrushError as exc:
             raise rpc_error(exc) from exc
         session = self._attach(created["id"], workspace)

@@ -17,6 +17,7 @@ from typing import Any
 from ..config import Settings
 from ..permissions import Permissions
 from ..protocol.encode import session_to_wire, usage_to_wire
+from ..protocol.errors import CrushError
 from ..providers.base import ModelCall, ModelInfo, Provider, ProviderError, TextDelta, ToolSpec, Usage
 from ..storage import DEFAULT_TITLE, Message, Session, Store
 from ..tools import Tool
@@ -172,8 +173,10 @@ class Agent:
             await ending
         except asyncio.CancelledError:
             log.warning("run %s was cancelled again while storing its end", turn.run.id)
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the run still ends; its client hears why its end is missing
             log.exception("run %s: storing its end failed", turn.run.id)
+            message = exc.message if isinstance(exc, CrushError) else f"{type(exc).__name__}: {exc}"
+            turn.events.emit(turn.agent_error(message, "internal", False, will_retry=False))
             if turn.finish_reason not in (CANCELED, ERROR):
                 turn.finish_reason = ERROR
 

@@ -31,9 +31,11 @@ from ..providers.base import (
     Usage,
 )
 from ..protocol.encode import iso, message_to_wire, usage_to_wire
+from ..protocol.errors import StorageFailed
 from ..storage import DEFAULT_TITLE, Message, now
 from ..tools.base import ToolContext, ToolInputError, ToolResult
 from .coordinator import Run
+from .events import RunEvents
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -117,19 +119,22 @@ class Turn:
         self.open_calls: list[tuple[dict[str, Any], ToolCallRequest]] = []
         self.summary_message: Message | None = None  # a summary being written
         self.provider = agent.provider()
+        # Notifications about a stored message, held until it is committed: (message id, events, body).
+        self.unannounced: list[tuple[str, RunEvents, dict[str, Any]]] = []
 
     # ------------------------------------------------------------------ the happy path
     async def play(self) -> None:
         if self.run.canceled:  # cancelled between acceptance and becoming active
             raise asyncio.CancelledError
-        self.events.emit({"type": "run_started"})
         if self.run.summarize:
+            self.events.emit({"type": "run_started"})
             await self.summarize()
             return
         session = self.store.sessions[self.run.session_id]
         first_prompt = session.message_count == 0
-        self.history = await self.agent.history(self.run.session_id)
-        await self.store_user_message()
+        self.queue_user_message(start=True)  # the prompt is on disk before its run_started goes out
+        self.history = await self.agent.history(self.run.session_id)  # read behind that write: it holds the prompt
+        await self.announce()
         if first_prompt and session.title == DEFAULT_TITLE:  # a title given at creation is kept
             await self.agent.title_session(session, self.run.prompt, self.events)
         for step in range(MAX_STEPS):
@@ -180,19 +185,48 @@ class Turn:
         self.summary_message = None
         self.finish_reason = reason
 
+    # ------------------------------------------------------------------ stored, then announced
+    def created(self, message: Message, events: RunEvents | None = None, *bodies: dict[str, Any]) -> None:
+        """Hold `message_created` (and `bodies` after it) until `announce` sees the message committed."""
+        events = events or self.events
+        self.unannounced.append((message.id, events, {"type": "message_created", "message": message_to_wire(message)}))
+        self.unannounced.extend((message.id, events, body) for body in bodies)
+
+    async def announce(self) -> None:
+        """Send what waits for its message, once that is committed: a client is never told of
+        a message that a crash would lose (PROTOCOL: Durability)."""
+        while self.unannounced:
+            message_id, events, body = self.unannounced[0]
+            try:
+                await self.store.committed(message_id)
+            except StorageFailed:
+                self.unannounced = [u for u in self.unannounced if u[0] != message_id]
+                raise
+            self.unannounced.pop(0)
+            events.emit(body)
+
+    async def announce_at_end(self) -> None:
+        """`announce` on the way out of a run: a message that did not land is an agent_error."""
+        try:
+            await self.announce()
+        except StorageFailed as exc:
+            self.events.emit(self.agent_error(exc.message, "internal", False, will_retry=False))
+
     async def store_continuation(self) -> None:
         message = self.store.create_message(
             self.run.session_id, "user", [{"type": "text", "text": CONTINUE_AFTER_SUMMARY.format(prompt=self.run.prompt)}]
         )
         self.history.append(message)
-        self.events.emit({"type": "message_created", "message": message_to_wire(message)})
+        self.created(message)
+        await self.announce()
 
-    async def store_user_message(self) -> None:
+    def queue_user_message(self, start: bool = False) -> None:
         self.user_message = self.store.create_message(
             self.run.session_id, "user", user_parts(self.run.prompt, self.run.attachments)
         )
-        self.history.append(self.user_message)
-        self.events.emit({"type": "message_created", "message": message_to_wire(self.user_message)})
+        if start:
+            self.unannounced.append((self.user_message.id, self.events, {"type": "run_started"}))
+        self.created(self.user_message)
 
     async def fold_steered(self) -> None:
         for steered in self.agent.coordinator.take_steered(self.run.session_id):
@@ -200,8 +234,9 @@ class Turn:
                 self.run.session_id, "user", user_parts(steered.prompt, steered.attachments)
             )
             self.history.append(message)
-            steered.events.emit({"type": "message_created", "message": message_to_wire(message)})
+            self.created(message, steered.events)
             self.run.folded.append(steered)
+        await self.announce()
 
     async def new_assistant_message(self, is_summary: bool = False) -> Message:
         info = self.provider.info
@@ -209,7 +244,8 @@ class Turn:
             self.run.session_id, "assistant", [], model=info.model, provider=info.provider, is_summary=is_summary
         )
         self.assistant = self.last_assistant = message
-        self.events.emit({"type": "message_created", "message": message_to_wire(message)})
+        self.created(message)
+        await self.announce()
         return message
 
     async def model_step(self, step: int) -> str:
@@ -295,6 +331,7 @@ class Turn:
             finish["message"] = detail
         message.parts.append(finish)
         self.store.update_message(message)
+        await self.store.committed(message.id)  # a client told a message finished finds it so after a crash
         body: dict[str, Any] = {"type": "message_finished", "messageId": message.id, "finishReason": reason}
         if usage is not None:
             body["usage"] = usage_to_wire(usage)
@@ -377,14 +414,15 @@ class Turn:
             result_part["parts"] = result.parts
         message = self.store.create_message(self.run.session_id, "tool", [result_part])
         self.history.append(message)
-        self.events.emit({"type": "message_created", "message": message_to_wire(message)})
         body = {k: v for k, v in result_part.items() if k != "type"}
-        self.events.emit({"type": "tool_result", "messageId": message.id, **body})
+        self.created(message, None, {"type": "tool_result", "messageId": message.id, **body})
+        await self.announce()
 
     # ------------------------------------------------------------------ endings
     async def end_canceled(self) -> None:
         """Store what a cancelled turn has: its prompt, a canceled assistant message, tool errors."""
         self.finish_reason = CANCELED
+        await self.announce_at_end()  # what the cancel interrupted on its way out
         if self.summary_message is not None:  # a half-written summary is dropped, as in Crush
             self.store.delete_message(self.summary_message)
             if self.last_assistant is self.summary_message:
@@ -395,7 +433,8 @@ class Turn:
         if self.run.summarize:
             return
         if self.user_message is None:
-            await self.store_user_message()
+            self.queue_user_message()
+            await self.announce()
         # Announced (and stored) on the message that holds the calls, before a new one is made.
         for part, _request in self.open_calls:
             self.set_status(part, "canceled")
@@ -412,6 +451,7 @@ class Turn:
     async def end_with_error(self, message: str, code: str, retryable: bool) -> None:
         self.finish_reason = ERROR
         self.error = message
+        await self.announce_at_end()
         if self.assistant is not None and self.assistant.finish_reason() is None:
             for part, _request in self.open_calls:
                 self.set_status(part, "failed")

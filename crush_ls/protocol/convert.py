@@ -3,7 +3,9 @@
 Two strict converters: ``PARAMS`` for request params (camelCase on the wire)
 and ``STRICT`` for tool input and config files (snake_case, as Crush's tools
 and crush.json spell them). Strict means no coercion: ``"no"`` is not a bool
-and ``5`` is not a string. ``describe_structure_error`` turns a cattrs error
+and ``5`` is not a string, and a string holding a lone surrogate (``"\\ud800"``
+is valid JSON, but no UTF-8 can hold it, so it could not be stored or sent on
+to a model) is refused. ``describe_structure_error`` turns a cattrs error
 into one line naming the field as the sender spelled it.
 """
 
@@ -27,8 +29,13 @@ def camel(name: str) -> str:
 _PY_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _strict(expected: type):
     def hook(value: Any, _cls: type) -> Any:
+        if expected is str and isinstance(value, str):
+            return value if value.isascii() else _no_surrogate(value)
         if expected is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             return float(value) if ok else _reject(expected, value)
@@ -37,6 +44,14 @@ def _strict(expected: type):
         return _reject(expected, value)
 
     return hook
+
+
+def _no_surrogate(value: str) -> str:
+    found = _SURROGATE.search(value)
+    if found:
+        raise ValueError(f"string holds a lone surrogate (U+{ord(found.group()):04X}) at index {found.start()}, "
+                         "which cannot be stored")
+    return value
 
 
 def _json_type(value: Any) -> str:

@@ -16,6 +16,7 @@ CODES = {
     "session_not_found": -32014,
     "session_busy": -32015,
     "server_shutting_down": -32016,
+    "storage_failed": -32603,
 }
 
 
@@ -67,3 +68,9 @@ class SessionBusy(CrushError):
 
 class ServerShuttingDown(CrushError):
     reason = "server_shutting_down"
+
+
+class StorageFailed(CrushError):
+    """A change could not be written to the workspace's database (disk full, locked by another process...)."""
+
+    reason = "storage_failed"

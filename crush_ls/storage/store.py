@@ -5,9 +5,17 @@ mode. Every statement runs on the store's own writer thread, in the order it
 was queued. Writes are queued and not awaited (write-behind): the event loop
 never waits for the disk, and the writer commits whatever has queued up in
 one transaction. Reads queue behind the writes, so a read sees every write
-made before it; `flush()` waits for everything queued so far. Sessions are
-also kept in memory: `agent/sendMessage` checks that a session exists
+made before it. Whoever must know a write is on disk waits for it:
+`committed(record_id)` for one session or message, `flush()` for everything
+queued so far; both end after the COMMIT, and raise `StorageFailed` when the
+write did not land. A failed write nobody waits for goes to `on_write_error`
+with the session it belonged to, so that its client hears of it. Sessions
+are also kept in memory: `agent/sendMessage` checks that a session exists
 without touching the disk.
+
+Text is bound as UTF-8, which a lone surrogate (`"\ud800"`, valid in JSON)
+cannot be: `storable` replaces them in the text columns (titles, models,
+paths). Parts and todos are stored as ASCII-escaped JSON, which keeps them exactly.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import asyncio
 import json
 import logging
 import queue
+import re
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -24,11 +33,24 @@ from typing import Any, TypeVar
 
 import attrs
 
+from ..protocol.errors import StorageFailed
 from .records import DEFAULT_TITLE, Message, Session, new_id, now
 from .schema import migrate
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+WriteErrorHandler = Callable[[str | None, StorageFailed], None]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD (SQLite text must be valid UTF-8)."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
+def _storable_or_none(text: str | None) -> str | None:
+    return None if text is None else storable(text)
 
 
 def _session_from_row(row: sqlite3.Row) -> Session:
@@ -71,14 +93,19 @@ def prepare_data_directory(folder: Path, data_directory: str) -> Path:
     return data_dir
 
 
-Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None"]
+# (statement function, its arguments, who waits for it, the session it belongs to, a write?)
+Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any] | None", "str | None", bool]
+Outcome = tuple["asyncio.Future[Any] | None", Any, "BaseException | None", "str | None", bool]
 
 
 class Store:
     """The storage of one workspace. Create with `Store.open(path)`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_write_error: WriteErrorHandler | None = None) -> None:
         self.path = path
+        self.on_write_error = on_write_error
+        self._writes: dict[str, asyncio.Future[Any]] = {}  # the latest write of a record still in flight
+        self._claimed: set[asyncio.Future[Any]] = set()  # writes someone awaits (who hears of a failure)
         self._db: sqlite3.Connection | None = None
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._work, name="crush-ls-db", daemon=True)
@@ -88,9 +115,9 @@ class Store:
         self._closed = False
 
     @classmethod
-    def open(cls, path: Path) -> Store:
+    def open(cls, path: Path, on_write_error: WriteErrorHandler | None = None) -> Store:
         """Open (and migrate) synchronously: workspaces open during `initialize`, before any request."""
-        store = cls(path)
+        store = cls(path, on_write_error)
         opened = threading.Event()
         failure: list[BaseException] = []
 
@@ -102,25 +129,68 @@ class Store:
             finally:
                 opened.set()
 
-        store._jobs.put((open_and_signal, (), None))
+        store._jobs.put((open_and_signal, (), None, None, False))
         opened.wait()
         if failure:
             raise failure[0]
         return store
 
-    def _write(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Queue a write; it lands in order, without the caller waiting."""
+    def _write(self, fn: Callable[..., Any], *args: Any, session_id: str | None, record: str | None = None,
+               undo: Callable[[], None] | None = None) -> None:
+        """Queue a write; it lands in order, without the caller waiting (see `committed`).
+
+        `undo` puts what is kept in memory back as it was when the write fails.
+        """
         if self._closed:
             log.error("storage of %s is closed: a write was dropped", self.path)
             return
-        self._jobs.put((fn, args, None))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda done: self._written(done, session_id, record, undo))
+        if record is not None:
+            self._writes[record] = future
+        self._jobs.put((fn, args, future, session_id, True))
+
+    def _written(self, future: asyncio.Future[Any], session_id: str | None, record: str | None,
+                 undo: Callable[[], None] | None) -> None:
+        if future.cancelled():
+            return
+        if record is not None and self._writes.get(record) is future and not future.exception():
+            del self._writes[record]  # a failed one stays until someone asks `committed`
+        if future.exception() is None:
+            return
+        if undo is not None:
+            undo()
+        if future in self._claimed:
+            self._claimed.discard(future)
+            return
+        error = future.exception()
+        assert isinstance(error, StorageFailed)
+        if self.on_write_error is not None:
+            self.on_write_error(session_id, error)
+        else:
+            log.error("%s", error.message)
+
+    async def committed(self, record_id: str) -> None:
+        """Wait until the writes queued so far for a session or message are committed.
+
+        Raises `StorageFailed` when the latest did not land (and it is then not
+        reported to `on_write_error`: the caller tells its client).
+        """
+        future = self._writes.get(record_id)
+        if future is None:
+            return
+        if future.done():
+            self._writes.pop(record_id, None)
+        else:
+            self._claimed.add(future)
+        await asyncio.shield(future)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Queue a job behind every earlier write and wait for its result."""
+        """Queue a job behind every earlier write and wait for its result (after their commit)."""
         if self._closed:
             raise RuntimeError(f"the storage {self.path} is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((fn, args, future))
+        self._jobs.put((fn, args, future, None, False))
         return await future
 
     # ------------------------------------------------------------------ worker thread
@@ -134,20 +204,7 @@ class Store:
                 except queue.Empty:
                     break
                 batch.append(job)
-            in_transaction = self._db is not None
-            if in_transaction:
-                self.db.execute("BEGIN")
-            for item in batch:
-                if item is None:
-                    continue
-                self._run(*item)
-            if in_transaction and self._db is not None:
-                try:
-                    self.db.execute("COMMIT")
-                except sqlite3.Error:  # the thread must live on: later calls would wait forever
-                    log.exception("storage commit failed; %d queued changes are lost", len(batch))
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
+            self._settle(self._run_batch([item for item in batch if item is not None]))
             if None in batch:  # close: fold the WAL back into the database file
                 if self._db is not None:
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -155,18 +212,46 @@ class Store:
                     self._db = None
                 return
 
+    def _run_batch(self, batch: list[Job]) -> list[Outcome]:
+        """Run the jobs in one transaction; each outcome counts only once the COMMIT is done."""
+        in_transaction = self._db is not None
+        if in_transaction:
+            self.db.execute("BEGIN")
+        outcomes: list[Outcome] = []
+        for fn, args, future, session_id, is_write in batch:
+            try:
+                outcomes.append((future, fn(*args), None, session_id, is_write))
+            except Exception as exc:  # noqa: BLE001 - the thread must live on; the waiter hears of it
+                if is_write:
+                    log.warning("storage write failed: %s: %s", type(exc).__name__, exc)
+                outcomes.append((future, None, self._failure(exc, is_write), session_id, is_write))
+        if in_transaction and self._db is not None:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:  # nothing of the batch landed
+                log.error("storage commit failed; %d queued changes are lost: %s", len(batch), exc)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                outcomes = [(f, None, error or self._failure(exc, w), s, w) for f, _r, error, s, w in outcomes]
+        return outcomes
+
+    def _failure(self, exc: BaseException, is_write: bool) -> BaseException:
+        if not is_write:  # a read's own error, as it was raised
+            return exc
+        return StorageFailed(f"Could not store a change in {self.path}: {type(exc).__name__}: {exc}")
+
     @staticmethod
-    def _run(fn: Callable[..., Any], args: tuple[Any, ...], future: asyncio.Future[Any] | None) -> None:
-        try:
-            result = fn(*args)
-        except Exception as exc:  # noqa: BLE001 - reported to the waiter, or logged for a write
-            if future is None:
-                log.exception("storage write failed")
-            else:
-                future.get_loop().call_soon_threadsafe(_settle_future, future, None, exc)
-            return
-        if future is not None:
-            future.get_loop().call_soon_threadsafe(_settle_future, future, result, None)
+    def _settle(outcomes: list[Outcome]) -> None:
+        """Hand the outcomes to their waiters, in the loop that waits (one wake-up per loop and batch)."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        for outcome in outcomes:
+            if outcome[0] is not None:
+                by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+        for loop, mine in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_futures, mine)
+            except RuntimeError:  # that loop is closed: nobody is left waiting
+                pass
 
     def _open(self) -> None:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -230,14 +315,17 @@ class Store:
     def new_session(self, title: str | None = None, session_id: str | None = None) -> Session:
         """Create a session at once (requests behind session/create see it); the write is queued."""
         ts = now()
-        session = Session(id=session_id or new_id(), title=title or DEFAULT_TITLE, created_at=ts, updated_at=ts)
+        session = Session(id=session_id or new_id(), title=storable(title or DEFAULT_TITLE), created_at=ts,
+                          updated_at=ts)
         self.sessions[session.id] = session
-        self._write(self._save_session, attrs.evolve(session))
+        self._write(self._save_session, attrs.evolve(session), session_id=session.id, record=session.id)
         return session
 
     def save_session(self, session: Session) -> None:
         session.updated_at = now()
-        self._write(self._save_session, attrs.evolve(session, todos=list(session.todos)))
+        session.title = storable(session.title)  # a title a model made may hold anything
+        self._write(self._save_session, attrs.evolve(session, todos=list(session.todos)),
+                    session_id=session.id, record=session.id)
 
     def forget_session(self, session_id: str) -> None:
         """Requests see the session gone at once; `delete_session` removes it from disk."""
@@ -245,7 +333,8 @@ class Store:
 
     def delete_session(self, session_id: str) -> None:
         self.sessions.pop(session_id, None)
-        self._write(lambda: self.db.execute("DELETE FROM sessions WHERE id=?", (session_id,)))
+        self._write(lambda: self.db.execute("DELETE FROM sessions WHERE id=?", (session_id,)),
+                    session_id=session_id, record=session_id)
 
     # ------------------------------------------------------------------ messages
     def create_message(
@@ -255,7 +344,8 @@ class Store:
         ts = now()
         message = Message(
             id=new_id(), session_id=session_id, role=role, parts=parts, created_at=ts,
-            updated_at=ts, model=model, provider=provider, is_summary=is_summary,
+            updated_at=ts, model=_storable_or_none(model), provider=_storable_or_none(provider),
+            is_summary=is_summary,
         )
         self._message_seq += 1
         session = self.sessions.get(session_id)
@@ -265,6 +355,10 @@ class Store:
         snapshot = attrs.evolve(message, parts=json.loads(json.dumps(parts)))
         seq = self._message_seq
 
+        def undo() -> None:
+            if session is not None:
+                session.message_count = max(0, session.message_count - 1)
+
         def write() -> None:
             self._save_message(snapshot, seq)
             self.db.execute(
@@ -272,13 +366,13 @@ class Store:
                 (ts, session_id),
             )
 
-        self._write(write)
+        self._write(write, session_id=session_id, record=message.id, undo=undo)
         return message
 
     def update_message(self, message: Message) -> None:
         message.updated_at = now()
         snapshot = attrs.evolve(message, parts=json.loads(json.dumps(message.parts)))
-        self._write(self._save_message, snapshot, None)
+        self._write(self._save_message, snapshot, None, session_id=message.session_id, record=message.id)
 
     def delete_message(self, message: Message) -> None:
         session = self.sessions.get(message.session_id)
@@ -292,7 +386,7 @@ class Store:
                 (message.session_id,),
             )
 
-        self._write(write)
+        self._write(write, session_id=message.session_id, record=message.id)
 
     async def list_messages(self, session_id: str) -> list[Message]:
         def read() -> list[Message]:
@@ -306,6 +400,7 @@ class Store:
     # ------------------------------------------------------------------ file history
     async def add_file_version(self, session_id: str, path: str, content: str | None) -> int:
         """Keep one version of a file (its content before or after a tool wrote it)."""
+        path, content = storable(path), _storable_or_none(content)
 
         def write() -> int:
             row = self.db.execute(
@@ -322,6 +417,8 @@ class Store:
         return await self._call(write)
 
     async def file_versions(self, path: str, session_id: str | None = None) -> list[dict[str, Any]]:
+        path = storable(path)
+
         def read() -> list[dict[str, Any]]:
             sql = "SELECT session_id, path, content, version, created_at FROM files WHERE path=?"
             args: tuple[Any, ...] = (path,)
@@ -333,15 +430,19 @@ class Store:
         return await self._call(read)
 
     def record_read(self, session_id: str, path: str, mtime: float | None) -> None:
+        path = storable(path)  # a file name that is not UTF-8 decodes to lone surrogates
         self._write(
             lambda: self.db.execute(
                 "INSERT INTO read_files (session_id, path, read_at, mtime) VALUES (?,?,?,?) "
                 "ON CONFLICT(path, session_id) DO UPDATE SET read_at=excluded.read_at, mtime=excluded.mtime",
                 (session_id, path, now(), mtime),
-            )
+            ),
+            session_id=session_id,
         )
 
     async def last_read(self, session_id: str, path: str) -> tuple[float, float | None] | None:
+        path = storable(path)
+
         def read() -> tuple[float, float | None] | None:
             row = self.db.execute(
                 "SELECT read_at, mtime FROM read_files WHERE session_id=? AND path=?", (session_id, path)
@@ -352,7 +453,7 @@ class Store:
 
     # ------------------------------------------------------------------ lifetime
     async def flush(self) -> None:
-        """Wait for every write queued so far."""
+        """Wait until every write queued so far is committed (or has failed and been reported)."""
         await self._call(lambda: None)
 
     async def close(self) -> None:
@@ -363,10 +464,12 @@ class Store:
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
 
 
-def _settle_future(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _settle_futures(outcomes: list[Outcome]) -> None:
+    for future, result, error, _session_id, _is_write in outcomes:
+        assert future is not None
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)

@@ -1,0 +1,45 @@
+"""The store without a client: storable text, failed writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crush_ls.protocol.errors import StorageFailed
+from crush_ls.storage import Store
+
+
+async def test_text_a_model_or_a_file_name_brings_is_stored_even_with_lone_surrogates(tmp_path: Path):
+    store = Store.open(tmp_path / "db")
+    session = store.new_session("title \ud800")
+    session.title = "made by a model \udfff"
+    store.save_session(session)
+    message = store.create_message(session.id, "assistant", [{"type": "text", "text": "kept \ud83d exactly"}],
+                                   model="m\ud800", provider="p")
+    store.record_read(session.id, "/w/name-\udcff.txt", 1.0)
+    await store.committed(message.id)
+    assert await store.last_read(session.id, "/w/name-\udcff.txt") is not None
+    await store.close()
+    reopened = Store.open(tmp_path / "db")
+    assert reopened.get_session(session.id).title == "made by a model \ufffd"
+    (stored,) = await reopened.list_messages(session.id)
+    assert (stored.text(), stored.model) == ("kept \ud83d exactly", "m\ufffd")
+    await reopened.close()
+
+
+async def test_a_failed_write_is_raised_to_its_waiter_and_reported_when_nobody_waits(tmp_path: Path):
+    reported: list[tuple[str | None, str]] = []
+    store = Store.open(tmp_path / "db", lambda session_id, error: reported.append((session_id, error.reason)))
+    session = store.new_session("t")
+    await store.committed(session.id)
+    store.db.execute("CREATE TRIGGER no_messages BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'no'); END")
+    waited = store.create_message(session.id, "user", [])
+    with pytest.raises(StorageFailed, match="no"):
+        await store.committed(waited.id)
+    assert store.get_session(session.id).message_count == 0  # put back as it was
+    store.create_message(session.id, "user", [])
+    await store.flush()
+    assert reported == [(session.id, "storage_failed")]
+    await store.close()
+
