@@ -61,8 +61,15 @@ _V1 = (
     )""",
 )
 
+# Who opened the database and who closed it cleanly (storage.repair.Tenancy). A database
+# from before it counts one opening that never closed: whatever it left open is repaired once.
+_V2 = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('opened', 1), ('closed', 0)",
+)
+
 # MIGRATIONS[n] takes a database from version n to n + 1.
-MIGRATIONS: list[tuple[str, ...]] = [_V1]
+MIGRATIONS: list[tuple[str, ...]] = [_V1, _V2]
 
 
 class SchemaTooNew(Exception):

@@ -35,6 +35,7 @@ import attrs
 
 from ..protocol.errors import StorageFailed
 from .records import DEFAULT_TITLE, Message, Session, new_id, now
+from .repair import Tenancy
 from .schema import migrate
 
 T = TypeVar("T")
@@ -113,6 +114,7 @@ class Store:
         self.sessions: dict[str, Session] = {}
         self._message_seq = 0
         self._closed = False
+        self._tenancy: Tenancy | None = None
 
     @classmethod
     def open(cls, path: Path, on_write_error: WriteErrorHandler | None = None) -> Store:
@@ -207,6 +209,8 @@ class Store:
             self._settle(self._run_batch([item for item in batch if item is not None]))
             if None in batch:  # close: fold the WAL back into the database file
                 if self._db is not None:
+                    if self._tenancy is not None:
+                        self._tenancy.end(self._db)
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     self._db.close()
                     self._db = None
@@ -261,6 +265,13 @@ class Store:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
         migrate(db)
+        tenancy = Tenancy(self.path)
+        try:
+            tenancy.begin(db)
+        except BaseException:
+            tenancy.release()
+            raise
+        self._tenancy = tenancy
         for row in db.execute("SELECT * FROM sessions"):
             session = _session_from_row(row)
             self.sessions[session.id] = session

@@ -4,6 +4,7 @@
 - A write that fails is never silent to the client whose data it was (item 10).
 - A message is committed before `message_created` (and `message_finished`) tell of it; an
   accepted prompt is on disk before its `run_started` (item 14).
+- What a killed server left unfinished is finished on the next start, as a cancel would have (item 15).
 
 Storage is held up by another connection holding the database's write lock, as a
 second process would: the server's writer waits (up to its 5 s busy timeout) or fails.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import read_db
+from tests.e2e.runs import finish_reason
 from tests.raw import RawServer, run_complete_of
 
 ECHO = {"model": {"provider": "echo"}}
@@ -143,3 +145,45 @@ def test_nothing_is_announced_before_it_is_committed_and_a_started_prompt_surviv
     on_disk = read_db(tmp_path)
     assert [(m["role"], m["parts"][0]["text"]) for m in on_disk["messages"][:1]] == [("user", "remember me")]
 
+
+# ---------------------------------------------------------------------- item 15: repair after a kill
+def test_what_a_killed_server_left_unfinished_is_finished_on_the_next_start(tmp_path: Path):
+    script = {"responses": [
+        {"when": "stream", "events": [{"text": "partial "}, {"sleepMs": 60_000}]},
+        {"when": "tools", "step": 0, "events": [
+            {"toolCall": {"name": "write", "input": {"file_path": "a.txt", "content": "x"}}},
+            {"toolCall": {"name": "view", "input": {"file_path": "a.txt"}}},
+        ]},
+    ]}
+    model = {"model": {"provider": "scripted", "script": script}}
+    server = RawServer(tmp_path, model, capabilities={"experimental": {"crush": {"permissions": True}}})
+    try:
+        streaming = server.request("session/create", {"title": "streaming"})["result"]["id"]
+        tools = server.request("session/create", {"title": "tools"})["result"]["id"]
+        first = server.request("agent/sendMessage", {"sessionId": streaming, "prompt": "stream"})["result"]["runId"]
+        server.read_until(note("text_delta", first))
+        second = server.request("agent/sendMessage", {"sessionId": tools, "prompt": "tools"})["result"]["runId"]
+        server.read_until(lambda m: m.get("method") == "agent/requestPermission")  # never answered
+        assert wait_seen(server, note("message_finished", second))["params"]["finishReason"] == "tool_use"
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(10)
+    finally:
+        server.close()
+
+    server = RawServer(tmp_path, model)
+    try:
+        messages = {sid: server.request("session/messages", {"sessionId": sid})["result"]["messages"]
+                    for sid in (streaming, tools)}
+    finally:
+        server.close()
+    user, assistant = messages[streaming]
+    assert user["parts"][0]["text"] == "stream"
+    finish = assistant["parts"][-1]
+    assert (finish["type"], finish["reason"]) == ("finish", "canceled") and "nterrupted" in finish["message"]
+    user, assistant, *results = messages[tools]
+    assert finish_reason(assistant) == "tool_use"
+    calls = [p for p in assistant["parts"] if p["type"] == "tool_call"]
+    assert [(c["name"], c["status"]) for c in calls] == [("write", "failed"), ("view", "failed")]
+    assert [(r["role"], r["parts"][0]["toolCallId"], r["parts"][0]["isError"]) for r in results] == [
+        ("tool", calls[0]["id"], True), ("tool", calls[1]["id"], True)]
+    assert all("interrupted" in r["parts"][0]["content"] for r in results)

@@ -1,7 +1,8 @@
-"""The store without a client: storable text, failed writes."""
+"""The store without a client: storable text, failed writes, repair only when alone."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,22 @@ async def test_a_failed_write_is_raised_to_its_waiter_and_reported_when_nobody_w
     assert reported == [(session.id, "storage_failed")]
     await store.close()
 
+
+async def test_a_store_opened_beside_a_live_one_repairs_nothing_and_the_last_one_alone_does(tmp_path: Path):
+    first = Store.open(tmp_path / "db")
+    session = first.new_session("t")
+    streaming = first.create_message(session.id, "assistant", [])  # a turn of the first server, still going
+    await first.committed(streaming.id)
+    second = Store.open(tmp_path / "db")
+    assert (await second.list_messages(session.id))[0].finish_reason() is None
+    await second.close()
+    await first.close()  # a clean close (a real one ends its turns first): nothing to repair after it
+    third = Store.open(tmp_path / "db")
+    assert (await third.list_messages(session.id))[0].finish_reason() is None  # closed cleanly: nothing to do
+    await third.close()
+    db = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    db.execute("UPDATE meta SET value = value + 1 WHERE key = 'opened'")  # one more opening that never closed
+    db.close()
+    fourth = Store.open(tmp_path / "db")
+    assert (await fourth.list_messages(session.id))[0].finish_reason() == "canceled"
+    await fourth.close()
