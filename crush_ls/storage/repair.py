@@ -6,9 +6,10 @@ result. Shown as they are, they would look as if still streaming, and a model
 replaying the history would see a call that was never answered. When a
 database opens, before any request reads it, each such message gets a finish
 part `canceled` saying it was interrupted; a half-written summary is dropped
-(as a cancel drops it); and every tool call left without a result is marked
-`failed`, with an error result saying why (what `agent/cancel` stores, but
-naming the interruption).
+(as a cancel drops it); every tool call left without a result is marked
+`failed`, with an error result saying why; and a prompt the model never got
+to answer gets an assistant message finished `canceled` (what `agent/cancel`
+stores, but naming the interruption).
 
 Repairing must never touch the turns of a server that is still running on
 the same folder, and should not read the whole database on every start.
@@ -46,6 +47,12 @@ _UNFINISHED_OR_LAST = """
         SELECT session_id, MAX(seq) AS seq FROM messages WHERE role = 'assistant' GROUP BY session_id
     ) AS last ON m.session_id = last.session_id AND m.seq = last.seq
     ORDER BY seq"""
+# A session whose last message is a prompt: its turn never got to make its assistant message.
+_UNANSWERED_PROMPTS = """
+    SELECT m.session_id FROM messages AS m JOIN (
+        SELECT session_id, MAX(seq) AS seq FROM messages GROUP BY session_id
+    ) AS last ON m.session_id = last.session_id AND m.seq = last.seq
+    WHERE m.role = 'user'"""
 
 
 def repair_unfinished(db: sqlite3.Connection) -> int:
@@ -53,6 +60,9 @@ def repair_unfinished(db: sqlite3.Connection) -> int:
     db.execute("BEGIN IMMEDIATE")
     try:
         changed = sum(_repair(db, row) for row in db.execute(_UNFINISHED_OR_LAST).fetchall())
+        for (session_id,) in db.execute(_UNANSWERED_PROMPTS).fetchall():
+            _add_message(db, session_id, "assistant", [_interrupted()])
+            changed += 1
     except BaseException:
         db.execute("ROLLBACK")
         raise
@@ -79,7 +89,7 @@ def _repair(db: sqlite3.Connection, row: sqlite3.Row) -> int:
         result = results.get(part.get("id"))
         part["status"] = "failed" if result is None or result.get("isError") else "completed"
     if not finished:
-        parts.append({"type": "finish", "reason": "canceled", "message": INTERRUPTED, "time": iso(now())})
+        parts.append(_interrupted())
     db.execute("UPDATE messages SET parts = ?, updated_at = ? WHERE id = ?", (json.dumps(parts), now(), row["id"]))
     for part in unanswered:
         _add_result(db, row["session_id"], part)
@@ -96,14 +106,22 @@ def _results_after(db: sqlite3.Connection, session_id: str, seq: int) -> dict[st
     return found
 
 
+def _interrupted() -> dict[str, Any]:
+    return {"type": "finish", "reason": "canceled", "message": INTERRUPTED, "time": iso(now())}
+
+
 def _add_result(db: sqlite3.Connection, session_id: str, call: dict[str, Any]) -> None:
     part = {"type": "tool_result", "toolCallId": call.get("id"), "name": call.get("name"),
             "content": TOOL_INTERRUPTED, "isError": True}
+    _add_message(db, session_id, "tool", [part])
+
+
+def _add_message(db: sqlite3.Connection, session_id: str, role: str, parts: list[dict[str, Any]]) -> None:
     seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0]
     ts = now()
     db.execute(
         "INSERT INTO messages (id, session_id, role, parts, seq, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-        (new_id(), session_id, "tool", json.dumps([part]), seq, ts, ts))
+        (new_id(), session_id, role, json.dumps(parts), seq, ts, ts))
     db.execute("UPDATE sessions SET message_count = message_count + 1 WHERE id = ?", (session_id,))
 
 

@@ -50,8 +50,12 @@ async def test_a_store_opened_beside_a_live_one_repairs_nothing_and_the_last_one
     session = first.new_session("t")
     streaming = first.create_message(session.id, "assistant", [])  # a turn of the first server, still going
     await first.committed(streaming.id)
+    starting = first.new_session("a prompt whose turn has not made its assistant message yet")
+    prompt = first.create_message(starting.id, "user", [{"type": "text", "text": "hi"}])
+    await first.committed(prompt.id)
     second = Store.open(tmp_path / "db")
     assert (await second.list_messages(session.id))[0].finish_reason() is None
+    assert len(await second.list_messages(starting.id)) == 1
     await second.close()
     await first.close()  # a clean close (a real one ends its turns first): nothing to repair after it
     third = Store.open(tmp_path / "db")
@@ -62,4 +66,7 @@ async def test_a_store_opened_beside_a_live_one_repairs_nothing_and_the_last_one
     db.close()
     fourth = Store.open(tmp_path / "db")
     assert (await fourth.list_messages(session.id))[0].finish_reason() == "canceled"
+    assert [(m.role, m.finish_reason()) for m in await fourth.list_messages(starting.id)] == [
+        ("user", None), ("assistant", "canceled")]
+    assert fourth.get_session(starting.id).message_count == 2
     await fourth.close()
