@@ -44,7 +44,7 @@ from .protocol.convert import structure_params
 from .protocol.errors import CrushError, InvalidParams, ServerShuttingDown
 from .transport import envelope
 from .transport.framing import encode
-from .transport.stdio import Writer
+from .transport.stdio import Backpressure, Writer
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -56,6 +56,8 @@ EOF_CLOSE_TIMEOUT = 1.5  # end of input: the process must be gone within 2 s
 SERVER_NOT_INITIALIZED = -32002  # LSP's ServerNotInitialized
 REQUEST_CANCELLED = -32800
 OWN_ID_PREFIX = "crush-ls/"  # ids of the server's own requests: never confused with the client's
+DELTAS = ("text_delta", "reasoning_delta")
+DELTA_BUDGET = 1 << 20  # characters of deltas queued per connection while the client does not read
 
 
 class ClientDeclined(Exception):
@@ -97,6 +99,57 @@ def error_body(error: CrushError) -> dict[str, Any]:
     return {"code": error.code, "message": error.message, "data": {"reason": error.reason}}
 
 
+class HeldDeltas:
+    """Stream deltas held back while the client does not read what is written.
+
+    A held delta is joined with the one before it (same run, message and kind),
+    so a stalled client costs one frame per message instead of one per token,
+    and is written before the run's next other notification or once the client
+    has caught up: answers never queue behind deltas written meanwhile. At most
+    DELTA_BUDGET characters of deltas are queued per stall; beyond that the rest
+    of that message's deltas are dropped (what the client streamed stays a
+    prefix; the whole text is in `session/messages`, and in `run_complete` for
+    the run's last message).
+    """
+
+    def __init__(self, write: Callable[[dict[str, Any]], None], budget: int = DELTA_BUDGET) -> None:
+        self._write = write
+        self._budget = budget
+        self._queued = 0  # characters held or written since the client fell behind
+        self._runs: dict[Any, list[dict[str, Any]]] = {}  # held deltas by run, in order
+        self._dropping: set[tuple[Any, Any, str]] = set()  # (run, message, kind) past the budget
+        self.dropped = 0
+
+    def offer(self, body: dict[str, Any], behind: bool) -> bool:
+        """True when the delta is held or dropped instead of being written now."""
+        key = (body.get("runId"), body.get("messageId"), body["type"])
+        if key in self._dropping or (behind and self._queued + len(body["text"]) > self._budget):
+            self._dropping.add(key)
+            self.dropped += 1
+            return True
+        if not behind:
+            return False
+        self._queued += len(body["text"])
+        held = self._runs.setdefault(key[0], [])
+        if held and (held[-1].get("messageId"), held[-1]["type"]) == key[1:]:
+            held[-1]["text"] += body["text"]
+        else:
+            held.append(body)
+        return True
+
+    def release(self, run_id: Any, ended: bool = False) -> None:
+        """Write what the run holds (before its next other notification)."""
+        for body in self._runs.pop(run_id, ()):
+            self._write(body)
+        if ended and self._dropping:
+            self._dropping = {key for key in self._dropping if key[0] != run_id}
+
+    def caught_up(self) -> None:
+        for run_id in list(self._runs):
+            self.release(run_id)
+        self._queued = 0
+
+
 def _new_backend(client: CrushServer, settings: Settings, folders: list[str]) -> Backend:
     from .backend import Backend
 
@@ -123,6 +176,8 @@ class CrushServer(LanguageServer):
         self._own_ids = itertools.count(1)
         self._asked: dict[Any, asyncio.Future[Any]] = {}  # the server's requests, by id, awaiting the client
         self._answering: dict[Any, asyncio.Future[Any]] = {}  # client requests whose answer is awaited
+        self._backpressure: Backpressure | None = None
+        self._deltas = HeldDeltas(self._write_notification)
         register_lifecycle(self)
 
     @property
@@ -141,7 +196,14 @@ class CrushServer(LanguageServer):
 
     # ------------------------------------------------------------------ backend.Client
     def send(self, body: dict[str, Any]) -> None:
-        self.seq += 1
+        behind = self._backpressure is not None and self._backpressure.behind
+        if body.get("type") in DELTAS and self._deltas.offer(body, behind):
+            return
+        self._deltas.release(body.get("runId"), ended=body.get("type") == "run_complete")
+        self._write_notification(body)
+
+    def _write_notification(self, body: dict[str, Any]) -> None:
+        self.seq += 1  # numbered as written: seq stays gapless and in wire order
         body["seq"] = self.seq
         try:
             self.protocol.write_json({"jsonrpc": "2.0", "method": p.NOTIFICATION, "params": body})
@@ -175,6 +237,9 @@ class CrushServer(LanguageServer):
     # ------------------------------------------------------------------ transport.stdio.Peer
     def connected(self, writer: Writer) -> None:
         self.protocol.set_writer(writer)  # type: ignore[arg-type]
+        self._backpressure = getattr(writer, "backpressure", None)
+        if self._backpressure is not None:
+            self._backpressure.on_caught_up.append(self._deltas.caught_up)
 
     def handle(self, data: dict[str, Any]) -> None:
         method = data.get("method")

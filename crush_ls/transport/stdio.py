@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol
 
 from . import envelope
@@ -22,10 +23,47 @@ from .framing import ContentLength, Decoder, FrameError, max_frame_from_env
 log = logging.getLogger(__name__)
 
 
+BEHIND = 256 << 10  # bytes written and not yet read by the client above which the writer is "behind"
+
+
 class Writer(Protocol):
     def write(self, data: bytes) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Backpressure:
+    """Whether the client reads what is written: `behind` while more than BEHIND bytes wait for it.
+
+    asyncio's transports report it (pause_writing/resume_writing); whoever
+    produces droppable output (stream deltas) checks `behind` and holds it back,
+    and gets `on_caught_up` called once the client has read most of it.
+    """
+
+    def __init__(self) -> None:
+        self.behind = False
+        self.on_caught_up: list[Callable[[], None]] = []
+
+    def pause_writing(self) -> None:
+        if not self.behind:
+            log.info("the client is not reading: holding back stream deltas")
+        self.behind = True
+
+    def resume_writing(self) -> None:
+        self.behind = False
+        for callback in list(self.on_caught_up):
+            callback()
+
+
+class _PipeProtocol(asyncio.Protocol):
+    def __init__(self, backpressure: Backpressure) -> None:
+        self._backpressure = backpressure
+
+    def pause_writing(self) -> None:
+        self._backpressure.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._backpressure.resume_writing()
 
 
 class Peer(Protocol):
@@ -54,17 +92,25 @@ class StdoutWriter:
         self._stream = stream
         self._transport: asyncio.WriteTransport | None = None
         self._pending: list[bytes] = []
+        self._pending_size = 0
         self._scheduled = False
+        self.backpressure = Backpressure()
 
     async def attach(self) -> None:
         """Write through a non-blocking pipe transport when stdout is a pipe."""
         try:
-            self._transport, _ = await asyncio.get_running_loop().connect_write_pipe(asyncio.Protocol, self._stream)
+            self._transport, _ = await asyncio.get_running_loop().connect_write_pipe(
+                lambda: _PipeProtocol(self.backpressure), self._stream)
+            self._transport.set_write_buffer_limits(high=BEHIND, low=BEHIND // 4)
         except (ValueError, OSError):  # a regular file or a terminal: blocking writes
             self._transport = None
 
     def write(self, data: bytes) -> None:
         self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size > BEHIND:  # a burst: hand it over now, so that `behind` tells the truth
+            self.flush()
+            return
         if self._scheduled:
             return
         try:
@@ -77,6 +123,7 @@ class StdoutWriter:
         self._scheduled = False
         data = b"".join(self._pending)
         self._pending.clear()
+        self._pending_size = 0
         if not data:
             return
         try:
@@ -107,8 +154,10 @@ class StdoutWriter:
 class SocketWriter:
     """The writer interface over a TCP transport."""
 
-    def __init__(self, transport: asyncio.WriteTransport) -> None:
+    def __init__(self, transport: asyncio.WriteTransport, backpressure: Backpressure) -> None:
         self._transport = transport
+        self._transport.set_write_buffer_limits(high=BEHIND, low=BEHIND // 4)
+        self.backpressure = backpressure
 
     def write(self, data: bytes) -> None:
         if not self._transport.is_closing():
@@ -227,6 +276,7 @@ class _TcpConnection(Connection):
     def __init__(self, peer: Peer, served: asyncio.Future[_TcpConnection]) -> None:
         super().__init__(peer)
         self._served = served
+        self._backpressure = Backpressure()
         self.transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -234,8 +284,15 @@ class _TcpConnection(Connection):
             transport.close()
             return
         self.transport = transport
-        self.set_writer(SocketWriter(transport))  # type: ignore[arg-type]
+        self.set_writer(SocketWriter(transport, self._backpressure))  # type: ignore[arg-type]
         self._served.set_result(self)
+
+    # The socket's flow control is reported to its protocol: this connection.
+    def pause_writing(self) -> None:
+        self._backpressure.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._backpressure.resume_writing()
 
 
 def serve_tcp(peer: Peer, host: str, port: int) -> int:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from crush_ls.transport.framing import encode
-from tests.conftest import scripted
+from tests.conftest import read_db, scripted
+from tests.e2e.runs import finish_reason
 from tests.raw import RawServer, run_complete_of
 
 
@@ -176,5 +179,47 @@ def test_a_response_shaped_message_never_answers_the_clients_own_request(workspa
         assert reply["result"] == {}
         assert raw.request("session/list", {})["result"] == {"sessions": []}
         assert [m for m in raw.received if m.get("id") == "del"] == [reply]
+    finally:
+        raw.close()
+
+
+# ---------------------------------------------------------------------- a client that stops reading (item 7)
+TEXT = "tok " * 10_000
+BURSTS = scripted({"events": [{"text": TEXT, "chunkSize": 4}]})  # thousands of deltas per run, at once
+
+
+def finished_in_storage(workspace: Path) -> int:
+    return sum(1 for m in read_db(workspace)["messages"] if m["role"] == "assistant" and finish_reason(m))
+
+
+def test_a_client_that_stops_reading_holds_memory_and_its_next_answer_is_not_behind_deltas(workspace: Path):
+    raw = RawServer(workspace, {"model": BURSTS, "streamIntervalMs": 0}, stderr=subprocess.DEVNULL)
+    try:
+        sessions = [raw.request("session/create", {})["result"]["id"] for _ in range(20)]
+        rss_at_start = rss_mb(raw.proc.pid)
+        raw.write_together(*({"jsonrpc": "2.0", "id": f"send-{i}", "method": "agent/sendMessage",
+                              "params": {"sessionId": s, "prompt": "go"}} for i, s in enumerate(sessions)))
+        deadline = time.monotonic() + 120
+        while finished_in_storage(workspace) < len(sessions):  # the client reads nothing meanwhile
+            assert time.monotonic() < deadline, "the runs did not finish while the client was not reading"
+            time.sleep(0.1)  # another process's progress: nothing to await
+        rss_stalled = rss_mb(raw.proc.pid)
+        status = raw.send_request("agent/status", {})
+        read_before_answer = 0
+        while not (raw.received and raw.received[-1].get("id") == status and "method" not in raw.received[-1]):
+            raw.read_message(20)
+            read_before_answer += len(json.dumps(raw.received[-1]))
+        # Without a bound: 60 MB of deltas ahead of the answer, RSS +70 MB.
+        assert read_before_answer < 4 << 20, f"{read_before_answer} bytes were queued ahead of the answer"
+        assert rss_stalled - rss_at_start < 30, f"RSS grew {rss_stalled - rss_at_start:.1f} MB while stalled"
+        notes = [m["params"] for m in raw.received if m.get("method") == "agent/notification"]
+        assert [n["seq"] for n in notes] == list(range(1, len(notes) + 1))
+        for i in range(len(sessions)):
+            run_id = next(m["result"]["runId"] for m in raw.received if m.get("id") == f"send-{i}")
+            of_run = [n for n in notes if n.get("runId") == run_id]
+            assert [n["type"] for n in of_run].count("run_complete") == 1 and of_run[-1]["type"] == "run_complete"
+            assert of_run[-1]["text"] == TEXT
+            streamed = "".join(n["text"] for n in of_run if n["type"] == "text_delta")
+            assert TEXT.startswith(streamed)  # joined while held; past the budget the rest is left out
     finally:
         raw.close()
