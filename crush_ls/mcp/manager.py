@@ -37,6 +37,26 @@ CLOSE_TIMEOUT = 1.2  # the SDK's stop sequence is 0.4 + 0.4 s (see _sdk.py)
 STDERR_TAIL = 400
 SDK = "crush_ls.mcp._sdk"
 
+# A stdio server is started through this: it asks the kernel for SIGKILL when crush-ls
+# dies (PR_SET_PDEATHSIG, kept across exec), then becomes the server. The SDK starts
+# servers itself (no preexec_fn), and a server that ignores the end of its input
+# would otherwise outlive a crush-ls that was killed. argv: crush-ls's pid, the command.
+TIED = """
+import ctypes, os, sys
+try:
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as exc:
+    why = "command not found" if isinstance(exc, FileNotFoundError) else exc.strerror
+    sys.stderr.write(f"cannot start {sys.argv[2]!r}: {why}\\n")
+    sys.exit(127)
+"""
+
 
 _sdk: ModuleType | None = None
 IMPORT_SWITCH_INTERVAL = 0.0005  # seconds
@@ -199,8 +219,9 @@ class Server:
         async with contextlib.AsyncExitStack() as stack:
             if config.type == "stdio":
                 params = sdk.StdioServerParameters(
-                    command=config.command or "", args=config.args, env={**os.environ, **config.env},
-                    cwd=str(self.root),
+                    command=sys.executable, args=["-I", "-S", "-c", TIED, str(os.getpid()), config.command or "",
+                                                  *config.args],
+                    env={**os.environ, **config.env}, cwd=str(self.root),
                 )
                 streams = sdk.stdio_client(params, errlog=stderr)
             elif config.type == "sse":

@@ -42,7 +42,11 @@ class McpTool(Tool):
         self.tool = tool
         self.name = server.config.tool_name(tool)  # type: ignore[misc] - per instance, not per class
         self.description = description or f"{tool} (MCP server {server.name})"  # type: ignore[misc]
-        self.parameters = schema if isinstance(schema, dict) and schema else EMPTY_SCHEMA  # type: ignore[misc]
+        self._schema = schema if isinstance(schema, dict) and schema else EMPTY_SCHEMA
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self._schema  # the server's own schema: there is no attrs input class
 
     def parse(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):

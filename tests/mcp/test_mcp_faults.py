@@ -163,3 +163,19 @@ def test_end_of_input_ends_the_servers_and_the_process_within_bounds(workspace):
     finally:
         raw.close()
 
+
+
+def test_a_killed_server_takes_its_mcp_servers_along(workspace):
+    """SIGKILL: nothing of crush-ls runs, yet even the server that ignores SIGTERM and end of input dies."""
+    raw = RawServer(workspace, options(TWO))
+    try:
+        raw.read_until(lambda m: m.get("method") == "agent/notification" and m["params"]["type"] == "mcp_updated"
+                       and any(s["name"] == "time" and s["state"] == "connected" for s in m["params"]["servers"]),
+                       timeout=30)
+        pids = children(raw.proc.pid)
+        assert len(pids) == 2, pids
+        raw.proc.kill()
+        raw.proc.wait(timeout=5)
+        asyncio.run(wait_gone(pids))
+    finally:
+        raw.close()
