@@ -80,6 +80,14 @@ def mtime_or_none(path: Path) -> float | None:
         return None
 
 
+class _Schema:
+    """`Tool.parameters`: generated from the class's `input_type`. A non-data
+    descriptor, so an instance may still set its own schema."""
+
+    def __get__(self, tool: Tool | None, owner: type[Tool]) -> dict[str, Any]:
+        return json_schema(owner.input_type)
+
+
 class Tool:
     """Base class of the built-in tools. Subclasses set the class attributes."""
 
@@ -89,10 +97,9 @@ class Tool:
     action: ClassVar[str] = ""
     asks_inside: ClassVar[bool] = False
 
-    @property
-    def parameters(self) -> dict[str, Any]:
-        """The JSON schema shown to the model, from `input_type` (see schema.py)."""
-        return json_schema(self.input_type)
+    # The JSON schema shown to the model, from `input_type` (see schema.py); a tool
+    # without an input class (an MCP tool) sets its own on the instance.
+    parameters: _Schema | dict[str, Any] = _Schema()
 
     def parse(self, raw: Any) -> Any:
         """Structure the model's input strictly, or raise ToolInputError."""
