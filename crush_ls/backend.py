@@ -183,6 +183,7 @@ class Backend:
             permissions=Permissions(settings.permissions, WorkspaceAsker(self.client, uri)),
             send=self.client.send, spawn=lambda coro: workspace.spawn(coro),
             files=getattr(self.client, "files", None),  # a client that edits the editor's buffers (ACP)
+            session_tools=getattr(self.client, "session_tools", None),  # per-session MCP servers (ACP)
         )
         workspace = Workspace(uri, root, settings, store, agent, model_error, mcp)
         self.workspaces[uri] = self._aliases[uri] = self._by_root[root] = workspace

@@ -58,6 +58,7 @@ class Agent:
         small_provider: Callable[[], Provider | None],
         tools: Callable[[], dict[str, Tool]],
         extra_tools: Callable[[], dict[str, Tool]] = dict,
+        session_tools: Callable[[str], dict[str, Tool]] | None = None,
         permissions: Permissions,
         send: Send,
         spawn: Callable[[Any], asyncio.Task[Any]],
@@ -72,6 +73,7 @@ class Agent:
         self._make_tools = tools
         self._tools: dict[str, Tool] | None = None
         self._extra_tools = extra_tools  # the connected MCP servers' tools: they come and go
+        self._session_tools = session_tools  # tools of one session only (an ACP client's MCP servers)
         self.permissions = permissions
         self.send = send
         self.spawn = spawn
@@ -127,8 +129,14 @@ class Agent:
             self._system_prompts[with_tools] = system_prompt(self.root, list(self.builtin_tools) if with_tools else [])
         return self._system_prompts[with_tools]
 
-    def tool_specs(self) -> list[ToolSpec]:
-        return [ToolSpec(t.name, t.description, t.parameters) for t in self.tools.values()]
+    def tools_for(self, session_id: str) -> dict[str, Tool]:
+        """The workspace's tools and those of the session's own MCP servers."""
+        own = self._session_tools(session_id) if self._session_tools is not None else {}
+        return {**self.tools, **own} if own else self.tools
+
+    def tool_specs(self, session_id: str | None = None) -> list[ToolSpec]:
+        tools = self.tools if session_id is None else self.tools_for(session_id)
+        return [ToolSpec(t.name, t.description, t.parameters) for t in tools.values()]
 
     def context_nearly_full(self, session_id: str, info: ModelInfo) -> bool:
         """Crush's auto-summarize threshold: 20k tokens left on big windows, else 20%."""

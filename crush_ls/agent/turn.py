@@ -252,7 +252,7 @@ class Turn:
         call = ModelCall(
             system=self.agent.system_prompt(self.provider.info.supports_tools),
             messages=[m.for_model() for m in self.history],
-            tools=self.agent.tool_specs() if self.provider.info.supports_tools else [],
+            tools=self.agent.tool_specs(self.run.session_id) if self.provider.info.supports_tools else [],
             prompt=self.run.prompt,
             step=step,
             max_tokens=self.provider.info.max_tokens,
@@ -367,7 +367,8 @@ class Turn:
         return stop
 
     async def call_tool(self, part: dict[str, Any], request: ToolCallRequest) -> ToolResult:
-        tool = self.agent.tools.get(request.name)
+        tools = self.agent.tools_for(self.run.session_id)
+        tool = tools.get(request.name)
         ctx = ToolContext(
             root=self.agent.root, session_id=self.run.session_id, run_id=self.run.id,
             tool_call_id=request.id, store=self.store, files=self.agent.files,
@@ -376,7 +377,7 @@ class Turn:
             if request.input_error:
                 raise ToolInputError(f"Tool call failed: arguments were not valid JSON: {request.input_error}")
             if tool is None:
-                raise ToolInputError(f"Unknown tool {request.name!r}. Available: {', '.join(self.agent.tools)}")
+                raise ToolInputError(f"Unknown tool {request.name!r}. Available: {', '.join(tools)}")
             args = tool.parse(request.input)
             access = tool.access(ctx, args)
             if self.agent.permissions.needs_decision(access):
