@@ -35,6 +35,7 @@ from ..storage import DB_NAME
 from ..tools.paths import is_inside
 from . import updates
 from .content import prompt_input, server_config
+from .session_mcp import SessionServers
 from .stream import SessionStream, replay_bodies
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class AcpSession:
     mode: str = ASK
     model: str | None = None  # the model value chosen for this session, "provider:model"
     mcp_servers: list[dict[str, Any]] = attrs.Factory(list)
+    mcp: SessionServers | None = None  # connected for this session only
     rejected: set[tuple[str, str]] = attrs.Factory(set)  # (tool, action) answered reject_always
     run_modes: dict[str, str] = attrs.Factory(dict)  # runId -> the mode its turn started with
 
@@ -244,9 +246,25 @@ class AcpAgent:
         info = workspace.model_info()
         return info.context_window if info is not None else 0
 
-    def _setup(self, session: AcpSession, mcp_servers: list[Any] | None) -> None:
-        # Kept for the session; connected when crush-ls has MCP support (issue 10).
+    async def _setup(self, session: AcpSession, mcp_servers: list[Any] | None) -> None:
+        """Connect the session's MCP servers (those of an earlier setup are closed first)."""
         session.mcp_servers = [server_config(s) for s in mcp_servers or []]
+        old, session.mcp = session.mcp, None
+        if old is not None:
+            await old.close()
+        if session.mcp_servers:
+            session.mcp = SessionServers(session.mcp_servers, session.workspace.root)
+            await session.mcp.ready()  # the first prompt already has the tools
+
+    def session_tools(self, session_id: str) -> dict[str, Any]:
+        """backend.Client: the tools of the session's own MCP servers."""
+        session = self.sessions.get(session_id)
+        return session.mcp.tools() if session is not None and session.mcp is not None else {}
+
+    async def close_sessions(self) -> None:
+        """End of input: stop every session's MCP servers."""
+        servers = [s.mcp for s in self.sessions.values() if s.mcp is not None]
+        await asyncio.gather(*(m.close() for m in servers), return_exceptions=True)
 
     # ------------------------------------------------------------------ ACP: lifecycle
     async def initialize(self, protocol_version: int, client_capabilities: Any = None, client_info: Any = None,
@@ -286,7 +304,7 @@ class AcpAgent:
         except CrushError as exc:
             raise rpc_error(exc) from exc
         session = self._attach(created["id"], workspace)
-        self._setup(session, mcp_servers)
+        await self._setup(session, mcp_servers)
         asyncio.get_running_loop().call_soon(self._announce_commands, session.id)  # after the answer
         return schema.NewSessionResponse(session_id=session.id, **self._config_state(session))
 
@@ -354,7 +372,7 @@ class AcpAgent:
             raise rpc_error(exc) from exc
         self.closed.discard(session_id)
         session = self._attach(session_id, workspace)
-        self._setup(session, mcp_servers)
+        await self._setup(session, mcp_servers)
         last = next((m for m in reversed(messages) if m["role"] == "assistant" and m.get("provider")), None)
         if last is not None and f"{last['provider']}:{last.get('model')}" in self._model_choices(workspace):
             session.model = f"{last['provider']}:{last.get('model')}"
@@ -366,6 +384,8 @@ class AcpAgent:
         self._cancel(session)  # as session/cancel would
         self.sessions.pop(session_id, None)
         self.closed.add(session_id)
+        if session.mcp is not None:
+            await session.mcp.close()
         return None
 
     # ------------------------------------------------------------------ ACP: prompts

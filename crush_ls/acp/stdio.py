@@ -106,5 +106,6 @@ class AcpPeer:
         self.transport.put(None)
         if self.agent is not None:
             await self.agent.backend.close_all(EOF_CLOSE_TIMEOUT)
+            await self.agent.close_sessions()
         if self.connection is not None:
             await self.connection.close()

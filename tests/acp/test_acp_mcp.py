@@ -60,3 +60,27 @@ async def test_session_new_takes_stdio_and_http_servers_in_any_shape(tmp_path) -
     proc.stdin.close()
     await proc.wait()
     assert "sessionId" in answers[2]["result"] and "sessionId" in answers[3]["result"]
+
+
+async def test_an_mcp_stdio_server_of_session_new_serves_that_session_only(tmp_path) -> None:
+    import acp
+
+    from .harness import folded, tool
+
+    responses = (tool("mcp_time_get_current_time", {"timezone": "UTC"}, step=0), say("done", step=1))
+    time_server = acp.schema.McpServerStdio(name="time", command=sys.executable,
+                                            args=["-m", "mcp_server_time", "--local-timezone", "UTC"], env=[])
+    async with agent(tmp_path, *responses) as h:
+        await h.initialize()
+        with_server = (await h.conn.new_session(cwd=str(tmp_path), mcp_servers=[time_server])).session_id
+        assert (await h.prompt(with_server, "what time is it")).stop_reason == "end_turn"
+        call = next(iter(folded(h.client.of(with_server))["calls"].values()))
+        assert call["title"] == "mcp_time_get_current_time" and call["kind"] == "other"
+        assert call["status"] == "completed", call
+        assert '"timezone": "UTC"' in call["content"][0]["content"]["text"]
+        assert h.client.permission_requests[0].tool_call.raw_input == {"timezone": "UTC"}
+
+        without = await h.new_session()  # same workspace, no servers: not its tool
+        assert (await h.prompt(without, "what time is it")).stop_reason == "end_turn"
+        call = next(iter(folded(h.client.of(without))["calls"].values()))
+        assert call["status"] == "failed" and "Unknown tool" in call["content"][0]["content"]["text"]
