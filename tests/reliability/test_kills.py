@@ -58,6 +58,18 @@ def started_prompts(server: RawServer, prompts: dict[Any, str]) -> set[str]:
     return {prompts[i] for i, run in acks.items() if run in runs}
 
 
+def restart(folder: Path, log_path: Path) -> RawServer:
+    """A server on the folder, initialized; the wait is long: on a loaded machine a start can take seconds."""
+    with log_path.open("wb") as log:  # a pipe nobody reads could fill and block it
+        server = RawServer(folder, initialize=False, stderr=log)
+    answer = server.request("initialize", {"processId": os.getpid(), "capabilities": {},
+                                           "workspaceFolders": [{"uri": server.uri, "name": folder.name}],
+                                           "initializationOptions": MODEL}, timeout=60)
+    assert "result" in answer, answer
+    server.notify("initialized", {})
+    return server
+
+
 def sleepers() -> list[int]:
     found = []
     for entry in filter(str.isdigit, os.listdir("/proc")):
@@ -105,14 +117,16 @@ def check_after_restart(folder: Path, server: RawServer, announced: set[str], st
 
 
 def test_sigkills_during_turns_lose_nothing_announced_and_leave_nothing_running(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "ws"
+    folder.mkdir()
     rng = random.Random(SEED)
     announced: set[str] = set()
     started: set[str] = set()
     stored = interrupted = outlived = 0
     for kill in range(KILLS + 1):
-        server = RawServer(tmp_path, MODEL)
+        server = restart(folder, tmp_path / f"stderr-{kill}.log")
         try:
-            stored, interrupted = check_after_restart(tmp_path, server, announced, started)
+            stored, interrupted = check_after_restart(folder, server, announced, started)
             if kill == KILLS:
                 break
             sessions = [server.request("session/create", {})["result"]["id"] for _ in range(rng.randrange(1, 4))]
