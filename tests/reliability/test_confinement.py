@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_tool_safety import OUTSIDE_READS, Swapper, commit_all, one_call_per_prompt, racing_runs, \
-    run_each
+from tests.e2e.test_tool_safety import (
+    OUTSIDE_READS,
+    Swapper,
+    commit_all,
+    one_call_per_prompt,
+    racing_runs,
+    run_each,
+)
 from tests.e2e.test_tools_e2e import steps
 from tests.tools.test_tool_confinement import CALLS
 
@@ -77,9 +83,9 @@ async def test_path_tricks_on_every_file_tool_never_reach_outside_without_a_yes(
 
 MORE_READS = [
     f"cat ../outside-5f1c/{SECRET_NAME}", f"head door/{SECRET_NAME}", "ls ..", "grep -r SECRET ..",
-    f"find .. -name {SECRET_NAME}", "git -C .. log -p", f"tail back", f"wc -c door/{SECRET_NAME}",
+    f"find .. -name {SECRET_NAME}", "git -C .. log -p", "tail back", f"wc -c door/{SECRET_NAME}",
     f"sort ../outside-5f1c/{SECRET_NAME}", f"cat < ../outside-5f1c/{SECRET_NAME}", "ls -la door/",
-    f"echo $(cat back)", "cd .. && ls outside-5f1c", "ls -R ..", "du -a ..", f"stat back", "file -L back",
+    "echo $(cat back)", "cd .. && ls outside-5f1c", "ls -R ..", "du -a ..", "stat back", "file -L back",
     "git grep SECRET", "git ls-files ..",
 ]
 
