@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from .globs import compile_glob
 from .paths import ToolInputError, ensure_unchanged, is_inside, relative_display
-from .walk import WalkTimeout, Walker, entry_stat, is_binary, walk_files
+from .walk import Walker, WalkTimeout, entry_stat, is_binary, walk_files
 
 Emit = Callable[[str], None]
 
