@@ -23,8 +23,8 @@ from urllib.parse import unquote, urlparse
 import attrs
 
 from .agent import Agent
-from .agent.turn import SUMMARY_PROMPT
-from .config import ModelConfig, Settings, load_settings
+from .mcp import McpManager, server_configs
+from .permissions import Permissions
 from .protocol.encode import message_to_wire, model_to_wire, session_to_wire
 from .protocol.errors import (
     AgentNotInitialized,
@@ -38,11 +38,10 @@ from .protocol.errors import (
     WorkspaceClosing,
     WorkspaceNotFound,
 )
-from .mcp import McpManager, server_configs
-from .permissions import Permissions
 from .protocol.params import CancelParams, ModelSelection, SendMessageParams
 from .providers import create_provider, local_model_available
 from .providers.base import ModelInfo, Provider
+from .settings import InitOptions, ModelConfig, Settings, load_settings
 from .storage import DB_NAME, Session, Store, prepare_data_directory
 from .tools import builtin_tools
 
@@ -138,7 +137,7 @@ class Workspace:
 class Backend:
     def __init__(self, client: Client) -> None:
         self.client = client
-        self.init_options = Settings()
+        self.init_options = InitOptions()
         self.workspaces: dict[str, Workspace] = {}  # by URI as first sent
         self._aliases: dict[str, Workspace] = {}  # every URI naming an open workspace
         self._by_root: dict[Path, Workspace] = {}
@@ -343,8 +342,7 @@ class Backend:
             raise SessionBusy(f"Session {session.id!r} is running a prompt; summarize it when it is idle.")
         if workspace.closing:
             raise WorkspaceClosing(f"Workspace {workspace.uri} is closing.")
-        run = workspace.agent.new_run(session.id, uuid.uuid4().hex, SUMMARY_PROMPT, [])
-        run.summarize = True
+        run = workspace.agent.new_summary_run(session.id, uuid.uuid4().hex)
         coordinator.accept(run)
         return {"accepted": True, "runId": run.id}
 

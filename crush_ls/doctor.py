@@ -59,11 +59,11 @@ class Report:
 
 
 def run_checks(folder: Path, given=None) -> Report:
-    """`given`: Settings from initializationOptions or flags (`crush-ls acp --check`); they win over crush.json."""
+    """`given`: InitOptions from initializationOptions or flags (`crush-ls acp --check`); they win over crush.json."""
     report = Report(folder)
     check_python(report)
     settings = check_crush_json(report, folder, given)
-    check_model(report, settings, folder)
+    check_model(report, settings, folder, given)
     check_mcp(report, settings)
     check_data_directory(report, folder / settings.data_directory)
     return report
@@ -115,13 +115,12 @@ def _collect_warnings(logger_name: str) -> Iterator[list[str]]:
 
 
 def check_crush_json(report: Report, folder: Path, given=None):  # -> Settings
-    from . import crush_config
-    from .config import Settings, load_settings
+    from .settings import InitOptions, crush_json, load_settings
 
-    with _collect_warnings(crush_config.__name__) as warnings:
-        for path in crush_config.config_paths(folder):
-            report.add(*_file_state(path, crush_config.read_json_file, warnings))
-        settings = load_settings(folder, given or Settings())
+    with _collect_warnings(crush_json.__name__) as warnings:
+        for path in crush_json.config_paths(folder):
+            report.add(*_file_state(path, crush_json.read_json_file, warnings))
+        settings = load_settings(folder, given or InitOptions())
     named = {check.text for check in report.checks}
     for message in dict.fromkeys(warnings):  # unusable entries of files that parsed
         if f"crush.json: {message}" not in named:
@@ -141,7 +140,7 @@ def _file_state(path: Path, read, warnings: list[str]) -> tuple[str, str]:
     return "error", f"crush.json: {problem}"  # the server skips the file: not what its author meant
 
 
-def check_model(report: Report, settings, folder: Path) -> None:
+def check_model(report: Report, settings, folder: Path, given=None) -> None:
     from .protocol.errors import CrushError
     from .providers import create_provider
 
@@ -156,7 +155,7 @@ def check_model(report: Report, settings, folder: Path) -> None:
         check_llama(report, needed=named is None)
         return
     if named is not None:
-        source = "from the options given" if settings.raw.get("model") else "models.large of crush.json"
+        source = "from the options given" if given is not None and given.model is not None else "models.large of crush.json"
         report.add("ok", f"model: {named} ({source}){_key_note(model)}")
     check_llama(report, needed=named is None or model.provider == "local", path=getattr(provider, "path", None))
 
@@ -262,8 +261,8 @@ def main(argv: list[str]) -> int:
     options = parser.parse_args(argv)
     given = None
     if options.init_options:
-        from .config import parse_init_options
         from .protocol.errors import CrushError
+        from .settings import parse_init_options
 
         try:
             given = parse_init_options(json.loads(options.init_options))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .config import PermissionSettings
-from .storage import new_id
-from .tools.base import Access
+import attrs
+
+from .settings import PermissionSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,20 @@ DENY = "deny"
 TIMEOUT = "timeout"
 CANCELED = "canceled"
 ANSWERS = frozenset({ALLOW, ALLOW_SESSION, DENY})
+
+
+@attrs.frozen
+class Access:
+    """What one tool call would do, declared by the tool before it runs (PROTOCOL section 4)."""
+
+    action: str  # read | list | write | execute | fetch | "" (todos)
+    path: str | None  # absolute resolved path; for bash the working directory
+    inside: bool  # the path resolves inside the workspace folder
+    # Inside the workspace, does this call need a decision? (write, bash, fetch ...)
+    asks_inside: bool
+    description: str
+    # Other names under which permissions.allowedTools allows the call (an MCP tool's server-wide ones).
+    aliases: tuple[str, ...] = ()
 
 
 class PermissionAsker(Protocol):
@@ -86,7 +101,7 @@ class Permissions:
         run ids). Cancelling the caller withdraws a pending request.
         """
         permission = {
-            "id": new_id(),
+            "id": uuid.uuid4().hex,
             "toolCallId": tool_call_id,
             "tool": tool,
             "action": access.action,

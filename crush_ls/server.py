@@ -39,9 +39,9 @@ from pygls.protocol import (
 
 from . import __version__
 from . import protocol as p
-from .config import Settings, parse_init_options
 from .protocol.convert import structure_params
 from .protocol.errors import CrushError, InvalidParams, ServerShuttingDown
+from .settings import InitOptions, parse_init_options
 from .transport import envelope
 from .transport.framing import encode
 from .transport.stdio import Backpressure, Writer
@@ -150,7 +150,7 @@ class HeldDeltas:
         self._queued = 0
 
 
-def _new_backend(client: CrushServer, settings: Settings, folders: list[str]) -> Backend:
+def _new_backend(client: CrushServer, settings: InitOptions, folders: list[str]) -> Backend:
     from .backend import Backend
 
     backend = Backend(client)
@@ -166,7 +166,7 @@ class CrushServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("crush-ls", __version__, protocol_cls=CrushProtocol, converter_factory=converter_factory)
-        self._settings: Settings | None = None  # from `initialize`; None until it succeeded
+        self._settings: InitOptions | None = None  # from `initialize`; None until it succeeded
         self._folders: list[str] = []
         self._backend: Backend | None = None
         self.shut_down = False  # `shutdown` was answered: only `exit` is accepted
@@ -190,7 +190,7 @@ class CrushServer(LanguageServer):
             self._backend = _new_backend(self, self._settings, self._folders)
         return self._backend
 
-    def initialize(self, settings: Settings, folders: list[str], asks_permissions: bool) -> None:
+    def initialize(self, settings: InitOptions, folders: list[str], asks_permissions: bool) -> None:
         self._settings, self._folders = settings, folders
         self.client_asks_permissions = asks_permissions
 

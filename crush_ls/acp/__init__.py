@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     from ..chat.options import UsageError, init_options  # the flags mean what they mean for `crush-ls chat`
-    from ..config import parse_init_options
+    from ..settings import parse_init_options
     from ..protocol.errors import CrushError
 
     args = parser().parse_args(argv)
@@ -64,7 +64,7 @@ def check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..chat.options import UsageError, init_options
-    from ..config import parse_init_options
+    from ..settings import parse_init_options
     from ..doctor import check_and_print
     from ..protocol.errors import CrushError
 

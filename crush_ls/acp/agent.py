@@ -28,9 +28,9 @@ from acp.agent.connection import AgentSideConnection
 from .. import __version__
 from ..agent.turn import MAX_STEPS
 from ..backend import Backend, Workspace
-from ..config import ModelConfig, Settings
 from ..protocol import Attachment, CancelParams, ModelSelection, SendMessageParams
 from ..protocol.errors import CrushError, InvalidParams, SessionNotFound, WorkspaceNotFound
+from ..settings import InitOptions, ModelConfig
 from ..storage import DB_NAME
 from ..tools.paths import is_inside
 from . import updates
@@ -87,7 +87,7 @@ class Waiter:
 
 
 class AcpAgent:
-    def __init__(self, settings: Settings, write: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, settings: InitOptions, write: Callable[[dict[str, Any]], None]) -> None:
         self._write = write
         self.conn: AgentSideConnection | None = None
         self.backend = Backend(self)

@@ -14,39 +14,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
 from ..permissions import Permissions
-from ..protocol.encode import session_to_wire, usage_to_wire
+from ..protocol.encode import session_to_wire
 from ..protocol.errors import CrushError
-from ..providers.base import ModelCall, ModelInfo, Provider, ProviderError, TextDelta, ToolSpec, Usage
+from ..providers.base import ModelInfo, Provider, ProviderError, ToolSpec, Usage
+from ..settings import Settings
 from ..storage import DEFAULT_TITLE, Message, Session, Store
 from ..tools import Tool
 from ..tools.base import Files
 from .coordinator import Coordinator, Run
 from .events import RunEvents, Send
+from .models import ProviderPool
 from .prompt import system_prompt
-from .turn import CANCELED, ERROR, RunUsage, Turn
+from .titles import ask_for_title, asks_a_model, fallback_title
+from .turn import CANCELED, ERROR, SUMMARY_PROMPT, Turn, run_complete_body
+from .usage import RunUsage, cost
 
 log = logging.getLogger(__name__)
 
-TITLE_PROMPT = (
-    "Generate a concise title (at most 8 words, no quotes, no punctuation at the end) "
-    "for a conversation that starts with this message:\n\n{prompt}"
-)
-TITLE_FALLBACK_CHARS = 50
-# Harness providers get the prompt's start as title: deterministic, no extra model call.
-# So does the embedded model: its titles answer the prompt instead, and the call
-# would hold the one llama.cpp context (and evict the chat's cached prompt)
-# while the user waits for the answer.
-NO_TITLE_CALL = frozenset({"echo", "scripted", "local"})
-
-
-def fallback_title(prompt: str) -> str:
-    text = " ".join(prompt.split())
-    return text[:TITLE_FALLBACK_CHARS] or "New Session"
-
 
 class Agent:
+    """Everything a `Turn` needs from its workspace (`TurnDeps`), and the runs' lifetime."""
+
     def __init__(
         self,
         *,
@@ -68,9 +57,9 @@ class Agent:
         self.root = root
         self.settings = settings
         self.store = store
-        self._provider = provider
+        self.models = ProviderPool(provider, spawn)
         self._small_provider = small_provider
-        self._make_tools = tools
+        self._tool_factory = tools
         self._tools: dict[str, Tool] | None = None
         self._extra_tools = extra_tools  # the connected MCP servers' tools: they come and go
         self._session_tools = session_tools  # tools of one session only (an ACP client's MCP servers)
@@ -80,12 +69,10 @@ class Agent:
         self.files = files  # the editor's buffers for the file tools (ACP fs/*); None: the disk
         self.coordinator = Coordinator(self.execute, self.complete_unstarted)
         self._system_prompts: dict[bool, str] = {}
-        self._retired: list[Provider] = []  # replaced by agent/setModel, closed once no turn uses them
-        self._in_use: list[Provider] = []  # the providers of running turns and titles (repeats allowed)
 
     # ------------------------------------------------------------------ model
     def provider(self) -> Provider:
-        return self._provider
+        return self.models.current
 
     @property
     def tools(self) -> dict[str, Tool]:
@@ -96,32 +83,15 @@ class Agent:
     @property
     def builtin_tools(self) -> dict[str, Tool]:
         if self._tools is None:
-            self._tools = self._make_tools()
+            self._tools = self._tool_factory()
         return self._tools
 
     def set_provider(self, provider: Provider) -> None:
         """Use another model from the next run on (a running turn keeps the one it started with)."""
-        if self._provider is not None:
-            self._retired.append(self._provider)
-        self._provider = provider
-        self.release_provider(None)
-
-    def release_provider(self, provider: Provider | None) -> None:
-        """A turn or title is done with `provider`: close replaced ones nobody uses any more.
-
-        A replaced model holds an HTTP connection pool (or a loaded GGUF); keeping
-        each one until the workspace closes grows with every agent/setModel.
-        """
-        if provider is not None:
-            self._in_use.remove(provider)
-        for unused in [p for p in self._retired if p not in self._in_use]:
-            self._retired.remove(unused)
-            self.spawn(unused.aclose())
+        self.models.replace(provider)
 
     async def close_providers(self) -> None:
-        for provider in [*self._retired, *([self._provider] if self._provider is not None else [])]:
-            await provider.aclose()
-        self._retired.clear()
+        await self.models.close()
 
     def system_prompt(self, with_tools: bool) -> str:
         """Built once per workspace (it reads the context files); models without tools hear of none."""
@@ -147,6 +117,9 @@ class Agent:
         threshold = 20_000 if window > 200_000 else 0.2 * window
         return window - (session.prompt_tokens + session.completion_tokens) <= threshold
 
+    def take_steered(self, session_id: str) -> list[Run]:
+        return self.coordinator.take_steered(session_id)
+
     # ------------------------------------------------------------------ runs
     def new_run(self, session_id: str, run_id: str, prompt: str, attachments: list[dict[str, Any]],
                 mode: str = "queue") -> Run:
@@ -154,10 +127,15 @@ class Agent:
         return Run(id=run_id, session_id=session_id, prompt=prompt, attachments=attachments,
                    events=events, mode=mode)
 
+    def new_summary_run(self, session_id: str, run_id: str) -> Run:
+        """A run that writes the session's summary (agent/summarize) instead of answering a prompt."""
+        run = self.new_run(session_id, run_id, SUMMARY_PROMPT, [])
+        run.summarize = True
+        return run
+
     async def execute(self, run: Run) -> None:
         """Play one run to its run_complete, whatever happens."""
-        turn = Turn(self, run)
-        self._in_use.append(turn.provider)
+        turn = Turn(self, run, self.models.take())
         try:
             await turn.play()
         except asyncio.CancelledError:
@@ -172,7 +150,7 @@ class Agent:
             session = self.store.get_session(run.session_id)
             if session is not None:
                 self.session_updated(session, run.events, busy=self.coordinator.runs_after_active(run.session_id))
-            self.release_provider(turn.provider)
+            self.models.release(turn.provider)
 
     @staticmethod
     async def _settle(ending: Any, turn: Turn) -> None:
@@ -190,9 +168,7 @@ class Agent:
 
     def complete_unstarted(self, run: Run) -> None:
         """A run dropped from the queue: canceled, nothing stored."""
-        run.events.emit_soon({
-            "type": "run_complete", "text": "", "finishReason": CANCELED, "usage": usage_to_wire(),
-        })
+        run.events.emit_soon(run_complete_body("", CANCELED, RunUsage()))
 
     async def history(self, session_id: str) -> list[Message]:
         """The messages the model sees: from the last summary on (as a user message)."""
@@ -209,21 +185,16 @@ class Agent:
     # ------------------------------------------------------------------ usage and titles
     async def account(self, session_id: str, usage: Usage, events: RunEvents, info: ModelInfo) -> RunUsage:
         """Add one model call's usage and cost to the session (Crush keeps the latest context size)."""
-        cost = (
-            usage.input_tokens * info.cost_per_1m_in
-            + usage.output_tokens * info.cost_per_1m_out
-            + usage.cache_write_tokens * info.cost_per_1m_in_cached
-            + usage.cache_read_tokens * info.cost_per_1m_out_cached
-        ) / 1e6
+        call_cost = cost(usage, info)
         session = self.store.sessions[session_id]
         if usage.input_tokens or usage.cache_read_tokens:
             session.prompt_tokens = usage.input_tokens + usage.cache_read_tokens
         if usage.output_tokens:
             session.completion_tokens = usage.output_tokens
-        session.cost += cost
+        session.cost += call_cost
         self.store.save_session(session)
         self.session_updated(session, events, busy=True)
-        return RunUsage(usage.input_tokens, usage.output_tokens, cost)
+        return RunUsage(usage.input_tokens, usage.output_tokens, call_cost)
 
     def session_updated(self, session: Session, events: RunEvents | None, busy: bool | None = None) -> None:
         if busy is None:
@@ -236,7 +207,7 @@ class Agent:
 
     async def title_session(self, session: Session, prompt: str, events: RunEvents) -> None:
         """Name a session after its first prompt: by a model in the background, else its start."""
-        if self._provider.info.provider in NO_TITLE_CALL:
+        if not asks_a_model(self.models.current):
             session.title = fallback_title(prompt)
             await self._save_title(session, events)
             return
@@ -248,42 +219,19 @@ class Agent:
 
     async def _generate_title(self, session: Session, prompt: str) -> None:
         small = self._small_provider()
-        provider = small or self._provider
-        if small is None:
-            self._in_use.append(provider)
+        provider = small or self.models.take()
         try:
-            title, usage = await self._ask_for_title(provider, prompt)
+            title, usage = await ask_for_title(provider, prompt)
         finally:
             if small is not None:
                 await small.aclose()  # made for this title alone: keep no connection open
             else:
-                self.release_provider(provider)
+                self.models.release(provider)
         if self.store.get_session(session.id) is None:
             return  # deleted meanwhile: saving would bring it back
         if session.title == DEFAULT_TITLE:  # a session/rename meanwhile wins
-            session.title = title[:100] if title else fallback_title(prompt)
-        info = provider.info
+            session.title = title
         session.prompt_tokens += usage.input_tokens
         session.completion_tokens += usage.output_tokens
-        session.cost += (usage.input_tokens * info.cost_per_1m_in + usage.output_tokens * info.cost_per_1m_out) / 1e6
+        session.cost += cost(usage, provider.info)
         await self._save_title(session, None)
-
-    @staticmethod
-    async def _ask_for_title(provider: Provider, prompt: str) -> tuple[str, Usage]:
-        """The model's title ("" when it failed) and the call's usage."""
-        title = ""
-        usage = Usage()
-        try:
-            call = ModelCall(system="You write short titles.", messages=[{
-                "role": "user", "parts": [{"type": "text", "text": TITLE_PROMPT.format(prompt=prompt[:2000])}],
-            }], tools=[], prompt=prompt, max_tokens=40)
-            async with asyncio.timeout(30):
-                async for event in provider.stream(call):
-                    if isinstance(event, TextDelta):
-                        title += event.text
-                    elif isinstance(event, Usage):
-                        usage = event
-        except (Exception, TimeoutError) as exc:  # noqa: BLE001 - a failed title is not an agent_error
-            log.info("title generation failed, using the prompt: %s", exc)
-            title = ""
-        return " ".join(title.replace("<think>", "").replace("</think>", "").split()).strip("\"'"), usage

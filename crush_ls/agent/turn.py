@@ -10,35 +10,36 @@ back from storage as a user message and an assistant message finished
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import random
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
-import attrs
-
-from ..permissions import granted
+from ..permissions import Permissions, granted
+from ..protocol.encode import iso, message_to_wire, usage_to_wire
+from ..protocol.errors import StorageFailed
 from ..providers.base import (
     END_TURN,
     TOOL_USE,
     UNKNOWN,
     Finish,
     ModelCall,
+    ModelInfo,
+    Provider,
     ProviderError,
     ReasoningDelta,
     TextDelta,
     ToolCallRequest,
+    ToolSpec,
     Usage,
 )
-from ..protocol.encode import iso, message_to_wire, usage_to_wire
-from ..protocol.errors import StorageFailed
-from ..storage import DEFAULT_TITLE, Message, now
-from ..tools.base import ToolContext, ToolInputError, ToolResult
+from ..storage import DEFAULT_TITLE, Message, Session, Store, now
+from ..tools.base import Files, Tool, ToolContext, ToolInputError, ToolResult
 from .coordinator import Run
 from .events import RunEvents
-
-if TYPE_CHECKING:
-    from .agent import Agent
+from .usage import RunUsage
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,43 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
     return min(base * 2 ** (attempt - 1) * (1 + random.random() / 4), 60.0)
 
 
-@attrs.define
-class RunUsage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
+class TurnDeps(Protocol):
+    """What a turn needs from its workspace's agent (`Agent` is the one implementation)."""
+
+    root: Path
+    store: Store
+    permissions: Permissions
+    files: Files | None  # the editor's buffers for the file tools (ACP fs/*); None: the disk
+
+    def tools_for(self, session_id: str) -> dict[str, Tool]:
+        """The workspace's tools and those of the session's own MCP servers."""
+        ...
+
+    def system_prompt(self, with_tools: bool) -> str: ...
+
+    def tool_specs(self, session_id: str | None = None) -> list[ToolSpec]: ...
+
+    async def history(self, session_id: str) -> list[Message]:
+        """The messages the model sees (from the last summary on)."""
+        ...
+
+    def take_steered(self, session_id: str) -> list[Run]:
+        """Prompts steered into the session's active run, to fold into the next step."""
+        ...
+
+    async def title_session(self, session: Session, prompt: str, events: RunEvents) -> None: ...
+
+    async def account(self, session_id: str, usage: Usage, events: RunEvents, info: ModelInfo) -> RunUsage:
+        """Add one model call's usage to the session; returns the call's usage and cost."""
+        ...
+
+    def session_updated(self, session: Session, events: RunEvents | None, busy: bool | None = None) -> None: ...
+
+    def context_nearly_full(self, session_id: str, info: ModelInfo) -> bool: ...
+
+
+def run_complete_body(text: str, finish_reason: str, usage: RunUsage) -> dict[str, Any]:
+    return {"type": "run_complete", "text": text, "finishReason": finish_reason, "usage": usage_to_wire(usage)}
 
 
 def text_attachment(attachment: dict[str, Any]) -> bool:
@@ -80,8 +113,6 @@ def text_attachment(attachment: dict[str, Any]) -> bool:
 
 def user_parts(prompt: str, attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The user message: the prompt with text attachments inlined, other attachments as binary parts."""
-    import base64
-
     inlined: list[str] = []
     binary: list[dict[str, Any]] = []
     for att in attachments:
@@ -104,11 +135,11 @@ def user_parts(prompt: str, attachments: list[dict[str, Any]]) -> list[dict[str,
 
 
 class Turn:
-    def __init__(self, agent: Agent, run: Run) -> None:
-        self.agent = agent
+    def __init__(self, deps: TurnDeps, run: Run, provider: Provider) -> None:
+        self.deps = deps
         self.run = run
         self.events = run.events
-        self.store = agent.store
+        self.store = deps.store
         self.user_message: Message | None = None
         self.assistant: Message | None = None  # the current step's message
         self.last_assistant: Message | None = None
@@ -118,7 +149,7 @@ class Turn:
         self.error: str | None = None
         self.open_calls: list[tuple[dict[str, Any], ToolCallRequest]] = []
         self.summary_message: Message | None = None  # a summary being written
-        self.provider = agent.provider()
+        self.provider = provider  # the model of the whole run, even if agent/setModel replaces it
         # Notifications about a stored message, held until it is committed: (message id, events, body).
         self.unannounced: list[tuple[str, RunEvents, dict[str, Any]]] = []
 
@@ -133,25 +164,25 @@ class Turn:
         session = self.store.sessions[self.run.session_id]
         first_prompt = session.message_count == 0
         self.queue_user_message(start=True)  # the prompt is on disk before its run_started goes out
-        self.history = await self.agent.history(self.run.session_id)  # read behind that write: it holds the prompt
+        self.history = await self.deps.history(self.run.session_id)  # read behind that write: it holds the prompt
         await self.announce()
         if first_prompt and session.title == DEFAULT_TITLE:  # a title given at creation is kept
-            await self.agent.title_session(session, self.run.prompt, self.events)
+            await self.deps.title_session(session, self.run.prompt, self.events)
         for step in range(MAX_STEPS):
             await self.fold_steered()
             reason = await self.model_step(step)
-            if reason == TOOL_USE and self.agent.context_nearly_full(self.run.session_id, self.provider.info):
+            if reason == TOOL_USE and self.deps.context_nearly_full(self.run.session_id, self.provider.info):
                 # Crush: stop, summarize, and go on from the summary with the original request.
                 if await self.run_tools():
                     self.finish_reason = END_TURN
                     return
                 await self.summarize()
-                self.history = await self.agent.history(self.run.session_id)
+                self.history = await self.deps.history(self.run.session_id)
                 await self.store_continuation()
                 continue
             if reason != TOOL_USE:
                 self.finish_reason = reason
-                if reason == END_TURN and self.agent.context_nearly_full(self.run.session_id, self.provider.info):
+                if reason == END_TURN and self.deps.context_nearly_full(self.run.session_id, self.provider.info):
                     answer = self.last_assistant
                     await self.summarize()
                     # The run still ends with its answer, not with the summary written after it.
@@ -181,7 +212,7 @@ class Turn:
         session.prompt_tokens = 0
         session.completion_tokens = usage.output_tokens or len(message.text()) // 4
         self.store.save_session(session)
-        self.agent.session_updated(session, self.events)
+        self.deps.session_updated(session, self.events)
         self.summary_message = None
         self.finish_reason = reason
 
@@ -229,7 +260,7 @@ class Turn:
         self.created(self.user_message)
 
     async def fold_steered(self) -> None:
-        for steered in self.agent.coordinator.take_steered(self.run.session_id):
+        for steered in self.deps.take_steered(self.run.session_id):
             message = self.store.create_message(
                 self.run.session_id, "user", user_parts(steered.prompt, steered.attachments)
             )
@@ -250,9 +281,9 @@ class Turn:
 
     async def model_step(self, step: int) -> str:
         call = ModelCall(
-            system=self.agent.system_prompt(self.provider.info.supports_tools),
+            system=self.deps.system_prompt(self.provider.info.supports_tools),
             messages=[m.for_model() for m in self.history],
-            tools=self.agent.tool_specs(self.run.session_id) if self.provider.info.supports_tools else [],
+            tools=self.deps.tool_specs(self.run.session_id) if self.provider.info.supports_tools else [],
             prompt=self.run.prompt,
             step=step,
             max_tokens=self.provider.info.max_tokens,
@@ -277,10 +308,8 @@ class Turn:
                 message.parts.clear()  # the retried call streams the step again
                 self.open_calls.clear()
                 await asyncio.sleep(retry_delay(attempt, err.retry_after))
-        step_usage = await self.agent.account(self.run.session_id, usage, self.events, self.provider.info)
-        self.usage.input_tokens += step_usage.input_tokens
-        self.usage.output_tokens += step_usage.output_tokens
-        self.usage.cost += step_usage.cost
+        step_usage = await self.deps.account(self.run.session_id, usage, self.events, self.provider.info)
+        self.usage.add(step_usage)
         await self.finish_message(message, reason, step_usage)
         return reason, step_usage
 
@@ -367,11 +396,11 @@ class Turn:
         return stop
 
     async def call_tool(self, part: dict[str, Any], request: ToolCallRequest) -> ToolResult:
-        tools = self.agent.tools_for(self.run.session_id)
+        tools = self.deps.tools_for(self.run.session_id)
         tool = tools.get(request.name)
         ctx = ToolContext(
-            root=self.agent.root, session_id=self.run.session_id, run_id=self.run.id,
-            tool_call_id=request.id, store=self.store, files=self.agent.files,
+            root=self.deps.root, session_id=self.run.session_id, run_id=self.run.id,
+            tool_call_id=request.id, store=self.store, files=self.deps.files,
         )
         try:
             if request.input_error:
@@ -380,8 +409,8 @@ class Turn:
                 raise ToolInputError(f"Unknown tool {request.name!r}. Available: {', '.join(tools)}")
             args = tool.parse(request.input)
             access = tool.access(ctx, args)
-            if self.agent.permissions.needs_decision(access):
-                decision = await self.agent.permissions.decide(
+            if self.deps.permissions.needs_decision(access):
+                decision = await self.deps.permissions.decide(
                     session_id=self.run.session_id, run_id=self.run.id, tool_call_id=request.id,
                     tool=request.name, access=access, input=request.input, emit=self.events.emit,
                     on_asking=lambda: self.set_status(part, "awaiting_permission"),
@@ -429,8 +458,6 @@ class Turn:
             if self.last_assistant is self.summary_message:
                 self.last_assistant = self.assistant = None
             self.summary_message = None
-            if self.run.summarize:
-                return
         if self.run.summarize:
             return
         if self.user_message is None:
@@ -470,12 +497,7 @@ class Turn:
     def complete(self) -> None:
         """Send run_complete: exactly once, the run's last notification; then the folded runs'."""
         last = self.last_assistant
-        body: dict[str, Any] = {
-            "type": "run_complete",
-            "text": last.text() if last else "",
-            "finishReason": self.finish_reason,
-            "usage": usage_to_wire(self.usage),
-        }
+        body = run_complete_body(last.text() if last else "", self.finish_reason, self.usage)
         if last is not None:
             body["messageId"] = last.id
         if self.error is not None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import attrs
 
-from ..crush_config import expand_env
+from ..settings.crush_json import expand_env
 from ..protocol.convert import STRICT, describe_structure_error
 
 DEFAULT_TIMEOUT = 10.0  # seconds, Crush's default

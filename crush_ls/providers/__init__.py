@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from ..config import ModelConfig
 from ..protocol.errors import AgentNotInitialized
+from ..settings import ModelConfig
 from .base import Provider
 
 _MODULES = {

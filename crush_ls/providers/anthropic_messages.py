@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from ..config import ModelConfig
+from ..settings import ModelConfig
 from .base import (
     Finish,
     ModelCall,
@@ -28,17 +28,8 @@ from .base import (
     Usage,
     map_stop_reason,
 )
-from .vendor_common import (
-    AssistantTurn,
-    UserTurn,
-    api_key_for,
-    binary_note,
-    conversation,
-    parse_tool_input,
-    provider_error,
-    quiet_sdk_loggers,
-    result_text,
-)
+from .history import AssistantTurn, UserTurn, binary_note, conversation, result_text
+from .sdk import SdkProvider, api_key_for, given, known_model, parse_tool_input
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 # Context window, $ per million tokens (input, output, cache write, cache
@@ -58,8 +49,6 @@ DEFAULT_CONTEXT_WINDOW = 200_000
 DEFAULT_MAX_TOKENS = 8_192
 UNKNOWN_MODEL_MAX_TOKENS = 4_096  # every Claude model allows this much output
 MIN_THINKING_BUDGET = 1_024  # Anthropic's minimum
-READ_TIMEOUT_S = 600.0
-CONNECT_TIMEOUT_S = 20.0
 _TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
 EPHEMERAL = {"type": "ephemeral"}
 
@@ -68,15 +57,9 @@ def is_official(base_url: str | None) -> bool:
     return not base_url or "api.anthropic.com" in base_url
 
 
-def known_model(model: str) -> tuple[int, float, float, float, float, int] | None:
-    """The longest known id that `model` starts with (ids carry dates: claude-sonnet-4-5-20250929)."""
-    matches = [known for known in _KNOWN_MODELS if model == known or model.startswith(known + "-")]
-    return _KNOWN_MODELS[max(matches, key=len)] if matches else None
-
-
 def model_info(config: ModelConfig) -> ModelInfo:
     model = config.model or DEFAULT_MODEL
-    known = known_model(model)
+    known = known_model(_KNOWN_MODELS, model)  # ids carry dates: claude-sonnet-4-5-20250929
     window, cost_in, cost_out, cost_write, cost_read, max_out = known or (
         DEFAULT_CONTEXT_WINDOW, 0.0, 0.0, 0.0, 0.0, UNKNOWN_MODEL_MAX_TOKENS)
     if not is_official(config.base_url):  # another service's prices are unknown
@@ -88,16 +71,12 @@ def model_info(config: ModelConfig) -> ModelInfo:
         context_window=config.context_window or window,
         supports_tools=True if config.supports_tools is None else config.supports_tools,
         max_tokens=config.max_tokens or min(max_out, DEFAULT_MAX_TOKENS),
-        cost_per_1m_in=_given(config.cost_per_1m_in, cost_in),
-        cost_per_1m_out=_given(config.cost_per_1m_out, cost_out),
+        cost_per_1m_in=given(config.cost_per_1m_in, cost_in),
+        cost_per_1m_out=given(config.cost_per_1m_out, cost_out),
         # Crush's (catwalk's) convention: "in cached" is the cache write price, "out cached" the read price.
-        cost_per_1m_in_cached=_given(config.cost_per_1m_in_cached, cost_write),
-        cost_per_1m_out_cached=_given(config.cost_per_1m_out_cached, cost_read),
+        cost_per_1m_in_cached=given(config.cost_per_1m_in_cached, cost_write),
+        cost_per_1m_out_cached=given(config.cost_per_1m_out_cached, cost_read),
     )
-
-
-def _given(value: float | None, default: float) -> float:
-    return default if value is None else value
 
 
 # --- request -------------------------------------------------------------------
@@ -218,32 +197,14 @@ class _Call:
         return self.usage
 
 
-class AnthropicMessagesProvider:
-    max_retries = 3
+class AnthropicMessagesProvider(SdkProvider):
+    vendor = "anthropic"
+    label = "Anthropic"
+    client_class = "AsyncAnthropic"
 
     def __init__(self, config: ModelConfig, api_key: str | None) -> None:
-        self.info = model_info(config)
-        self.base_url = config.base_url
+        super().__init__(model_info(config), config.base_url, api_key)
         self.think = bool(config.think)
-        self._api_key = api_key
-        self._client: Any = None
-
-    def __repr__(self) -> str:
-        return f"AnthropicMessagesProvider(model={self.info.model!r}, base_url={self.base_url!r})"
-
-    def _sdk(self) -> Any:
-        if self._client is None:
-            import anthropic  # slow to import (over a second): only when the first call is made
-
-            quiet_sdk_loggers()  # after the import: OPENAI_LOG / ANTHROPIC_LOG set levels at import
-
-            self._client = anthropic.AsyncAnthropic(
-                base_url=self.base_url,
-                api_key=self._api_key or "not-needed",
-                max_retries=0,
-                timeout=anthropic.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-            )
-        return self._client
 
     def request(self, call: ModelCall) -> dict[str, Any]:
         max_tokens = call.max_tokens or self.info.max_tokens or UNKNOWN_MODEL_MAX_TOKENS
@@ -260,18 +221,6 @@ class AnthropicMessagesProvider:
         add_cache_points(body)
         return body
 
-    async def stream(self, call: ModelCall) -> AsyncIterator[StreamEvent]:
-        try:
-            async for event in self._stream(self.request(call)):
-                yield event
-        except ProviderError:
-            raise
-        except Exception as exc:
-            error = provider_error(exc, "anthropic", self.base_url, [self._api_key])
-            if error is None:
-                raise
-            raise error from None  # the SDK's exception holds the request; keep it out of logs
-
     async def _stream(self, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         state = _Call()
         async with await self._sdk().messages.create(**body) as events:
@@ -281,11 +230,6 @@ class AnthropicMessagesProvider:
         if not state.stopped:
             raise ProviderError("Anthropic API: the stream ended before the model finished", code="connection")
         yield Finish(map_stop_reason(state.stop_reason))
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
 
 def _translate(event: Any, state: _Call) -> list[StreamEvent]:

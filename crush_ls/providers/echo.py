@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from ..config import ModelConfig
+from ..settings import ModelConfig
 from .base import END_TURN, Finish, ModelCall, ModelInfo, StreamEvent, TextDelta, Usage
 
 _WORDS = re.compile(r"\S+\s*|\s+")

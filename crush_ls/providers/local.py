@@ -36,8 +36,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from ..config import ModelConfig
 from ..protocol.errors import AgentNotInitialized
+from ..settings import ModelConfig
 from .base import (
     END_TURN,
     MAX_TOKENS,
@@ -49,7 +49,7 @@ from .base import (
     TextDelta,
     Usage,
 )
-from .vendor_common import AssistantTurn, ToolResults, UserTurn, binary_note, conversation, result_text
+from .history import AssistantTurn, ToolResults, UserTurn, binary_note, conversation, result_text
 
 log = logging.getLogger(__name__)
 

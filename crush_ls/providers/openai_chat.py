@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from ..config import ModelConfig
+from ..settings import ModelConfig
 from .base import (
     END_TURN,
     TOOL_USE,
@@ -30,18 +30,8 @@ from .base import (
     Usage,
     map_stop_reason,
 )
-from .vendor_common import (
-    AssistantTurn,
-    ToolResults,
-    UserTurn,
-    api_key_for,
-    binary_note,
-    conversation,
-    parse_tool_input,
-    provider_error,
-    quiet_sdk_loggers,
-    result_text,
-)
+from .history import AssistantTurn, ToolResults, UserTurn, binary_note, conversation, result_text
+from .sdk import SdkProvider, api_key_for, given, known_model, parse_tool_input
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 # Context window and $ per million tokens (input, output, cached input read)
@@ -62,24 +52,16 @@ OFFICIAL_CONTEXT_WINDOW = 128_000
 # Local servers are often started with small contexts; 32k is a middle ground
 # until crush.json's context_window or model.contextWindow says otherwise.
 COMPATIBLE_CONTEXT_WINDOW = 32_768
-READ_TIMEOUT_S = 600.0  # a local model on a CPU can think for a long time before its first token
-CONNECT_TIMEOUT_S = 20.0
 
 
 def is_official(base_url: str | None) -> bool:
     return not base_url or "api.openai.com" in base_url
 
 
-def known_model(model: str) -> tuple[int, float, float, float] | None:
-    """The longest known id that `model` starts with (ids carry dates: gpt-4o-2024-08-06)."""
-    matches = [known for known in _KNOWN_MODELS if model == known or model.startswith(known + "-")]
-    return _KNOWN_MODELS[max(matches, key=len)] if matches else None
-
-
 def model_info(config: ModelConfig) -> ModelInfo:
     model = config.model or DEFAULT_MODEL
     official = is_official(config.base_url)
-    known = known_model(model) if official else None
+    known = known_model(_KNOWN_MODELS, model) if official else None
     window, cost_in, cost_out, cost_cached = known or (
         OFFICIAL_CONTEXT_WINDOW if official else COMPATIBLE_CONTEXT_WINDOW, 0.0, 0.0, 0.0)
     return ModelInfo(
@@ -89,15 +71,11 @@ def model_info(config: ModelConfig) -> ModelInfo:
         context_window=config.context_window or window,
         supports_tools=True if config.supports_tools is None else config.supports_tools,
         max_tokens=config.max_tokens,
-        cost_per_1m_in=_given(config.cost_per_1m_in, cost_in),
-        cost_per_1m_out=_given(config.cost_per_1m_out, cost_out),
-        cost_per_1m_in_cached=_given(config.cost_per_1m_in_cached, 0.0),
-        cost_per_1m_out_cached=_given(config.cost_per_1m_out_cached, cost_cached),
+        cost_per_1m_in=given(config.cost_per_1m_in, cost_in),
+        cost_per_1m_out=given(config.cost_per_1m_out, cost_out),
+        cost_per_1m_in_cached=given(config.cost_per_1m_in_cached, 0.0),
+        cost_per_1m_out_cached=given(config.cost_per_1m_out_cached, cost_cached),
     )
-
-
-def _given(value: float | None, default: float) -> float:
-    return default if value is None else value
 
 
 # --- request -------------------------------------------------------------------
@@ -214,32 +192,13 @@ def _reasoning_text(delta: Any) -> str | None:
     return None
 
 
-class OpenAIChatProvider:
-    max_retries = 3
+class OpenAIChatProvider(SdkProvider):
+    vendor = "openai"
+    label = "OpenAI"
+    client_class = "AsyncOpenAI"
 
     def __init__(self, config: ModelConfig, api_key: str | None) -> None:
-        self.info = model_info(config)
-        self.base_url = config.base_url
-        self._api_key = api_key
-        self._client: Any = None
-
-    def __repr__(self) -> str:
-        return f"OpenAIChatProvider(model={self.info.model!r}, base_url={self.base_url!r})"
-
-    def _sdk(self) -> Any:
-        if self._client is None:
-            import openai  # slow to import: only when the first call is made
-
-            quiet_sdk_loggers()  # after the import: OPENAI_LOG / ANTHROPIC_LOG set levels at import
-
-            self._client = openai.AsyncOpenAI(
-                base_url=self.base_url,
-                # Local servers need no key, but the SDK insists on one.
-                api_key=self._api_key or "not-needed",
-                max_retries=0,
-                timeout=openai.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-            )
-        return self._client
+        super().__init__(model_info(config), config.base_url, api_key)
 
     def request(self, call: ModelCall) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -255,18 +214,6 @@ class OpenAIChatProvider:
             # OpenAI's reasoning models refuse max_tokens; many compatible servers only know it.
             body["max_completion_tokens" if is_official(self.base_url) else "max_tokens"] = max_tokens
         return body
-
-    async def stream(self, call: ModelCall) -> AsyncIterator[StreamEvent]:
-        try:
-            async for event in self._stream(self.request(call)):
-                yield event
-        except ProviderError:
-            raise
-        except Exception as exc:
-            error = provider_error(exc, "openai", self.base_url, [self._api_key])
-            if error is None:
-                raise
-            raise error from None  # the SDK's exception holds the request; keep it out of logs
 
     async def _stream(self, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         tool_calls = _ToolCallBuffer()
@@ -295,11 +242,6 @@ class OpenAIChatProvider:
         reason = map_stop_reason(finish)
         # Some compatible servers end a step with tool calls as "stop".
         yield Finish(TOOL_USE if requests and reason == END_TURN else reason)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
 
 def create(config: ModelConfig, workspace_root: Path) -> OpenAIChatProvider:

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import attrs
 
-from ..config import ModelConfig
-from ..protocol.errors import AgentNotInitialized
 from ..protocol.convert import STRICT, describe_structure_error
+from ..protocol.errors import AgentNotInitialized
+from ..settings import ModelConfig
 from .base import (
     END_TURN,
     TOOL_USE,

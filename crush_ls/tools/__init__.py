@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .base import Access, Tool, ToolContext, ToolResult
+    from ..permissions import Access
+    from .base import Tool, ToolContext, ToolResult
     from .paths import ToolInputError
 
 _EXPORTS = {"Access": "base", "Tool": "base", "ToolContext": "base", "ToolResult": "base",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import attrs
 import cattrs
 
+from ..permissions import Access
 from ..protocol.convert import STRICT, describe_structure_error
 from .paths import ToolInputError, configures_execution, resolve_path
 from .schema import json_schema
@@ -31,20 +32,6 @@ class ToolResult:
     stop_turn: bool = False
     # Images and resources (of an MCP result), kept with the result as parts.
     parts: list[dict[str, Any]] | None = None
-
-
-@attrs.frozen
-class Access:
-    """What one call would do, decided before it runs (PROTOCOL section 4)."""
-
-    action: str  # read | list | write | execute | fetch | "" (todos)
-    path: str | None  # absolute resolved path; for bash the working directory
-    inside: bool  # the path resolves inside the workspace folder
-    # Inside the workspace, does this call need a decision? (write, bash, fetch ...)
-    asks_inside: bool
-    description: str
-    # Other names under which permissions.allowedTools allows the call (an MCP tool's server-wide ones).
-    aliases: tuple[str, ...] = ()
 
 
 class Files(Protocol):

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import attrs
 
-from .base import Access, Tool, ToolContext, ToolResult
+from ..permissions import Access
+from .base import Tool, ToolContext, ToolResult
 from .paths import ToolInputError
 from .procs import REAPER, kill_group, spawn
 from .readonly import GIT_REDIRECTS, NOT_READ_ONLY, git_guard, verdict

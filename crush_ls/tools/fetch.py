@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import attrs
 
 from .. import __version__
-from .base import Access, Tool, ToolContext, ToolResult
+from ..permissions import Access
+from .base import Tool, ToolContext, ToolResult
 from .htmltext import html_to_markdown, html_to_text
 from .paths import ToolInputError
 from .schema import arg

@@ -10,7 +10,8 @@ from typing import Literal
 
 import attrs
 
-from .base import Access, Tool, ToolContext, ToolResult
+from ..permissions import Access
+from .base import Tool, ToolContext, ToolResult
 from .paths import ToolInputError
 from .schema import arg
 

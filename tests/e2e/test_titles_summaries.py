@@ -151,6 +151,24 @@ async def test_the_first_prompt_is_titled_by_the_small_model(start):
     assert first_run != second_run
 
 
+async def test_a_titles_cost_includes_its_cached_tokens(start):
+    """The title is priced by the same formula as a turn: cache reads at the cached price."""
+    small_prices = {"costPer1mIn": 100, "costPer1mOut": 200, "costPer1mOutCached": 50}
+    title = with_cached_usage(openai.text_stream("Cached title"), prompt=500, completion=6, cached=400)
+    with openai.FakeOpenAI([openai.text_stream("answer", prompt_tokens=10, completion_tokens=5)]) as main, \
+            openai.FakeOpenAI([title], titles=None) as small:
+        client = await start({"model": model(main, **PRICES),
+                              "smallModel": {"provider": "openai", "model": "tiny-test", "baseUrl": small.base_url,
+                                             "apiKey": KEY, **small_prices}})
+        session = await client.new_session()
+        await run(client, session, "a prompt whose title reads from the cache")
+        await client.wait_for(lambda n: n["type"] == "session_updated" and n["session"]["title"] == "Cached title")
+        titled = await get_session(client, session)
+    title_cost = cost(100, 6, cached=400, prices=small_prices)
+    assert title_cost > cost(100, 6, prices=small_prices)  # the cache price counts
+    assert near(titled["cost"], cost(10, 5) + title_cost)
+
+
 @pytest.mark.parametrize("vendor", ["openai", "anthropic"])
 async def test_without_a_small_model_the_model_writes_the_title(start, vendor):
     vendor_module = openai if vendor == "openai" else anthropic

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from crush_ls.config import ModelConfig
 from crush_ls.protocol.errors import AgentNotInitialized
+from crush_ls.settings import ModelConfig
 from crush_ls.providers import create_provider
 from crush_ls.providers.base import (
     Finish,
@@ -21,7 +21,7 @@ from crush_ls.providers.base import (
     ToolSpec,
     Usage,
 )
-from crush_ls.providers.vendor_common import MISSING_RESULT
+from crush_ls.providers.history import MISSING_RESULT
 from tests.providers.fake_anthropic import (
     Drop,
     FakeAnthropic,
@@ -253,7 +253,7 @@ def test_model_info_defaults_and_missing_key(monkeypatch):
 
 
 def test_creating_the_provider_does_not_import_the_sdk():
-    code = ("import sys; from pathlib import Path; from crush_ls.config import ModelConfig;"
+    code = ("import sys; from pathlib import Path; from crush_ls.settings import ModelConfig;"
             "from crush_ls.providers import create_provider;"
             "create_provider(ModelConfig(provider='anthropic', base_url='http://h'), Path('.'));"
             "print('anthropic' in sys.modules)")

@@ -18,8 +18,8 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the local model needs `pip install 'crush-ls[local]'`")
 
-from crush_ls.config import ModelConfig  # noqa: E402
 from crush_ls.protocol.errors import AgentNotInitialized  # noqa: E402
+from crush_ls.settings import ModelConfig  # noqa: E402
 from crush_ls.providers import create_provider  # noqa: E402
 from crush_ls.providers.base import END_TURN, MAX_TOKENS, Finish, TextDelta, Usage  # noqa: E402
 from crush_ls.providers.local import (  # noqa: E402
@@ -230,7 +230,7 @@ def test_loading_and_generating_write_nothing_to_stdout() -> None:
     script = (
         "import asyncio\n"
         "from pathlib import Path\n"
-        "from crush_ls.config import ModelConfig\n"
+        "from crush_ls.settings import ModelConfig\n"
         "from crush_ls.providers import create_provider\n"
         "from tests.providers.provider_testing import call_with, collect\n"
         "p = create_provider(ModelConfig(provider='local'), Path('.'))\n"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from crush_ls.config import ModelConfig
 from crush_ls.protocol.errors import AgentNotInitialized
+from crush_ls.settings import ModelConfig
 from crush_ls.providers import create_provider
 from crush_ls.providers.base import (
     Finish,
@@ -24,7 +24,7 @@ from crush_ls.providers.base import (
     ToolSpec,
     Usage,
 )
-from crush_ls.providers.vendor_common import MISSING_RESULT
+from crush_ls.providers.history import MISSING_RESULT
 from tests.providers.fake_openai import (
     Drop,
     FakeOpenAI,
@@ -281,7 +281,7 @@ def test_model_info_from_config_and_known_defaults(monkeypatch):
 
 
 def test_creating_the_provider_does_not_import_the_sdk():
-    code = ("import sys; from pathlib import Path; from crush_ls.config import ModelConfig;"
+    code = ("import sys; from pathlib import Path; from crush_ls.settings import ModelConfig;"
             "from crush_ls.providers import create_provider;"
             "create_provider(ModelConfig(provider='openai', base_url='http://h/v1'), Path('.'));"
             "print('openai' in sys.modules)")
@@ -306,9 +306,9 @@ async def test_tool_calls_without_an_index_are_told_apart_by_their_id():
 
 
 async def test_a_stream_that_stalls_past_the_read_timeout_is_a_connection_error(monkeypatch):
-    from crush_ls.providers import openai_chat
+    from crush_ls.providers import sdk
 
-    monkeypatch.setattr(openai_chat, "READ_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(sdk, "READ_TIMEOUT_S", 0.3)
     with FakeOpenAI([[chunk({"content": "slow"}), Hold()]]) as server:
         error = await failure(provider_for(server))
     assert (error.code, error.retryable) == ("connection", True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from crush_ls.config import PermissionSettings
+from crush_ls.settings import PermissionSettings
 from crush_ls.permissions import Permissions, granted
 from crush_ls.tools import ToolInputError, builtin_tools
 

@@ -1,29 +1,32 @@
-"""What the OpenAI and Anthropic providers share: history repair, tool input
-parsing, API keys, and turning SDK exceptions into `ProviderError`s.
+"""What the SDK providers (OpenAI, Anthropic) share: the client's lifetime and
+timeouts, API keys and their redaction, and SDK exceptions as `ProviderError`s.
 
-Nothing here imports a vendor SDK at module level: the SDKs take a long time
-to import and are only needed once a workspace calls a model.
+A subclass names its SDK (`vendor`, `client_class`) and translates requests
+and streams; `SdkProvider` makes the client on the first call (the SDKs take
+a long time to import, and a workspace may never call its model), never lets
+the SDK retry (the turn loop does, so that each retry is announced) and turns
+whatever the SDK raises into a `ProviderError` with no key in it.
 """
 
 from __future__ import annotations
 
 import email.utils
+import importlib
 import json
 import logging
 import os
 import re
 import sys
 import time
-from collections import defaultdict, deque
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
-import attrs
-
-from ..config import ModelConfig
 from ..protocol.errors import AgentNotInitialized
-from .base import ProviderError, error_code_for_status
+from ..settings import ModelConfig
+from .base import ModelCall, ModelInfo, ProviderError, StreamEvent, error_code_for_status
 
-MISSING_RESULT = "Error: the tool call did not complete, so it has no result."
+READ_TIMEOUT_S = 600.0  # a local model on a CPU can think for a long time before its first token
+CONNECT_TIMEOUT_S = 20.0
 
 # Hints of a full context window in error bodies of local servers
 # (llama.cpp: "exceeds the available context size"; LM Studio: "context overflow").
@@ -43,114 +46,72 @@ _STATUS_OF_ERROR_TYPE = {
 }
 
 
-# --- history -----------------------------------------------------------------
+
+class SdkProvider:
+    """A model reached through a vendor's official async SDK."""
+
+    vendor: ClassVar[str]  # the SDK's module: "openai" / "anthropic"
+    label: ClassVar[str]  # the vendor as messages name it
+    client_class: ClassVar[str]  # the SDK's async client
+    max_retries = 3
+
+    def __init__(self, info: ModelInfo, base_url: str | None, api_key: str | None) -> None:
+        self.info = info
+        self.base_url = base_url
+        self._api_key = api_key
+        self._client: Any = None
+
+    def __repr__(self) -> str:  # no key
+        return f"{type(self).__name__}(model={self.info.model!r}, base_url={self.base_url!r})"
+
+    def _sdk(self) -> Any:
+        if self._client is None:
+            sdk = importlib.import_module(self.vendor)  # slow to import: only when the first call is made
+            quiet_sdk_loggers()  # after the import: OPENAI_LOG / ANTHROPIC_LOG set levels at import
+            self._client = getattr(sdk, self.client_class)(
+                base_url=self.base_url,
+                # Local servers need no key, but the SDKs insist on one.
+                api_key=self._api_key or "not-needed",
+                max_retries=0,
+                timeout=sdk.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+            )
+        return self._client
+
+    def request(self, call: ModelCall) -> dict[str, Any]:
+        """The SDK's keyword arguments for one streamed call."""
+        raise NotImplementedError
+
+    def _stream(self, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+        """The call's events, translated from the SDK's stream."""
+        raise NotImplementedError
+
+    async def stream(self, call: ModelCall) -> AsyncIterator[StreamEvent]:
+        try:
+            async for event in self._stream(self.request(call)):
+                yield event
+        except ProviderError:
+            raise
+        except Exception as exc:
+            error = provider_error(exc, self.vendor, self.label, self.base_url, [self._api_key])
+            if error is None:
+                raise
+            raise error from None  # the SDK's exception holds the request; keep it out of logs
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
 
-@attrs.frozen
-class UserTurn:
-    parts: list[dict[str, Any]]  # wire parts of type text / binary, none empty
+def known_model(table: dict[str, Any], model: str) -> Any:
+    """The entry of the longest known id that `model` starts with (ids carry dates: gpt-4o-2024-08-06)."""
+    matches = [known for known in table if model == known or model.startswith(known + "-")]
+    return table[max(matches, key=len)] if matches else None
 
 
-@attrs.frozen
-class AssistantTurn:
-    # wire parts of type reasoning / text / tool_call in stored order,
-    # consecutive texts joined, empty ones dropped
-    parts: list[dict[str, Any]]
-
-    @property
-    def text(self) -> str:
-        return "".join(p["text"] for p in self.parts if p["type"] == "text")
-
-    @property
-    def tool_calls(self) -> list[dict[str, Any]]:
-        return [p for p in self.parts if p["type"] == "tool_call"]
-
-
-@attrs.frozen
-class ToolResults:
-    # one wire tool_result part per tool call of the assistant turn before
-    results: list[dict[str, Any]]
-
-
-Turn = UserTurn | AssistantTurn | ToolResults
-
-
-def conversation(messages: list[dict[str, Any]]) -> list[Turn]:
-    """The stored messages as vendors need them.
-
-    Every assistant turn with tool calls is followed by exactly one result
-    per call, in call order (vendors reject a history without them): results
-    are taken from wherever they were stored, a call without one gets an
-    error result, and results of unknown calls are dropped. Empty messages
-    (a turn cancelled before any output) are left out.
-    """
-    results: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
-    for message in messages:
-        for part in message.get("parts") or []:
-            if part.get("type") == "tool_result":
-                results[str(part.get("toolCallId"))].append(part)
-
-    turns: list[Turn] = []
-    for message in messages:
-        role = message.get("role")
-        parts = message.get("parts") or []
-        if role == "user":
-            content = [p for p in parts if _is_user_content(p)]
-            if content:
-                turns.append(UserTurn(content))
-        elif role == "assistant":
-            turn = _assistant_turn(parts)
-            if turn is None:
-                continue
-            turns.append(turn)
-            if turn.tool_calls:
-                turns.append(ToolResults([_result_for(call, results) for call in turn.tool_calls]))
-    return turns
-
-
-def _is_user_content(part: dict[str, Any]) -> bool:
-    if part.get("type") == "text":
-        return bool(part.get("text"))
-    return part.get("type") == "binary" and bool(part.get("data"))
-
-
-def _assistant_turn(parts: list[dict[str, Any]]) -> AssistantTurn | None:
-    kept: list[dict[str, Any]] = []
-    for part in parts:
-        kind = part.get("type")
-        if kind == "text" and part.get("text"):
-            if kept and kept[-1]["type"] == "text":
-                kept[-1] = {"type": "text", "text": kept[-1]["text"] + part["text"]}
-            else:
-                kept.append({"type": "text", "text": part["text"]})
-        elif kind == "reasoning" and (part.get("text") or part.get("signature")):
-            kept.append(part)
-        elif kind == "tool_call" and part.get("id") and part.get("name"):
-            kept.append(part)
-    if not any(p["type"] != "reasoning" for p in kept):
-        return None  # reasoning alone is not a reply a vendor accepts back
-    return AssistantTurn(kept)
-
-
-def _result_for(call: dict[str, Any], results: dict[str, deque[dict[str, Any]]]) -> dict[str, Any]:
-    pending = results.get(str(call["id"]))
-    if pending:
-        return pending.popleft()
-    return {"type": "tool_result", "toolCallId": call["id"], "name": call["name"],
-            "content": MISSING_RESULT, "isError": True}
-
-
-def result_text(result: dict[str, Any]) -> str:
-    content = result.get("content")
-    if isinstance(content, str):
-        return content
-    return json.dumps(content)
-
-
-def binary_note(part: dict[str, Any]) -> str:
-    """What a model reads in place of an attachment its API cannot take."""
-    name = part.get("path") or "attachment"
-    return f"[{name} ({part.get('mimeType') or 'unknown type'}) is attached but cannot be shown to this model]"
+def given(value: float | None, default: float) -> float:
+    """A configured price, else the known one (0 is a configured price)."""
+    return default if value is None else value
 
 
 # --- tool input ----------------------------------------------------------------
@@ -220,15 +181,14 @@ def quiet_sdk_loggers() -> None:
 # --- errors ------------------------------------------------------------------------
 
 
-def provider_error(exc: BaseException, vendor: str, base_url: str | None,
+def provider_error(exc: BaseException, vendor: str, label: str, base_url: str | None,
                    secrets: list[str | None]) -> ProviderError | None:
     """Classify an exception of a model call; None when it is not an API or transport error.
 
     `vendor` is the SDK's module (`openai` or `anthropic`), which is already
     imported when a call failed.
     """
-    sdk = __import__(vendor)
-    label = "OpenAI" if vendor == "openai" else "Anthropic"
+    sdk = importlib.import_module(vendor)  # imported already: the call that failed used it
     if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError)) or _is_transport_error(exc):
         detail = str(exc) or type(exc).__name__
         cause = exc.__cause__ or exc.__context__

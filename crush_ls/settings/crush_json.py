@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from .config import ModelConfig
+from .model import ModelConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,52 @@
+"""The models of one workspace's agent: the current one, and the replaced ones still in use.
+
+A model replaced by `agent/setModel` keeps serving the turns (and titles)
+that started with it; once none uses it, it is closed. A replaced model
+holds an HTTP connection pool (or a loaded GGUF): keeping each one until the
+workspace closes would grow with every `agent/setModel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ..providers.base import Provider
+
+Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
+
+
+class ProviderPool:
+    def __init__(self, current: Provider, spawn: Spawn) -> None:
+        self.current = current
+        self._spawn = spawn
+        self._retired: list[Provider] = []  # replaced, closed once nothing uses them
+        self._in_use: list[Provider] = []  # the providers of running turns and titles (repeats allowed)
+
+    def replace(self, provider: Provider) -> None:
+        """Use another model from the next run on (a running turn keeps the one it started with)."""
+        if self.current is not None:
+            self._retired.append(self.current)
+        self.current = provider
+        self._close_unused()
+
+    def take(self) -> Provider:
+        """The current model, marked in use until `release`."""
+        self._in_use.append(self.current)
+        return self.current
+
+    def release(self, provider: Provider) -> None:
+        """A turn or title is done with `provider`: close replaced ones nobody uses any more."""
+        self._in_use.remove(provider)
+        self._close_unused()
+
+    def _close_unused(self) -> None:
+        for unused in [p for p in self._retired if p not in self._in_use]:
+            self._retired.remove(unused)
+            self._spawn(unused.aclose())
+
+    async def close(self) -> None:
+        for provider in [*self._retired, *([self.current] if self.current is not None else [])]:
+            await provider.aclose()
+        self._retired.clear()
