@@ -1,0 +1,213 @@
+"""Every `agent/*` and `session/*` operation, on the workspace a request names.
+
+Methods that change state do so synchronously, the moment the request
+arrives (so requests take effect in the order they arrive); where storage
+must be awaited they return an awaitable for the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import uuid
+from collections.abc import Awaitable
+from typing import Any
+
+import attrs
+
+from ..protocol.encode import message_to_wire, model_to_wire
+from ..protocol.errors import CrushError, EmptyPrompt, InvalidParams, SessionBusy, StorageFailed
+from ..protocol.params import CancelParams, ModelSelection, SendMessageParams
+from ..providers import create_provider, local_model_available
+from ..settings import ModelConfig
+from .registry import CLOSE_TIMEOUT, WorkspaceRegistry
+
+log = logging.getLogger(__name__)
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text)  # as the turn decodes it
+    except ValueError:  # binascii.Error
+        return False
+    return True
+
+
+class Backend(WorkspaceRegistry):
+    """The transport-free backend: workspaces (`WorkspaceRegistry`) and what requests do in them."""
+
+    # ------------------------------------------------------------------ agent/*
+    def send_message(self, params: SendMessageParams) -> dict[str, Any]:
+        for index, attachment in enumerate(params.attachments):  # malformed params fail now, not in the run
+            if attachment.content is not None and not _is_base64(attachment.content):
+                raise InvalidParams(
+                    f"agent/sendMessage: attachment content must be base64 @ params.attachments[{index}].content")
+        workspace = self.workspace(params.workspace)
+        coordinator = workspace.agent.coordinator
+        if params.run_id is not None and params.run_id in coordinator.live_run_ids:
+            raise InvalidParams(f"agent/sendMessage: runId {params.run_id!r} is already used by a run that has not completed @ params.runId")
+        workspace.require_model()
+        attachments = [a.to_dict() for a in params.attachments]
+        has_text_attachment = any(a.text is not None or (a.mime_type or "").startswith("text/") for a in params.attachments)
+        if (params.prompt is None or not params.prompt.strip()) and not has_text_attachment:
+            raise EmptyPrompt("The prompt is empty: send some text (or a text attachment).")
+        session = workspace.session(params.session_id)
+        workspace.require_open("; no new prompts are accepted")
+        run = workspace.agent.new_run(
+            session.id, params.run_id or uuid.uuid4().hex, params.prompt or "", attachments, params.mode
+        )
+        queued, position = coordinator.accept(run)
+        return {"accepted": True, "runId": run.id, "sessionId": session.id, "queued": queued, "position": position}
+
+    def cancel(self, params: CancelParams) -> dict[str, Any]:
+        workspace = self.workspace(params.workspace)
+        session = workspace.session(params.session_id)
+        return {"canceled": workspace.agent.coordinator.cancel(session.id, params.run_id)}
+
+    def status(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        coordinator = workspace.agent.coordinator
+        info = workspace.model_info()
+        pending = list(workspace.agent.permissions.pending.values())
+        if session_id is None:
+            busy, active_id, queued = coordinator.any_busy(), None, coordinator.all_queued()
+        else:
+            session = workspace.session(session_id)
+            active = coordinator.active_run(session.id)
+            busy, active_id, queued = active is not None, active.id if active else None, coordinator.queued(session.id)
+            run_ids = {active_id} | {r.id for r in queued}
+            pending = [p for p in pending if p.get("runId") in run_ids or p.get("sessionId") == session.id]
+        return {
+            "busy": busy,
+            "activeRunId": active_id,
+            "queued": [{"runId": r.id, "prompt": r.prompt} for r in queued],
+            "pendingPermissions": [{k: v for k, v in p.items() if k not in ("sessionId", "runId")} for p in pending],
+            "model": model_to_wire(info) if info else None,
+        }
+
+    def summarize(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        session = workspace.session(session_id)
+        workspace.require_model()
+        coordinator = workspace.agent.coordinator
+        if coordinator.is_busy(session.id) or coordinator.line(session.id).waiting:
+            raise SessionBusy(f"Session {session.id!r} is running a prompt; summarize it when it is idle.")
+        workspace.require_open()
+        run = workspace.agent.new_summary_run(session.id, uuid.uuid4().hex)
+        coordinator.accept(run)
+        return {"accepted": True, "runId": run.id}
+
+    def queued_prompts(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        queued = workspace.agent.coordinator.queued(workspace.session(session_id).id)
+        return {"prompts": [r.prompt for r in queued], "runIds": [r.id for r in queued]}
+
+    def clear_queue(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        return {"cleared": workspace.agent.coordinator.clear_queue(workspace.session(session_id).id)}
+
+    def models(self, workspace_uri: str | None) -> dict[str, Any]:
+        """The current model and every usable one: crush.json's, the current, the embedded one."""
+        workspace = self.workspace(workspace_uri)
+        current = workspace.model_info()
+        candidates = [*workspace.settings.available_models]
+        if local_model_available():
+            candidates.append(ModelConfig(provider="local"))
+        available = [current] if current else []
+        seen = {(current.provider, current.model)} if current else set()
+        for config in candidates:
+            # Building a provider makes no connection; it is the one place that knows a
+            # model's window and prices, and it fails for a model that cannot be used
+            # (a key variable that is not set, a missing GGUF): those are left out.
+            try:
+                info = create_provider(config, workspace.root).info
+            except CrushError as exc:
+                log.info("agent/models: leaving out %s/%s: %s", config.provider, config.model, exc.message)
+                continue
+            if (info.provider, info.model) not in seen:
+                seen.add((info.provider, info.model))
+                available.append(info)
+        return {"current": model_to_wire(current) if current else None,
+                "available": [model_to_wire(i) for i in available]}
+
+    def mcp_servers(self, workspace_uri: str | None) -> dict[str, Any]:
+        """The workspace's MCP servers: name, type, state, error and tools (docs/mcp.md)."""
+        return {"servers": self.workspace(workspace_uri).mcp.to_wire()}
+
+    def set_model(self, workspace_uri: str | None, selection: ModelSelection) -> dict[str, Any]:
+        """Switch the workspace's model for the next runs (a running turn keeps its own)."""
+        workspace = self.workspace(workspace_uri)
+        config = ModelConfig(**attrs.asdict(selection, recurse=False))  # the wire's model, as settings
+        # A model named by provider and id gets its key, base URL, window and prices from crush.json.
+        provider = create_provider(workspace.settings.complete_model(config), workspace.root)  # agent_not_initialized
+        workspace.agent.set_provider(provider)
+        workspace.model_error = None
+        return {"current": model_to_wire(provider.info)}
+
+    # ------------------------------------------------------------------ session/*
+    def create_session(self, workspace_uri: str | None, title: str | None) -> Awaitable[dict[str, Any]]:
+        workspace = self.workspace(workspace_uri)
+        workspace.require_open()
+        session = workspace.store.new_session(title)  # requests behind this one see it at once
+
+        async def answer() -> dict[str, Any]:
+            try:
+                await workspace.store.committed(session.id)  # answered once it is on disk
+            except StorageFailed:
+                workspace.store.forget_session(session.id)
+                raise
+            return workspace.session_wire(session)
+
+        return answer()
+
+    def list_sessions(self, workspace_uri: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        return {"sessions": [workspace.session_wire(s) for s in workspace.store.list_sessions()]}
+
+    def get_session(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        return workspace.session_wire(workspace.session(session_id))
+
+    def session_messages(self, workspace_uri: str | None, session_id: str | None) -> Awaitable[dict[str, Any]]:
+        workspace = self.workspace(workspace_uri)
+        session = workspace.session(session_id)
+
+        async def read() -> dict[str, Any]:
+            messages = await workspace.store.list_messages(session.id)
+            return {"messages": [message_to_wire(m) for m in messages]}
+
+        return read()
+
+    def rename_session(self, workspace_uri: str | None, session_id: str | None, title: str | None) -> Awaitable[dict[str, Any]]:
+        workspace = self.workspace(workspace_uri)
+        session = workspace.session(session_id)
+        if title is None or not title.strip():
+            raise InvalidParams("session/rename: title must be a non-empty string @ params.title")
+        session.title = title.strip()
+
+        async def save() -> dict[str, Any]:
+            workspace.store.save_session(session)
+            await workspace.store.committed(session.id)
+            workspace.agent.session_updated(session, None)
+            return workspace.session_wire(session)
+
+        return save()
+
+    def delete_session(self, workspace_uri: str | None, session_id: str | None) -> Awaitable[dict[str, Any]]:
+        workspace = self.workspace(workspace_uri)
+        session = workspace.session(session_id)
+        coordinator = workspace.agent.coordinator
+        coordinator.cancel(session.id)
+        worker = coordinator.line(session.id).worker
+        workspace.store.forget_session(session.id)  # new requests see it gone at once
+
+        async def delete() -> dict[str, Any]:
+            if worker is not None:
+                await asyncio.wait({worker}, timeout=CLOSE_TIMEOUT)
+            workspace.store.delete_session(session.id)
+            await workspace.store.committed(session.id)
+            workspace.agent.permissions.forget_session(session.id)
+            return {}
+
+        return delete()
