@@ -21,7 +21,7 @@ from ..permissions import Permissions
 from ..protocol.errors import CrushError, StorageFailed, WorkspaceNotFound
 from ..providers import create_provider
 from ..providers.base import Provider
-from ..settings import InitOptions, ModelConfig, load_settings
+from ..settings import InitOptions, ModelConfig, data_directory_path, load_settings
 from ..storage import DB_NAME, Store, prepare_data_directory
 from ..tools import builtin_tools
 from .client import Client, WorkspaceAsker
@@ -64,6 +64,7 @@ class WorkspaceRegistry:
             return None
         try:
             settings = load_settings(root, self.init_options)
+            data_directory_path(root, settings)  # refuses one outside that the repository chose
             data_dir = prepare_data_directory(root, settings.data_directory)
             store = Store.open(data_dir / DB_NAME, lambda session_id, error: self._storage_failed(uri, session_id, error))
         except Exception as exc:  # noqa: BLE001 - one bad folder must not keep the others closed

@@ -5,7 +5,15 @@
 """
 
 from .model import ModelConfig, ProviderName
-from .resolve import InitOptions, PermissionSettings, Settings, load_settings, parse_init_options
+from .resolve import (
+    DataDirectoryRefused,
+    InitOptions,
+    PermissionSettings,
+    Settings,
+    data_directory_path,
+    load_settings,
+    parse_init_options,
+)
 
-__all__ = ["InitOptions", "ModelConfig", "PermissionSettings", "ProviderName", "Settings", "load_settings",
-           "parse_init_options"]
+__all__ = ["DataDirectoryRefused", "InitOptions", "ModelConfig", "PermissionSettings", "ProviderName", "Settings",
+           "data_directory_path", "load_settings", "parse_init_options"]

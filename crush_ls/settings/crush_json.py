@@ -59,6 +59,8 @@ class CrushConfig:
     allowed_tools: list[str] | None = None
     data_directory: str | None = None
     mcp: dict[str, Any] = attrs.Factory(dict)  # the raw `mcp` map, read by crush_ls.mcp.config
+    # The workspace's own files chose `data_directory` (the repository, not the person).
+    data_directory_from_workspace: bool = False
 
 
 # --- files -------------------------------------------------------------------
@@ -123,13 +125,18 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_raw(folder: Path) -> dict[str, Any]:
+def read_files(paths: list[Path]) -> dict[str, Any]:
+    """The files merged, lowest priority first; missing or broken ones are skipped."""
     raw: dict[str, Any] = {}
-    for path in config_paths(folder):
+    for path in paths:
         content = read_json_file(path)
         if content is not None:
             raw = merge(raw, content)
     return raw
+
+
+def load_raw(folder: Path) -> dict[str, Any]:
+    return read_files(config_paths(folder))
 
 
 # --- values ------------------------------------------------------------------------
@@ -275,7 +282,11 @@ def parse(raw: dict[str, Any]) -> CrushConfig:
 
 def load(folder: Path) -> CrushConfig:
     """The crush.json configuration of a workspace folder."""
-    return parse(load_raw(folder))
+    workspace = read_files([folder / name for name in WORKSPACE_FILES])
+    config = parse(merge(read_files(user_config_paths()), workspace))
+    options = workspace.get("options")
+    config.data_directory_from_workspace = isinstance(options, dict) and "data_directory" in options
+    return config
 
 
 # --- initializationOptions on top ---------------------------------------------------

@@ -9,13 +9,14 @@ them resolved (`Settings`). Keys given in `initializationOptions`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
 from ..protocol.convert import structure_params
-from ..protocol.errors import InvalidParams
+from ..protocol.errors import CrushError, InvalidParams
 from . import crush_json
 from .crush_json import CrushConfig
 from .model import ModelConfig
@@ -61,6 +62,9 @@ class Settings:
     small_model: ModelConfig | None = None
     permissions: PermissionSettings = attrs.Factory(PermissionSettings)
     data_directory: str = DEFAULT_DATA_DIRECTORY
+    # Who chose `data_directory`: the person (initializationOptions, their own crush.json) may put
+    # it anywhere; the default and a workspace's crush.json only inside the workspace.
+    data_directory_chosen_by_person: bool = False
     stream_interval_ms: float = 16
     mcp: dict[str, Any] = attrs.Factory(dict)  # initializationOptions.mcp (crush.json's are in `crush.mcp`)
     # The crush.json configuration merged in, for agent/setModel, agent/models and MCP.
@@ -74,6 +78,28 @@ class Settings:
     def available_models(self) -> list[ModelConfig]:
         """Every model the crush.json providers list (for agent/models)."""
         return list(self.crush.available)
+
+
+class DataDirectoryRefused(CrushError):
+    """The workspace's own configuration would put the data directory outside the workspace."""
+
+
+def data_directory_path(folder: Path, settings: Settings) -> Path:
+    """Where the workspace's data lives; outside the folder only if the person chose it.
+
+    A repository must not make the server write elsewhere: a `crush.json` in it
+    with `options.data_directory: "../elsewhere"`, or a `.crush` symlink to
+    another place, is refused (the folder is not opened).
+    """
+    path = folder / settings.data_directory
+    resolved = Path(os.path.realpath(path))
+    if settings.data_directory_chosen_by_person or resolved == folder or folder in resolved.parents:
+        return path
+    raise DataDirectoryRefused(
+        f"the data directory {settings.data_directory!r} resolves to {resolved}, outside the workspace; "
+        "the workspace's crush.json may only choose one inside it. A data directory elsewhere must come "
+        "from initializationOptions.dataDirectory or the user's own crush.json (options.data_directory)."
+    )
 
 
 def parse_init_options(raw: Any) -> InitOptions:
@@ -103,6 +129,8 @@ def load_settings(folder: Path, init_options: InitOptions) -> Settings:
         permissions=PermissionSettings(mode=given.mode, allowed_tools=list(allowed_tools),
                                        timeout_ms=given.timeout_ms),
         data_directory=_first_given(init_options.data_directory, crush.data_directory, DEFAULT_DATA_DIRECTORY),
+        data_directory_chosen_by_person=init_options.data_directory is not None or (
+            crush.data_directory is not None and not crush.data_directory_from_workspace),
         stream_interval_ms=init_options.stream_interval_ms,
         mcp=init_options.mcp,
         crush=crush,

@@ -6,13 +6,14 @@ section 6 (Session, Message, Part shapes).
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 
-from tests.conftest import AgentClient, read_db, say, scripted
+from tests.conftest import AgentClient, read_db, say, scripted, server_env
 from tests.e2e.expect import refused_with
 
 SESSION_KEYS = {"id", "title", "createdAt", "updatedAt", "messageCount", "promptTokens", "completionTokens",
@@ -247,3 +248,44 @@ async def test_custom_data_directory(start, workspace: Path):
     assert (custom / "crush.db").read_bytes() == b"not ours"
     assert not (workspace / ".crush").exists()
     assert len(read_db(workspace, "state/agent")["messages"]) == 2
+
+
+def tree(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+async def test_a_workspace_crush_json_cannot_put_the_data_directory_outside(start, workspace: Path, tmp_path: Path):
+    elsewhere = tmp_path / "elsewhere"
+    (workspace / "crush.json").write_text(json.dumps({"options": {"data_directory": "../elsewhere"}}))
+    before = tree(tmp_path)
+    client = await start({"model": READ_A_FILE})
+    error = await refused_with(client, "session/create", ws(client), "workspace_not_found", -32011)
+    assert "data directory" in error.message and "outside the workspace" in error.message
+    await client.shutdown_session()
+    assert tree(tmp_path) == before and not elsewhere.exists()  # nothing was written, inside or out
+
+
+async def test_a_data_directory_symlinked_out_of_the_workspace_is_refused(start, workspace: Path, tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (workspace / ".crush").symlink_to(outside)  # the default data directory, pointing elsewhere
+    client = await start({"model": READ_A_FILE})
+    await refused_with(client, "session/create", ws(client), "workspace_not_found", -32011)
+    await client.shutdown_session()
+    assert list(outside.iterdir()) == []
+
+
+async def test_the_person_may_put_the_data_directory_outside(start, workspace: Path, tmp_path: Path):
+    user_config = tmp_path / "user" / "crush.json"
+    user_config.parent.mkdir()
+    user_config.write_text(json.dumps({"options": {"data_directory": "../from-user-config"}}))
+    by_user = await start({"model": READ_A_FILE}, env=server_env(CRUSH_GLOBAL_CONFIG=str(user_config)))
+    await run_to_end(by_user, await by_user.new_session(), "hello")
+    await by_user.shutdown_session()
+    assert (tmp_path / "from-user-config" / "crush-ls.db").is_file()
+
+    chosen = tmp_path / "from-init-options"
+    by_client = await start({"model": READ_A_FILE, "dataDirectory": str(chosen)})
+    await run_to_end(by_client, await by_client.new_session(), "hello")
+    await by_client.shutdown_session()
+    assert (chosen / "crush-ls.db").is_file() and not (workspace / ".crush").exists()
