@@ -135,6 +135,10 @@ class Agent:
 
     async def execute(self, run: Run) -> None:
         """Play one run to its run_complete, whatever happens."""
+        try:
+            await self.models.ready()
+        except asyncio.CancelledError:
+            run.canceled = True  # the turn ends canceled at once, its prompt stored, as any cancel
         turn = Turn(self, run, self.models.take())
         try:
             await turn.play()

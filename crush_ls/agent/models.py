@@ -23,6 +23,17 @@ class ProviderPool:
         self._spawn = spawn
         self._retired: list[Provider] = []  # replaced, closed once nothing uses them
         self._in_use: list[Provider] = []  # the providers of running turns and titles (repeats allowed)
+        self._switching: asyncio.Future[Any] | None = None
+
+    def hold_until(self, switching: asyncio.Future[Any]) -> None:
+        """Runs that start before `switching` ends wait for it: a model switch that must first
+        read a file (off the event loop) still takes effect in the order requests arrived."""
+        self._switching = switching
+
+    async def ready(self) -> None:
+        """Return once no model switch is under way (at once when none is)."""
+        if self._switching is not None and not self._switching.done():
+            await asyncio.wait({self._switching})
 
     def replace(self, provider: Provider) -> None:
         """Use another model from the next run on (a running turn keeps the one it started with)."""

@@ -19,9 +19,10 @@ import attrs
 from ..protocol.encode import message_to_wire, model_to_wire
 from ..protocol.errors import CrushError, EmptyPrompt, InvalidParams, SessionBusy, StorageFailed
 from ..protocol.params import CancelParams, ModelSelection, SendMessageParams
-from ..providers import create_provider, local_model_available
+from ..providers import create_provider, local_model_available, reads_files, with_files_read
 from ..settings import ModelConfig
 from .registry import CLOSE_TIMEOUT, WorkspaceRegistry
+from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,32 @@ class Backend(WorkspaceRegistry):
         """The workspace's MCP servers: name, type, state, error and tools (docs/mcp.md)."""
         return {"servers": self.workspace(workspace_uri).mcp.to_wire()}
 
-    def set_model(self, workspace_uri: str | None, selection: ModelSelection) -> dict[str, Any]:
-        """Switch the workspace's model for the next runs (a running turn keeps its own)."""
+    def set_model(self, workspace_uri: str | None, selection: ModelSelection) -> Any:
+        """Switch the workspace's model for the next runs (a running turn keeps its own).
+
+        A model that names a file (a script) is switched once the file is read, off the event
+        loop; runs that start meanwhile wait for the switch.
+        """
         workspace = self.workspace(workspace_uri)
         config = ModelConfig(**attrs.asdict(selection, recurse=False))  # the wire's model, as settings
         # A model named by provider and id gets its key, base URL, window and prices from crush.json.
-        provider = create_provider(workspace.settings.complete_model(config), workspace.root)  # agent_not_initialized
+        config = workspace.settings.complete_model(config)
+        if not reads_files(config):
+            return self._switch_model(workspace, config)
+        switching = asyncio.ensure_future(self._switch_model_later(workspace, config))
+        workspace.agent.models.hold_until(switching)
+
+        async def answer() -> dict[str, Any]:
+            return await switching
+
+        return answer()
+
+    async def _switch_model_later(self, workspace: Workspace, config: ModelConfig) -> dict[str, Any]:
+        return self._switch_model(workspace, await with_files_read(config, workspace.root))
+
+    @staticmethod
+    def _switch_model(workspace: Workspace, config: ModelConfig) -> dict[str, Any]:
+        provider = create_provider(config, workspace.root)  # or AgentNotInitialized, saying why
         workspace.agent.set_provider(provider)
         workspace.model_error = None
         return {"current": model_to_wire(provider.info)}

@@ -7,8 +7,11 @@ time matters.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from pathlib import Path
+
+import attrs
 
 from ..protocol.errors import AgentNotInitialized
 from ..settings import ModelConfig
@@ -59,3 +62,18 @@ def create_provider(config: ModelConfig | None, workspace_root: Path) -> Provide
             f"Provider {config.provider!r} is not available ({exc}). " + HOW_TO_CONFIGURE
         ) from exc
     return module.create(config, workspace_root)
+
+
+def reads_files(config: ModelConfig) -> bool:
+    """Making this model reads a file its config names (a scripted model's `scriptPath`)."""
+    return config.provider == "scripted" and config.script is None and bool(config.script_path)
+
+
+async def with_files_read(config: ModelConfig, workspace_root: Path) -> ModelConfig:
+    """`config` with the files it names read in a thread, so that a slow file never holds the event loop."""
+    if not reads_files(config):
+        return config
+    from .scripted import read_script
+
+    script = await asyncio.to_thread(read_script, config.script_path or "", workspace_root)
+    return attrs.evolve(config, script=script, script_path=None)

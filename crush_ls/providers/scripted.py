@@ -18,6 +18,7 @@ import attrs
 from ..protocol.convert import STRICT, describe_structure_error
 from ..protocol.errors import AgentNotInitialized
 from ..settings import ModelConfig
+from ..settings.files import read_regular_file
 from .base import (
     END_TURN,
     TOOL_USE,
@@ -74,16 +75,22 @@ class Script:
     responses: list[ScriptResponse]
 
 
+def read_script(script_path: str, workspace_root: Path) -> Any:
+    """The JSON a `scriptPath` holds (relative to the workspace). Never blocks on a FIFO or device;
+    may wait on a slow filesystem, so `agent/setModel` reads it in a thread."""
+    path = Path(script_path)
+    if not path.is_absolute():
+        path = workspace_root / path
+    try:
+        return json.loads(read_regular_file(path))
+    except (OSError, ValueError) as exc:  # UnreadableFile and JSON errors are ValueErrors
+        raise AgentNotInitialized(f"scripted model: cannot read scriptPath {str(path)!r}: {exc}") from exc
+
+
 def load_script(config: ModelConfig, workspace_root: Path) -> Script:
     raw: Any = config.script
     if raw is None and config.script_path:
-        path = Path(config.script_path)
-        if not path.is_absolute():
-            path = workspace_root / path
-        try:
-            raw = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise AgentNotInitialized(f"scripted model: cannot read scriptPath {str(path)!r}: {exc}") from exc
+        raw = read_script(config.script_path, workspace_root)
     if raw is None:
         raise AgentNotInitialized("scripted model: give model.script or model.scriptPath")
     try:

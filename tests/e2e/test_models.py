@@ -8,13 +8,17 @@ with a message that says how to configure it. Keys never appear in a result.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from crush_ls.providers import local_model_available
-from tests.conftest import AgentClient, scripted, server_env
+from tests.conftest import AgentClient, say, scripted, server_env
 from tests.e2e.expect import refused_with
 from tests.e2e.runs import stored
 from tests.providers import fake_openai as openai
@@ -176,3 +180,46 @@ async def test_set_model_during_a_run_applies_to_the_next_prompt(start):
     assert [r["model"] for r in old.requests] == ["old-model"] and [r["model"] for r in new.requests] == ["new-model"]
     messages = await stored(client, session)
     assert [m.get("model") for m in messages if m["role"] == "assistant"] == ["old-model", "new-model"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "huge"])
+async def test_set_model_with_a_script_path_that_is_no_regular_file_is_refused_without_blocking(
+        start, workspace, kind):
+    if kind == "fifo":
+        path = workspace / "script.json"
+        os.mkfifo(path)  # nobody ever writes it: reading it would wait forever
+    elif kind == "dev_zero":
+        path = Path("/dev/zero")
+    else:
+        path = workspace / "big.json"
+        with path.open("wb") as file:
+            file.truncate(64 * 1024 * 1024)
+    client = await start({"model": scripted(say("from the first model"))})
+    session = await client.new_session()
+    switching = asyncio.ensure_future(client.call(
+        "agent/setModel", ws(client, model={"provider": "scripted", "scriptPath": str(path)})))
+    # The server keeps answering while (and after) it looks at the file.
+    listed = await asyncio.wait_for(client.call("session/list", ws(client)), 5)
+    assert [s["id"] for s in listed["sessions"]] == [session]
+    await asyncio.wait_for(asyncio.wait({switching}), 5)
+    error = await refused_with(client, "agent/setModel", ws(client, model={
+        "provider": "scripted", "scriptPath": str(path)}), "agent_not_initialized", -32012)
+    assert str(path) in error.message
+    assert ("FIFO" if kind == "fifo" else "character device" if kind == "dev_zero" else "larger than") \
+        in error.message
+    assert switching.exception() is not None
+    done = await client.completed((await client.send(session, "still there?"))["runId"])
+    assert done["text"] == "from the first model"  # the refused model changed nothing
+
+
+async def test_set_model_with_a_script_path_takes_effect_before_the_next_prompt(start, workspace):
+    (workspace / "script.json").write_text(json.dumps({"responses": [say("from the script file")]}))
+    client = await start({"model": scripted(say("from the first model"))})
+    session = await client.new_session()
+    # Sent back to back: the prompt right behind agent/setModel already gets the new model.
+    switching = asyncio.ensure_future(client.call(
+        "agent/setModel", ws(client, model={"provider": "scripted", "scriptPath": "script.json"})))
+    sent = asyncio.ensure_future(client.send(session, "which model?"))
+    assert (await switching)["current"]["provider"] == "scripted"
+    done = await client.completed((await sent)["runId"])
+    assert done["text"] == "from the script file"
