@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
         handler.addFilter(_one_line_from_pygls)
 
     from .server import server
+    from .settings.secrets import hide_process_environment
     from .transport.stdio import serve_stdio, serve_tcp
+
+    hide_process_environment()  # commands run for the model must not read keys from /proc/<server>/environ
 
     if options.tcp:
         code = serve_tcp(server, *_parse_host_port(options.tcp))

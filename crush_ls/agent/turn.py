@@ -35,6 +35,7 @@ from ..providers.base import (
     ToolSpec,
     Usage,
 )
+from ..settings.secrets import redact, redact_json
 from ..storage import DEFAULT_TITLE, Message, Session, Store, now
 from ..tools.base import Files, Tool, ToolContext, ToolInputError, ToolResult
 from .coordinator import Run
@@ -434,14 +435,15 @@ class Turn:
         return result
 
     async def store_result(self, part: dict[str, Any], result: ToolResult) -> None:
+        # No key in what the model, the client and the database get (`cat .env`, /proc/$PPID/environ).
         result_part: dict[str, Any] = {
             "type": "tool_result", "toolCallId": part["id"], "name": part["name"],
-            "content": result.content, "isError": result.is_error,
+            "content": redact(result.content), "isError": result.is_error,
         }
         if result.metadata:
-            result_part["metadata"] = result.metadata
+            result_part["metadata"] = redact_json(result.metadata)
         if result.parts:
-            result_part["parts"] = result.parts
+            result_part["parts"] = redact_json(result.parts)
         message = self.store.create_message(self.run.session_id, "tool", [result_part])
         self.history.append(message)
         body = {k: v for k, v in result_part.items() if k != "type"}

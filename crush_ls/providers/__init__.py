@@ -15,6 +15,7 @@ import attrs
 
 from ..protocol.errors import AgentNotInitialized
 from ..settings import ModelConfig
+from ..settings.secrets import note_models
 from .base import Provider
 
 _MODULES = {
@@ -52,6 +53,7 @@ def create_provider(config: ModelConfig | None, workspace_root: Path) -> Provide
         if not local_model_available():
             raise AgentNotInitialized("No model is configured. " + HOW_TO_CONFIGURE)
         config = ModelConfig(provider="local", model=config.model if config else None)
+    note_models([config])  # a key named only now (agent/setModel) is hidden from commands too
     module_name = _MODULES.get(config.provider or "")
     if module_name is None:
         raise AgentNotInitialized(f"Unknown provider {config.provider!r}. " + HOW_TO_CONFIGURE)

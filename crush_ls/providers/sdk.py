@@ -14,7 +14,6 @@ import email.utils
 import importlib
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any, ClassVar
 
 from ..protocol.errors import AgentNotInitialized
 from ..settings import ModelConfig
+from ..settings.secrets import lookup
 from .base import ModelCall, ModelInfo, ProviderError, StreamEvent, error_code_for_status
 
 READ_TIMEOUT_S = 600.0  # a local model on a CPU can think for a long time before its first token
@@ -146,7 +146,7 @@ def api_key_for(config: ModelConfig, vendor: str, env_name: str, official: bool)
                 f"{vendor} model: the API key variable {config.api_key.strip()!r} is not set in the environment."
             )
         return key
-    key = os.environ.get(env_name)
+    key = lookup(env_name)
     if key or not official:
         return key or None
     raise AgentNotInitialized(

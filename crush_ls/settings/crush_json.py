@@ -30,6 +30,7 @@ from typing import Any
 import attrs
 
 from .model import ModelConfig
+from .secrets import lookup
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def load_raw(folder: Path) -> dict[str, Any]:
 
 def expand_env(value: str) -> str:
     """`$VAR` and `${VAR}` read the environment (unset: empty)."""
-    return _VARIABLE.sub(lambda m: os.environ.get(m.group(1) or m.group(2), ""), value)
+    return _VARIABLE.sub(lambda m: lookup(m.group(1) or m.group(2)) or "", value)
 
 
 def _api_key(value: Any) -> str | None:

@@ -1,17 +1,17 @@
 """One model as configured: what `initializationOptions.model`, `agent/setModel` or crush.json ask for.
 
-A leaf: the crush.json reader, the settings resolution and the providers all
-build on it, and it imports nothing of crush_ls.
+The crush.json reader, the settings resolution and the providers all build
+on it; it imports only `secrets` (keys are read through it).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import attrs
 
 from ..protocol.params import ProviderName
+from .secrets import lookup
 
 
 @attrs.define
@@ -46,5 +46,5 @@ class ModelConfig:
         """`$NAME` reads the environment variable NAME; anything else is literal."""
         variable = self.key_variable()
         if variable is not None:
-            return os.environ.get(variable) or None
+            return lookup(variable) or None
         return self.api_key

@@ -17,7 +17,7 @@ import attrs
 
 from ..protocol.convert import structure_params
 from ..protocol.errors import CrushError, InvalidParams
-from . import crush_json
+from . import crush_json, secrets
 from .crush_json import CrushConfig
 from .model import ModelConfig
 
@@ -121,6 +121,9 @@ def load_settings(folder: Path, init_options: InitOptions) -> Settings:
     files configure (see `crush_json.complete_model`).
     """
     crush = crush_json.load(folder)
+    # Every key configured, used or not, stays out of commands' environments and output.
+    secrets.note_models([init_options.model, init_options.small_model, *crush.models.values(), *crush.available,
+                         *crush.provider_defaults.values()])
     given = init_options.permissions
     allowed_tools = _first_given(given.allowed_tools, crush.allowed_tools, [])
     return Settings(

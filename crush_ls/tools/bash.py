@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shlex
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import attrs
 
 from ..permissions import Access
+from ..settings.secrets import child_environment
 from .base import Tool, ToolContext, ToolResult
 from .paths import ToolInputError
 from .procs import REAPER, kill_group, spawn
@@ -197,13 +197,9 @@ async def run_command(command: str, cwd: Path, timeout_ms: int) -> Outcome:
     return Outcome(out.text(), None if timed_out else proc.returncode, timed_out, elapsed)
 
 
-# Variables that hold provider keys: a command's output goes to the model, the
-# client and the database, where API keys must never appear.
-SECRET_NAME = re.compile(r"API_?KEY|SECRET|ACCESS_TOKEN|AUTH_TOKEN", re.IGNORECASE)
-
-
 def _environment() -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}
+    # No key variable: a command's output goes to the model, the client and the database.
+    env = child_environment()
     # No pagers or prompts waiting for a terminal that is not there.
     env.update({"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "TERM": "dumb"})
     return env

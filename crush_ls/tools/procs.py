@@ -26,6 +26,8 @@ import sys
 import threading
 from typing import Any
 
+from ..settings.secrets import child_environment
+
 PR_SET_PDEATHSIG = 1
 
 try:
@@ -64,6 +66,7 @@ class Reaper:
                 self._proc = subprocess.Popen(
                     [sys.executable, "-I", "-S", "-c", _REAPER], stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                    env=child_environment(),  # no keys: a command can read a sibling's /proc/PID/environ
                 )
             except OSError:
                 self._proc = self.fd = None

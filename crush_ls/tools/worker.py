@@ -37,12 +37,13 @@ async def run_search(job: dict[str, Any], timeout_s: float) -> tuple[list[str], 
     """Run `job` in a worker: (the result's lines, whether it was cut short)."""
     import asyncio
 
+    from ..settings.secrets import child_environment
     from .procs import REAPER, kill_group, spawn
 
     proc = await spawn(
         sys.executable, "-I", "-m", "crush_ls.tools.worker",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        limit=2**24,
+        limit=2**24, env=child_environment(),  # no keys: a command can read a sibling's /proc/PID/environ
     )
     lines: list[str] = []
     try:
