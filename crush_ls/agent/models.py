@@ -9,10 +9,13 @@ workspace closes would grow with every `agent/setModel`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..providers.base import Provider
+
+log = logging.getLogger(__name__)
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
 
@@ -29,6 +32,7 @@ class ProviderPool:
         """Runs that start before `switching` ends wait for it: a model switch that must first
         read a file (off the event loop) still takes effect in the order requests arrived."""
         self._switching = switching
+        switching.add_done_callback(_retrieved)  # a caller that never awaits it must not leave an error unseen
 
     async def ready(self) -> None:
         """Return once no model switch is under way (at once when none is)."""
@@ -61,3 +65,8 @@ class ProviderPool:
         for provider in [*self._retired, *([self.current] if self.current is not None else [])]:
             await provider.aclose()
         self._retired.clear()
+
+
+def _retrieved(switching: asyncio.Future[Any]) -> None:
+    if not switching.cancelled() and switching.exception() is not None:
+        log.info("model switch failed: %s", switching.exception())

@@ -148,13 +148,10 @@ class Backend(WorkspaceRegistry):
         config = workspace.settings.complete_model(config)
         if not reads_files(config):
             return self._switch_model(workspace, config)
+        # A task, not a coroutine: it switches even if the caller never awaits the answer.
         switching = asyncio.ensure_future(self._switch_model_later(workspace, config))
         workspace.agent.models.hold_until(switching)
-
-        async def answer() -> dict[str, Any]:
-            return await switching
-
-        return answer()
+        return switching
 
     async def _switch_model_later(self, workspace: Workspace, config: ModelConfig) -> dict[str, Any]:
         return self._switch_model(workspace, await with_files_read(config, workspace.root))
