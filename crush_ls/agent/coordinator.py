@@ -84,6 +84,11 @@ class Coordinator:
         return line
 
     def is_busy(self, session_id: str) -> bool:
+        line = self._lines.get(session_id)
+        if line is not None and line.active is not None and line.active.events.completed:
+            # Its run_complete is out while the worker still winds down: busy only if another run
+            # follows, as the session_updated after run_complete says.
+            return self.runs_after_active(session_id)
         return self.active_run(session_id) is not None
 
     def active_run(self, session_id: str) -> Run | None:
