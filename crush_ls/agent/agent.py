@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,8 @@ class Agent:
         provider: Provider,
         small_provider: Callable[[], Provider | None],
         tools: Callable[[], dict[str, Tool]],
-        extra_tools: Callable[[], dict[str, Tool]] = dict,
-        session_tools: Callable[[str], dict[str, Tool]] | None = None,
+        extra_tools: Callable[[], Mapping[str, Tool]] = dict,
+        session_tools: Callable[[str], Mapping[str, Tool]] | None = None,
         permissions: Permissions,
         send: Send,
         spawn: Callable[[Any], asyncio.Task[Any]],
