@@ -153,7 +153,7 @@ class Permissions:
         params = {"sessionId": session_id, "runId": run_id, "permission": permission}
         try:
             answer = await asyncio.wait_for(self.asker.ask(params), self.settings.timeout_ms / 1000)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return TIMEOUT
         except Exception as exc:  # noqa: BLE001 - an error answer counts as deny
             log.info("permission request %s answered with an error: %s", permission["id"], exc)

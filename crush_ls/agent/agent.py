@@ -146,7 +146,7 @@ class Agent:
             await self._settle(turn.end_canceled(), turn)
         except ProviderError as err:
             await self._settle(turn.end_with_error(err.message, err.code, err.retryable), turn)
-        except Exception as err:  # noqa: BLE001 - a bug must still end the run properly
+        except Exception as err:
             log.exception("run %s failed", run.id)
             await self._settle(turn.end_with_error(f"{type(err).__name__}: {err}", "internal", False), turn)
         finally:
@@ -163,7 +163,7 @@ class Agent:
             await ending
         except asyncio.CancelledError:
             log.warning("run %s was cancelled again while storing its end", turn.run.id)
-        except Exception as exc:  # noqa: BLE001 - the run still ends; its client hears why its end is missing
+        except Exception as exc:
             log.exception("run %s: storing its end failed", turn.run.id)
             message = exc.message if isinstance(exc, CrushError) else f"{type(exc).__name__}: {exc}"
             turn.events.emit(turn.agent_error(message, "internal", False, will_retry=False))

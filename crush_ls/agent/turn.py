@@ -37,7 +37,8 @@ from ..providers.base import (
 )
 from ..settings.secrets import redact, redact_json
 from ..storage import DEFAULT_TITLE, Message, Session, Store, now
-from ..tools.base import Files, Tool, ToolContext, ToolInputError, ToolResult
+from ..tools.base import Files, Tool, ToolContext, ToolResult
+from ..tools.paths import ToolInputError
 from .coordinator import Run
 from .events import RunEvents
 from .usage import RunUsage
@@ -65,7 +66,7 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
     if retry_after is not None:
         return min(retry_after, 60.0)
     base = float(os.environ.get("CRUSH_LS_RETRY_BASE_MS", "1000")) / 1000
-    return min(base * 2 ** (attempt - 1) * (1 + random.random() / 4), 60.0)
+    return min(base * 2.0 ** (attempt - 1) * (1 + random.random() / 4), 60.0)
 
 
 class TurnDeps(Protocol):
@@ -131,7 +132,8 @@ def user_parts(prompt: str, attachments: list[dict[str, Any]]) -> list[dict[str,
             binary.append(part)
     text = prompt
     if inlined:
-        text = (prompt + "\n\n" if prompt.strip() else "") + "<system_info>Attached files:</system_info>\n" + "\n".join(inlined)
+        attached = "<system_info>Attached files:</system_info>\n" + "\n".join(inlined)
+        text = (prompt + "\n\n" if prompt.strip() else "") + attached
     return [{"type": "text", "text": text}, *binary]
 
 
@@ -246,7 +248,8 @@ class Turn:
 
     async def store_continuation(self) -> None:
         message = self.store.create_message(
-            self.run.session_id, "user", [{"type": "text", "text": CONTINUE_AFTER_SUMMARY.format(prompt=self.run.prompt)}]
+            self.run.session_id, "user",
+            [{"type": "text", "text": CONTINUE_AFTER_SUMMARY.format(prompt=self.run.prompt)}],
         )
         self.history.append(message)
         self.created(message)
@@ -428,7 +431,7 @@ class Turn:
             result = ToolResult(str(exc), is_error=True)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a broken tool is an error result, not a crashed run
+        except Exception as exc:
             log.exception("tool %s failed", request.name)
             result = ToolResult(f"Tool {request.name} failed: {type(exc).__name__}: {exc}", is_error=True)
         self.set_status(part, "failed" if result.is_error else "completed")

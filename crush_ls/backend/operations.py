@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from ..protocol import shapes
 from ..protocol.encode import message_to_wire, model_to_wire
 from ..protocol.errors import CrushError, EmptyPrompt, InvalidParams, SessionBusy, StorageFailed
 from ..protocol.params import CancelParams, ModelSelection, SendMessageParams
@@ -47,10 +48,12 @@ class Backend(WorkspaceRegistry):
         workspace = self.workspace(params.workspace)
         coordinator = workspace.agent.coordinator
         if params.run_id is not None and params.run_id in coordinator.live_run_ids:
-            raise InvalidParams(f"agent/sendMessage: runId {params.run_id!r} is already used by a run that has not completed @ params.runId")
+            raise InvalidParams(f"agent/sendMessage: runId {params.run_id!r} is already used by a run that has "
+                                "not completed @ params.runId")
         workspace.require_model()
         attachments = [a.to_dict() for a in params.attachments]
-        has_text_attachment = any(a.text is not None or (a.mime_type or "").startswith("text/") for a in params.attachments)
+        has_text_attachment = any(a.text is not None or (a.mime_type or "").startswith("text/")
+                                  for a in params.attachments)
         if (params.prompt is None or not params.prompt.strip()) and not has_text_attachment:
             raise EmptyPrompt("The prompt is empty: send some text (or a text attachment).")
         session = workspace.session(params.session_id)
@@ -164,12 +167,12 @@ class Backend(WorkspaceRegistry):
         return {"current": model_to_wire(provider.info)}
 
     # ------------------------------------------------------------------ session/*
-    def create_session(self, workspace_uri: str | None, title: str | None) -> Awaitable[dict[str, Any]]:
+    def create_session(self, workspace_uri: str | None, title: str | None) -> Awaitable[shapes.Session]:
         workspace = self.workspace(workspace_uri)
         workspace.require_open()
         session = workspace.store.new_session(title)  # requests behind this one see it at once
 
-        async def answer() -> dict[str, Any]:
+        async def answer() -> shapes.Session:
             try:
                 await workspace.store.committed(session.id)  # answered once it is on disk
             except StorageFailed:
@@ -183,7 +186,7 @@ class Backend(WorkspaceRegistry):
         workspace = self.workspace(workspace_uri)
         return {"sessions": [workspace.session_wire(s) for s in workspace.store.list_sessions()]}
 
-    def get_session(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+    def get_session(self, workspace_uri: str | None, session_id: str | None) -> shapes.Session:
         workspace = self.workspace(workspace_uri)
         return workspace.session_wire(workspace.session(session_id))
 
@@ -197,14 +200,15 @@ class Backend(WorkspaceRegistry):
 
         return read()
 
-    def rename_session(self, workspace_uri: str | None, session_id: str | None, title: str | None) -> Awaitable[dict[str, Any]]:
+    def rename_session(self, workspace_uri: str | None, session_id: str | None,
+                       title: str | None) -> Awaitable[shapes.Session]:
         workspace = self.workspace(workspace_uri)
         session = workspace.session(session_id)
         if title is None or not title.strip():
             raise InvalidParams("session/rename: title must be a non-empty string @ params.title")
         session.title = title.strip()
 
-        async def save() -> dict[str, Any]:
+        async def save() -> shapes.Session:
             workspace.store.save_session(session)
             await workspace.store.committed(session.id)
             workspace.agent.session_updated(session, None)

@@ -66,7 +66,8 @@ class WorkspaceRegistry:
             settings = load_settings(root, self.init_options)
             data_directory_path(root, settings)  # refuses one outside that the repository chose
             data_dir = prepare_data_directory(root, settings.data_directory)
-            store = Store.open(data_dir / DB_NAME, lambda session_id, error: self._storage_failed(uri, session_id, error))
+            store = Store.open(data_dir / DB_NAME,
+                               lambda session_id, error: self._storage_failed(uri, session_id, error))
         except Exception as exc:  # noqa: BLE001 - one bad folder must not keep the others closed
             reason = exc.message if isinstance(exc, CrushError) else f"{type(exc).__name__}: {exc}"
             log.error("cannot open workspace %s: %s", uri, reason)
@@ -121,7 +122,7 @@ class WorkspaceRegistry:
     def _small_provider(self, workspace: Workspace) -> Provider | None:
         if workspace.settings.small_model is None:
             return None
-        provider, _error = self._make_provider(workspace.settings.small_model, workspace.root)
+        provider: Provider | None = self._make_provider(workspace.settings.small_model, workspace.root)[0]
         return provider
 
     def open_pending(self) -> None:

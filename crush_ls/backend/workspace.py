@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from ..agent import Agent
 from ..mcp import McpManager
+from ..protocol import shapes
 from ..protocol.encode import session_to_wire
 from ..protocol.errors import AgentNotInitialized, CrushError, SessionMissing, SessionNotFound, WorkspaceClosing
 from ..providers.base import ModelInfo
@@ -55,7 +56,7 @@ class Workspace:
             raise SessionNotFound(f"Session {session_id!r} does not exist in workspace {self.uri}.")
         return session
 
-    def session_wire(self, session: Session) -> dict[str, Any]:
+    def session_wire(self, session: Session) -> shapes.Session:
         return session_to_wire(session, self.agent.coordinator.is_busy(session.id))
 
     def model_info(self) -> ModelInfo | None:

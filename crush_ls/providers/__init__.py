@@ -63,7 +63,8 @@ def create_provider(config: ModelConfig | None, workspace_root: Path) -> Provide
         raise AgentNotInitialized(
             f"Provider {config.provider!r} is not available ({exc}). " + HOW_TO_CONFIGURE
         ) from exc
-    return module.create(config, workspace_root)
+    provider: Provider = module.create(config, workspace_root)
+    return provider
 
 
 def reads_files(config: ModelConfig) -> bool:

@@ -16,7 +16,7 @@ Contract for ``Provider.stream``:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 import attrs
 
@@ -124,7 +124,7 @@ class Finish:
     reason: str  # one of END_TURN, MAX_TOKENS, TOOL_USE, CONTENT_FILTER, UNKNOWN
 
 
-StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallRequest, Usage, Finish]
+StreamEvent = TextDelta | ReasoningDelta | ToolCallRequest | Usage | Finish
 
 # agent_error codes (PROTOCOL section 3).
 RETRYABLE_CODES = frozenset({"rate_limit", "overloaded", "server", "connection"})

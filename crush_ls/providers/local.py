@@ -34,7 +34,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..protocol.errors import AgentNotInitialized
 from ..settings import ModelConfig
@@ -167,9 +167,9 @@ class LoadedModel:
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
-        return self.llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+        return str(self.llama.detokenize([token], special=True).decode("utf-8", errors="replace"))
 
-    def watch_abort_flag(self, flag: ctypes.Array | None) -> None:
+    def watch_abort_flag(self, flag: ctypes.Array[ctypes.c_char] | None) -> None:
         """Make `flag` (a one-byte buffer) the one decodes check; None: the never-set flag."""
         if self._abort_check is None:
             return
@@ -180,9 +180,9 @@ class LoadedModel:
         return bool(self._capi.llama_vocab_is_eog(self._vocab, token))
 
     def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        prompt = self.formatter(messages=messages).prompt
+        prompt = self.formatter(messages=cast(Any, messages)).prompt  # plain role/content dicts
         # The template writes its special tokens itself (no BOS added).
-        return self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        return list(self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
 
 def _strlen_as_abort_callback(capi: Any) -> Any:
@@ -354,7 +354,7 @@ class Generation:
                     self.model.lock.release()
         except ProviderError as exc:
             self._send(exc)
-        except Exception as exc:  # noqa: BLE001 - becomes the call's error
+        except Exception as exc:
             if not self.stopped:  # an aborted decode raises; that is the cancel, not a failure
                 log.exception("local model failed")
                 self._send(ProviderError(f"local model failed: {exc}", code="internal", retryable=False))
@@ -433,8 +433,10 @@ class LocalProvider:
         model = await self.model()
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[object] = asyncio.Queue()
-        generation = Generation(model, call.system, chat_messages(call), call.max_tokens or self.max_tokens,
-                                emit=lambda item: loop.call_soon_threadsafe(items.put_nowait, item))
+        def emit(item: object) -> None:  # from the generation thread
+            loop.call_soon_threadsafe(items.put_nowait, item)
+
+        generation = Generation(model, call.system, chat_messages(call), call.max_tokens or self.max_tokens, emit=emit)
         worker = threading.Thread(target=generation.run, name="crush-ls-local-model", daemon=True)
         worker.start()
         done = False

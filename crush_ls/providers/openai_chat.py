@@ -156,7 +156,7 @@ class _ToolCallBuffer:
 
     def _index(self, delta: Any) -> int:
         if delta.index is not None:
-            return delta.index
+            return int(delta.index)
         # Some servers leave the index out and send each call whole: a new id is a new call.
         for index, call in self.calls.items():
             if delta.id and call["id"] == delta.id:

@@ -95,7 +95,7 @@ def load_script(config: ModelConfig, workspace_root: Path) -> Script:
         raise AgentNotInitialized("scripted model: give model.script or model.scriptPath")
     try:
         return STRICT.structure(raw, Script)
-    except Exception as exc:  # noqa: BLE001 - any structure error is a config error
+    except Exception as exc:
         raise AgentNotInitialized(f"scripted model: invalid script: {describe_structure_error(exc)}") from exc
 
 

@@ -123,7 +123,7 @@ def parse_tool_input(raw: str) -> tuple[dict[str, Any], str | None]:
         return {}, None
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return {}, f"the tool input is not valid JSON ({exc.msg}): {raw[:200]}"
     if not isinstance(value, dict):
         return {}, f"the tool input must be a JSON object, got: {raw[:200]}"

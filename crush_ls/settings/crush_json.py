@@ -29,14 +29,16 @@ from typing import Any
 
 import attrs
 
-from .model import ModelConfig
+from .model import ModelConfig, ProviderName
 from .secrets import lookup
 
 log = logging.getLogger(__name__)
 
 CONFIG_NAME = "crush.json"
 WORKSPACE_FILES = ("crush.json", ".crush.json")  # the later wins, as in Crush
-OUR_PROVIDER = {"openai": "openai", "openai-compat": "openai", "openrouter": "openai", "anthropic": "anthropic"}
+OUR_PROVIDER: dict[str, ProviderName] = {
+    "openai": "openai", "openai-compat": "openai", "openrouter": "openai", "anthropic": "anthropic",
+}
 # Crush knows these providers without configuration (from its catwalk registry).
 BUILTIN_PROVIDERS: dict[str, dict[str, Any]] = {
     "openai": {"type": "openai", "api_key": "$OPENAI_API_KEY"},
@@ -189,7 +191,7 @@ def _object(value: Any, where: str) -> dict[str, Any]:
 @attrs.define
 class _Provider:
     id: str
-    ours: str  # our provider name
+    ours: ProviderName
     base_url: str | None
     api_key: str | None = attrs.field(repr=False)
     models: dict[str, dict[str, Any]]  # catwalk model objects by id
@@ -199,7 +201,8 @@ def _providers(raw: dict[str, Any]) -> dict[str, _Provider]:
     configured = _object(raw.get("providers"), "providers")
     providers: dict[str, _Provider] = {}
     for provider_id in {**BUILTIN_PROVIDERS, **configured}:
-        spec = merge(BUILTIN_PROVIDERS.get(provider_id, {}), _object(configured.get(provider_id), f"providers.{provider_id}"))
+        given = _object(configured.get(provider_id), f"providers.{provider_id}")
+        spec = merge(BUILTIN_PROVIDERS.get(provider_id, {}), given)
         provider = _provider(provider_id, spec)
         if provider is not None:
             providers[provider_id] = provider
@@ -216,7 +219,8 @@ def _provider(provider_id: str, spec: dict[str, Any]) -> _Provider | None:
         return None
     base_url = _str(spec.get("base_url"))
     models: dict[str, dict[str, Any]] = {}
-    for model in spec.get("models") if isinstance(spec.get("models"), list) else []:
+    listed = spec.get("models")
+    for model in listed if isinstance(listed, list) else []:
         if isinstance(model, dict) and _str(model.get("id")):
             models[model["id"]] = model
     return _Provider(provider_id, ours, expand_env(base_url) if base_url else None, _api_key(spec.get("api_key")),
@@ -228,7 +232,7 @@ def _model_config(provider: _Provider, model_id: str, selected: dict[str, Any] |
     selected = selected or {}
     think = selected.get("think")
     return ModelConfig(
-        provider=provider.ours,  # type: ignore[arg-type] - one of OUR_PROVIDER's values
+        provider=provider.ours,
         model=model_id,
         base_url=provider.base_url,
         api_key=provider.api_key,
@@ -268,7 +272,7 @@ def parse(raw: dict[str, Any]) -> CrushConfig:
             config.models[size] = model
     config.available = [_model_config(p, model_id) for p in providers.values() for model_id in p.models]
     config.provider_defaults = {
-        p.id: ModelConfig(provider=p.ours, base_url=p.base_url, api_key=p.api_key)  # type: ignore[arg-type]
+        p.id: ModelConfig(provider=p.ours, base_url=p.base_url, api_key=p.api_key)
         for p in providers.values() if p.id == p.ours
     }
     tools = _object(raw.get("permissions"), "permissions").get("allowed_tools")

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from ..protocol.params import ProviderName
+from ..protocol.params import ProviderName as ProviderName  # (re-exported)
 from .secrets import lookup
 
 

@@ -75,7 +75,7 @@ async def test_the_backend_runs_a_prompt_to_its_one_run_complete_and_stores_it(f
     backend.init_options = parse_init_options({"model": scripted("hello from the script")})
     workspace = backend.open_workspace(folder.as_uri())
     assert workspace is not None
-    session = backend.create_session(None, None)["id"]
+    session = (await backend.create_session(None, None))["id"]
     accepted = backend.send_message(SendMessageParams(session_id=session, prompt="hi"))
     done = await client.completed(accepted["runId"])
     assert (done["text"], done["finishReason"]) == ("hello from the script", "end_turn")
@@ -92,7 +92,7 @@ async def test_set_model_switches_the_next_run_in_process(folder: Path):
     backend = Backend(client)
     backend.init_options = parse_init_options({"model": scripted("first")})
     backend.open_workspace(folder.as_uri())
-    session = backend.create_session(None, None)["id"]
+    session = (await backend.create_session(None, None))["id"]
     switched = backend.set_model(None, ModelSelection(provider="scripted", script=scripted("second")["script"]))
     assert switched["current"]["provider"] == "scripted"
     done = await client.completed(backend.send_message(SendMessageParams(session_id=session, prompt="x"))["runId"])
@@ -103,7 +103,7 @@ async def test_set_model_switches_the_next_run_in_process(folder: Path):
 async def test_an_agent_plays_a_turn_without_a_backend(folder: Path):
     """Agent is the `TurnDeps` of its turns; built by hand, it needs no backend or transport."""
     sent: list[dict[str, Any]] = []
-    store = await Store.open(prepare_data_directory(folder, ".crush") / DB_NAME)
+    store = Store.open(prepare_data_directory(folder, ".crush") / DB_NAME)
     tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(coro: Any) -> asyncio.Task[Any]:
