@@ -146,7 +146,8 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="crush-ls-bench-"))
     client = TimingClient(server_cmd())
-    client.initialize(folder, {"model": {"provider": "local", "maxTokens": args.max_tokens}, "streamIntervalMs": args.interval})
+    client.initialize(folder, {"model": {"provider": "local", "maxTokens": args.max_tokens},
+                               "streamIntervalMs": args.interval})
     print(f"SmolLM2-135M, context {DEFAULT_CONTEXT_WINDOW}, {default_threads()} thread(s), "
           f"max {args.max_tokens} tokens, {args.rounds} rounds")
 
@@ -169,7 +170,7 @@ def main() -> None:
     ours_rate = statistics.median(t.rate() for t in ours)
     raw_rate = statistics.median(t.rate() for t in raws)
     overhead = (raw_rate - ours_rate) / raw_rate * 100
-    paired = statistics.median((r.rate() - o.rate()) / r.rate() * 100 for o, r in zip(ours, raws))
+    paired = statistics.median((r.rate() - o.rate()) / r.rate() * 100 for o, r in zip(ours, raws, strict=True))
     print(f"tokens/s (median): crush-ls {ours_rate:.1f}, raw llama-cpp-python {raw_rate:.1f}, "
           f"overhead {overhead:.1f}% (median of rounds: {paired:.1f}%; target < 10%)")
     ours_cpu = statistics.median(t.cpu_per_token() for t in ours)

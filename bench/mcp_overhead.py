@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accept_latency import Client  # noqa: E402 - the bench's raw client
+from accept_latency import Client
 
 HERE = Path(__file__).resolve().parent
 ECHO = [sys.executable, str(HERE / "mcp_echo_server.py")]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crush_ls.tools.search import ripgrep  # noqa: E402
-from crush_ls.tools.worker import run_search  # noqa: E402
+from crush_ls.tools.search import ripgrep
+from crush_ls.tools.worker import run_search
 
 
 def make_tree(root: Path, files: int) -> None:

@@ -155,7 +155,8 @@ def check_model(report: Report, settings, folder: Path, given=None) -> None:
         check_llama(report, needed=named is None)
         return
     if named is not None:
-        source = "from the options given" if given is not None and given.model is not None else "models.large of crush.json"
+        chosen = given is not None and given.model is not None
+        source = "from the options given" if chosen else "models.large of crush.json"
         report.add("ok", f"model: {named} ({source}){_key_note(model)}")
     check_llama(report, needed=named is None or model.provider == "local", path=getattr(provider, "path", None))
 
@@ -255,7 +256,8 @@ def main(argv: list[str]) -> int:
         description="Check what crush-ls needs (Python, packages, model, crush.json, MCP servers, data directory); "
         "exit 1 when something is wrong.",
     )
-    parser.add_argument("--folder", default=os.getcwd(), help="the workspace folder to check (default: the current one)")
+    parser.add_argument("--folder", default=os.getcwd(),
+                        help="the workspace folder to check (default: the current one)")
     parser.add_argument("--init-options", metavar="JSON",
                         help="the initializationOptions an editor sends (its model wins over crush.json's)")
     options = parser.parse_args(argv)

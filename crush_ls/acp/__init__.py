@@ -37,8 +37,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     from ..chat.options import UsageError, init_options  # the flags mean what they mean for `crush-ls chat`
-    from ..settings import parse_init_options
     from ..protocol.errors import CrushError
+    from ..settings import parse_init_options
 
     args = parser().parse_args(argv)
     if args.check:
@@ -64,9 +64,9 @@ def check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..chat.options import UsageError, init_options
-    from ..settings import parse_init_options
     from ..doctor import check_and_print
     from ..protocol.errors import CrushError
+    from ..settings import parse_init_options
 
     try:
         given = parse_init_options(init_options(args))

@@ -493,7 +493,8 @@ class AcpAgent:
         initial = self._initial_models.get(session.workspace.uri)
         if initial is not None and initial[0] == session.model:  # with its script, base URL, key...
             known = {f.name for f in attrs.fields(ModelSelection)}
-            selection = ModelSelection(**{k: v for k, v in attrs.asdict(initial[2], recurse=False).items() if k in known})
+            given = attrs.asdict(initial[2], recurse=False)
+            selection = ModelSelection(**{k: v for k, v in given.items() if k in known})
         else:  # completed from crush.json by the backend
             provider, _, model = session.model.partition(":")
             selection = ModelSelection(provider=provider, model=model or None)  # type: ignore[arg-type]

@@ -85,7 +85,8 @@ def diffs(name: str, raw: Any, root: Path) -> list[schema.FileEditToolCallConten
         return None
     path = where[0].path
     if name == "write":
-        return [schema.FileEditToolCallContent(type="diff", path=path, old_text=None, new_text=_text(raw.get("content")))]
+        return [schema.FileEditToolCallContent(type="diff", path=path, old_text=None,
+                                               new_text=_text(raw.get("content")))]
     edits = [raw] if name == "edit" else [e for e in raw.get("edits") or [] if isinstance(e, dict)]
     return [
         schema.FileEditToolCallContent(type="diff", path=path, old_text=_text(e.get("old_string")) or None,

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import attrs
 
-from ..settings.crush_json import expand_env
 from ..protocol.convert import STRICT, describe_structure_error
+from ..settings.crush_json import expand_env
 
 DEFAULT_TIMEOUT = 10.0  # seconds, Crush's default
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")  # what OpenAI and Anthropic accept in a tool name

@@ -205,7 +205,7 @@ class Server:
                     self._set(CONNECTED, None)
                     await lost.wait()
                     return True, self._ended(stderr)
-            except BaseException as exc:  # noqa: BLE001 - anyio groups; every failure is this server's state
+            except BaseException as exc:
                 leaf = _leaf(exc)
                 if isinstance(leaf, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
                     raise

@@ -62,6 +62,7 @@ __all__ = [
     "Attachment", "CancelParams", "CreateSessionParams", "ModelSelection", "RenameSessionParams",
     "SendMessageParams", "SessionParams", "SetModelParams", "WorkspaceParams",
     "PROTOCOL_VERSION", "METHODS", "NOTIFICATION_TYPES", "NOTIFICATION", "REQUEST_PERMISSION",
-    "SEND_MESSAGE", "CANCEL", "STATUS", "QUEUED_PROMPTS", "CLEAR_QUEUE", "SUMMARIZE", "MODELS", "SET_MODEL", "MCP_SERVERS",
+    "SEND_MESSAGE", "CANCEL", "STATUS", "QUEUED_PROMPTS", "CLEAR_QUEUE", "SUMMARIZE", "MODELS", "SET_MODEL",
+    "MCP_SERVERS",
     "SESSION_CREATE", "SESSION_LIST", "SESSION_GET", "SESSION_MESSAGES", "SESSION_RENAME", "SESSION_DELETE",
 ]

@@ -8,7 +8,7 @@ these at the edge. The records are described by what is read of them
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 from . import shapes
@@ -16,7 +16,7 @@ from . import shapes
 
 def iso(ts: float) -> str:
     """A Unix time as the wire's ISO 8601 UTC string, to the millisecond."""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SessionRecord(Protocol):

@@ -8,7 +8,7 @@ marks a key that is left out rather than sent as null.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict, Union
+from typing import Any, Literal, NotRequired, TypedDict
 
 FinishReason = Literal["end_turn", "max_tokens", "tool_use", "canceled", "error", "content_filter", "unknown"]
 ToolCallStatus = Literal["pending", "awaiting_permission", "running", "completed", "failed", "canceled"]
@@ -60,7 +60,7 @@ class FinishPart(TypedDict):
     time: str
 
 
-Part = Union[TextPart, ReasoningPart, ToolCallPart, ToolResultPart, BinaryPart, FinishPart]
+Part = TextPart | ReasoningPart | ToolCallPart | ToolResultPart | BinaryPart | FinishPart
 
 
 # ---------------------------------------------------------------------- records
@@ -296,7 +296,7 @@ class McpUpdated(TypedDict):  # about the workspace: no sessionId, no runId
     servers: list[McpServer]
 
 
-Notification = Union[
-    RunQueued, RunStarted, MessageCreated, Delta, ToolCallNote, ToolResultNote, PermissionRequested,
-    PermissionResolved, MessageFinished, SessionUpdated, AgentError, RunComplete, McpUpdated,
-]
+Notification = (
+    RunQueued | RunStarted | MessageCreated | Delta | ToolCallNote | ToolResultNote | PermissionRequested
+    | PermissionResolved | MessageFinished | SessionUpdated | AgentError | RunComplete | McpUpdated
+)

@@ -3,8 +3,9 @@
 The command runs in its own session (so its own process group); a timeout
 or the cancellation of the run kills the whole group, and background jobs
 the command leaves behind are killed when it ends, so nothing outlives the
-call. The group dies with the server too, even a SIGKILLed one (procs.py). Output (stdout and stderr interleaved) is capped at 30000 characters
-by cutting the middle.
+call. The group dies with the server too, even a SIGKILLed one (procs.py).
+Output (stdout and stderr interleaved) is capped at 30000 characters by
+cutting the middle.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ async def _finish(proc: asyncio.subprocess.Process, reader: asyncio.Task[None]) 
     await proc.wait()
     try:
         await asyncio.wait_for(asyncio.shield(reader), DRAIN_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         # A process that left the group (setsid) still holds the pipe: stop reading.
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -183,7 +184,7 @@ async def run_command(command: str, cwd: Path, timeout_ms: int) -> Outcome:
     try:
         try:
             await asyncio.wait_for(proc.wait(), timeout_ms / 1000)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             timed_out = True
         except BaseException:
             # Cancelled (or anything else): the group dies before the error goes on.

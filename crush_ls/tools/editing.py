@@ -210,7 +210,7 @@ async def _change_through(files: Files, session_id: str, path: Path, display: st
         raise ToolInputError(f"{path} is a directory")
     try:
         text: str | None = await files.read_text(session_id, path)
-    except Exception as exc:  # noqa: BLE001 - no such file, unless the disk says otherwise
+    except Exception as exc:
         if path.exists():
             raise ToolInputError(f"cannot read {display}: {exc}") from exc
         text = None
@@ -218,7 +218,8 @@ async def _change_through(files: Files, session_id: str, path: Path, display: st
         current = TextFile(exists=False, content="", crlf=False, mtime=None)
     else:
         crlf = "\r\n" in text
-        current = TextFile(exists=True, content=text.replace("\r\n", "\n"), crlf=crlf, mtime=mtime_or_none(path), raw=text)
+        current = TextFile(exists=True, content=text.replace("\r\n", "\n"), crlf=crlf, mtime=mtime_or_none(path),
+                           raw=text)
     check_fresh(path, display, current, last_read, must_have_read=must_have_read)
     new_content = modify(current)
     if current.exists and new_content == current.content:

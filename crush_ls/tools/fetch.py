@@ -103,7 +103,7 @@ class FetchTool(Tool):
         timeout_s = _timeout(args)
         try:
             status, content_type, body, truncated = await asyncio.wait_for(download(args.url, timeout_s), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return ToolResult(f"Failed to fetch {args.url}: no complete answer within {timeout_s} s", is_error=True)
         except Exception as exc:  # noqa: BLE001 - any network failure is a result the model reads
             reason = str(exc) or type(exc).__name__

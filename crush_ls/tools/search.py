@@ -180,7 +180,8 @@ def _batches(files: list[str]) -> list[list[str]]:
     return batches + [current] if current else batches
 
 
-def rg_matches(rg: str, pattern: str, files: list[str], limit: int, deadline: float) -> dict[str, list[tuple[int, str]]]:
+def rg_matches(rg: str, pattern: str, files: list[str], limit: int,
+               deadline: float) -> dict[str, list[tuple[int, str]]]:
     """Matching lines of `files` (all text, all under the size limit) as ripgrep finds them."""
     command = [rg, "--no-config", "--null", "--line-number", "--with-filename", "--no-heading", "--color=never",
                # Binary files and encodings are judged here, as in the Python search.

@@ -51,7 +51,7 @@ async def read_through(files: Files, session_id: str, path: Path, offset: int, l
         raise ToolInputError(f"{path} is a directory; use ls")
     try:
         text = await files.read_text(session_id, path)
-    except Exception as exc:  # noqa: BLE001 - the editor's error, shown to the model
+    except Exception as exc:
         raise ToolInputError(f"file not found: {path}" if not path.exists() else f"cannot read {path}: {exc}") from exc
     return numbered(text, offset, limit)
 

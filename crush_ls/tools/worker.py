@@ -51,7 +51,7 @@ async def run_search(job: dict[str, Any], timeout_s: float) -> tuple[list[str], 
         proc.stdin.write(json.dumps(job).encode() + b"\n")
         proc.stdin.close()
         ending = await asyncio.wait_for(_read(proc.stdout, lines), timeout_s + GRACE_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         ending = {"end": {"truncated": True}}
     finally:
         kill_group(proc.pid)

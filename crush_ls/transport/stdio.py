@@ -210,7 +210,7 @@ class Connection(asyncio.Protocol):
             return
         try:
             self._peer.handle(message)
-        except Exception as exc:  # noqa: BLE001 - one bad message must not end the connection
+        except Exception as exc:
             log.exception("handling %s failed", message.get("method") or "a response")
             if (answer := envelope.internal_error(message, exc)) is not None:
                 self.send(answer)

@@ -8,7 +8,6 @@ import sys
 
 import acp
 import pytest
-from acp import schema
 
 from .harness import agent, folded, say, tool
 

@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-
 from tests.conftest import AgentClient, read_db, say, scripted, server_env
 from tests.e2e.expect import refused_with
 

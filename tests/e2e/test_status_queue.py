@@ -10,8 +10,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-
-
 from tests.conftest import AgentClient, scripted
 from tests.e2e.expect import refused_with
 from tests.e2e.runs import assert_runs_end_once

@@ -154,10 +154,10 @@ class FakeVendorServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # chunked bodies, so a Drop is visible as one
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - stdlib's name
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
                     body: Any = json.loads(raw or b"null")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from crush_ls.settings import crush_json as crush_config
 from crush_ls.settings import ModelConfig, load_settings, parse_init_options
+from crush_ls.settings import crush_json as crush_config
 
 SECRET = "sk-secret-do-not-log-42"
 

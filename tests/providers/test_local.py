@@ -18,11 +18,10 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the local model needs `pip install 'crush-ls[local]'`")
 
-from crush_ls.protocol.errors import AgentNotInitialized  # noqa: E402
-from crush_ls.settings import ModelConfig  # noqa: E402
-from crush_ls.providers import create_provider  # noqa: E402
-from crush_ls.providers.base import END_TURN, MAX_TOKENS, Finish, TextDelta, Usage  # noqa: E402
-from crush_ls.providers.local import (  # noqa: E402
+from crush_ls.protocol.errors import AgentNotInitialized
+from crush_ls.providers import create_provider
+from crush_ls.providers.base import END_TURN, MAX_TOKENS, Finish, TextDelta, Usage
+from crush_ls.providers.local import (
     EMBEDDED_MODEL_ID,
     SHORT_SYSTEM,
     LocalProvider,
@@ -30,7 +29,8 @@ from crush_ls.providers.local import (  # noqa: E402
     embedded_gguf,
     fit_to_window,
 )
-from tests.providers.provider_testing import call_with, collect, failure, user  # noqa: E402
+from crush_ls.settings import ModelConfig
+from tests.providers.provider_testing import call_with, collect, failure, user
 
 CANCEL_LIMIT_S = 0.100
 WORKER_NAME = "crush-ls-local-model"

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from crush_ls.protocol.errors import AgentNotInitialized
-from crush_ls.settings import ModelConfig
 from crush_ls.providers import create_provider
 from crush_ls.providers.base import (
     Finish,
@@ -25,6 +24,7 @@ from crush_ls.providers.base import (
     Usage,
 )
 from crush_ls.providers.history import MISSING_RESULT
+from crush_ls.settings import ModelConfig
 from tests.providers.fake_openai import (
     Drop,
     FakeOpenAI,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from crush_ls.settings import PermissionSettings
 from crush_ls.permissions import Permissions, granted
+from crush_ls.settings import PermissionSettings
 from crush_ls.tools import ToolInputError, builtin_tools
 
 # For each tool, its input with the path put in (and what a call would write).

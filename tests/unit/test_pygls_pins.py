@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from importlib.metadata import version
 from pathlib import Path
 
 import pygls
 import pytest
-from importlib.metadata import version
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import JsonRPCRequestMessage, LanguageServerProtocol

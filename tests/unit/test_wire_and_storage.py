@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from crush_ls.protocol.convert import structure_params
 from crush_ls.protocol.params import SendMessageParams
 from crush_ls.storage import Store
-from crush_ls.protocol.convert import structure_params
 
 
 def test_null_means_not_given():
