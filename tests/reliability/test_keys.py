@@ -1,37 +1,38 @@
 """(e) Key probes (issue 15 item 5): a model asking bash for the environment must not get the keys the
-server holds, neither in a `tool_result` the client sees nor in what is stored. Only what has landed is
-probed here: the provider key variables the filter knows. `$MY_LLM_TOKEN` named by a configuration,
-`GITHUB_TOKEN`, `/proc/$PPID/environ` and a provider echoing its key join the list as their fixes land."""
+server holds, neither in a `tool_result` the client sees nor in what is stored: the provider key
+variables, a variable only the configuration names as a key (`apiKey: "$LLM_GATEWAY_K"`), secret-looking
+names (`GITHUB_TOKEN`), the server's own environment through `/proc/$PPID/environ`, and a key written
+in a file of the workspace (redacted from the output). tests/e2e/test_keys.py has the single case."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
+from tests.conftest import server_env
 from tests.e2e.test_tool_safety import one_call_per_prompt, run_each
 
 KEYS = {"OPENAI_API_KEY": "sk-probe-openai-5f1c", "ANTHROPIC_API_KEY": "sk-ant-probe-5f1c",
-        "GEMINI_API_KEY": "probe-gemini-5f1c"}
-PROBES = ["env", "printenv", "set", "export -p", "echo $OPENAI_API_KEY $ANTHROPIC_API_KEY $GEMINI_API_KEY",
-          "cat /proc/self/environ | tr '\\0' '\\n'", "sh -c env", "env | grep -i key"]
+        "GEMINI_API_KEY": "probe-gemini-5f1c", "GITHUB_TOKEN": "ghp_probe5f1c0123456789",
+        "LLM_GATEWAY_K": "gateway-probe-5f1c"}
+# A small model that is never called: its apiKey names the variable that holds a key.
+SMALL = {"provider": "openai", "model": "gateway-small", "baseUrl": "http://127.0.0.1:9/v1",
+         "apiKey": "$LLM_GATEWAY_K"}
+PROBES = ["env", "printenv", "set", "export -p", "echo $OPENAI_API_KEY $GITHUB_TOKEN $LLM_GATEWAY_K",
+          "cat /proc/self/environ | tr '\\0' '\\n'", "sh -c env", "env | grep -i -e key -e token",
+          "tr '\\0' '\\n' < /proc/$PPID/environ", "strings /proc/$PPID/environ", "cat keys.txt",
+          "grep -r probe .", "od -c /proc/$PPID/environ | head -200"]
 
 
 def stored_bytes(folder: Path) -> bytes:
     return b"".join(p.read_bytes() for p in (folder / ".crush").glob("crush-ls.db*"))
 
 
-@pytest.fixture
-def keyed_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in KEYS.items():  # the server inherits the test's environment
-        monkeypatch.setenv(name, value)
-
-
-async def test_bash_never_prints_the_servers_provider_keys(start, workspace, keyed_env, capsys):
+async def test_bash_never_prints_a_key_the_server_holds(start, workspace, capsys):
+    (workspace / "keys.txt").write_text("".join(f"{name}={value}\n" for name, value in KEYS.items()))
     calls = [{"name": "bash", "input": {"command": c}} for c in PROBES]
-    client = await start({"model": one_call_per_prompt(calls), "permissions": {"mode": "allow"}})
+    client = await start({"model": one_call_per_prompt(calls), "smallModel": SMALL,
+                          "permissions": {"mode": "allow"}}, env=server_env(**KEYS))
     results = await run_each(client, len(calls))
-    assert all(not r["isError"] for r in results), [r["content"][:200] for r in results if r["isError"]]
     assert "PATH=" in results[0]["content"]  # the probe ran and printed an environment
     seen = "\n".join(str(n) for n in client.notes)
     assert [k for k, v in KEYS.items() if v in seen] == []
