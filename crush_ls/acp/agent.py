@@ -269,6 +269,10 @@ class AcpAgent:
     # ------------------------------------------------------------------ ACP: lifecycle
     async def initialize(self, protocol_version: int, client_capabilities: Any = None, client_info: Any = None,
                          **_: Any) -> schema.InitializeResponse:
+        if client_capabilities is not None and not isinstance(client_capabilities, schema.ClientCapabilities):
+            # The SDK hands on what it could not validate (a list, a string): refuse it as params, not a crash.
+            raise RequestError(-32602, "initialize: clientCapabilities must be an object",
+                               {"reason": "invalid_params"})
         fs = client_capabilities.fs if client_capabilities is not None else None
         if fs is not None and (fs.read_text_file or fs.write_text_file):
             from .files import EditorFiles

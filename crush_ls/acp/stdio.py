@@ -26,6 +26,9 @@ from ..transport.stdio import Writer
 
 log = logging.getLogger(__name__)
 
+# The client-to-agent notifications of ACP v1 (`_`-prefixed extensions go to the SDK too).
+SDK_NOTIFICATIONS = frozenset({"session/cancel"})
+
 
 def sdk_problem(message: dict[str, Any]) -> str | None:
     """Why a JSON-RPC message would upset the SDK's dispatcher, or None."""
@@ -35,6 +38,9 @@ def sdk_problem(message: dict[str, Any]) -> str | None:
         return "a response needs `result` or `error`"
     if "params" in message and not isinstance(message["params"], (dict, list, type(None))):
         return "`params` must be an object or an array"
+    method = message.get("method")
+    if "id" not in message and isinstance(method, str) and method not in SDK_NOTIFICATIONS and method[:1] != "_":
+        return f"unknown notification {method!r}"  # the SDK would log a traceback for it
     return None
 
 

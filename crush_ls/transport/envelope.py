@@ -43,7 +43,7 @@ def problem(data: Any) -> str | None:
         return "`id` must be a string or an integer"
     if data.get("method") == CANCEL_REQUEST:
         params = data.get("params")
-        if not isinstance(params, dict) or not valid_id(params.get("id")):
+        if not isinstance(params, dict) or params.get("id") is None or not valid_id(params["id"]):
             return "$/cancelRequest needs params.id, a string or an integer"
     return None
 

@@ -270,3 +270,25 @@ async def test_cancel_of_a_host_ends_its_folded_steered_run(start, workspace: Pa
     messages = await stored(client, session)
     assert roles(messages) == ["user", "assistant", "tool", "user", "assistant"]
     assert finish_reason(messages[-1]) == "canceled"
+
+
+async def test_a_tool_call_cancelled_while_running_stays_on_its_own_message(start):
+    from tests.conftest import scripted
+
+    client = await start({"model": scripted(
+        {"step": 0, "events": [{"toolCall": {"name": "bash", "input": {"command": "sleep 5"}}}]},
+        {"events": [{"text": "done"}]},
+    ), "permissions": {"mode": "allow"}})
+    session = await client.new_session()
+    run_id = (await client.send(session, "sleep"))["runId"]
+    running = await client.wait_for(lambda n: n["type"] == "tool_call" and n["toolCall"]["status"] == "running")
+    await client.call("agent/cancel", {"workspace": client.ws_uri, "sessionId": session})
+    await client.completed(run_id)
+    canceled = next(n for n in client.of_run(run_id)
+                    if n["type"] == "tool_call" and n["toolCall"]["status"] == "canceled")
+    assert canceled["messageId"] == running["messageId"]
+    stored_call = next(p for m in await client.session_messages(session) for p in m["parts"]
+                       if p["type"] == "tool_call")
+    assert stored_call["status"] == "canceled"
+    assert_runs_end_once(client.notes)
+

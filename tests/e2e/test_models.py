@@ -223,3 +223,20 @@ async def test_set_model_with_a_script_path_takes_effect_before_the_next_prompt(
     assert (await switching)["current"]["provider"] == "scripted"
     done = await client.completed((await sent)["runId"])
     assert done["text"] == "from the script file"
+
+
+async def test_a_model_replaced_by_set_model_lets_go_of_its_connections(start):
+    from tests.e2e.test_titles_summaries import model, open_connections, run
+    from tests.providers import fake_openai as openai
+
+    with openai.FakeOpenAI([openai.text_stream("one"), openai.text_stream("two")], titles="T") as main:
+        client = await start({"model": model(main)})
+        session = await client.new_session()
+        await run(client, session, "first")  # the first model keeps its connection alive
+        await client.wait_for(lambda n: n["type"] == "session_updated" and n["session"]["title"] == "T")
+        await client.call("agent/setModel", {"workspace": client.ws_uri, "model": model(main)})
+        await run(client, session, "second")
+        port = int(main.origin.rsplit(":", 1)[1])
+        assert open_connections(client._server.pid, port) == 1  # the current model's only
+        await client.shutdown_session()
+

@@ -150,3 +150,19 @@ async def test_cancelling_a_steered_run_before_it_folds_leaves_the_host(start, w
     messages = await stored(client, session)
     assert "never mind" not in [text(m) for m in messages if m["role"] == "user"]
     assert roles(messages) == ["user", "assistant", "tool", "assistant"]
+
+
+async def test_a_folded_steered_run_id_can_be_used_again_after_it_completed(start, workspace: Path):
+    # PROTOCOL: only a runId of a run that has not completed is invalid_params.
+    (workspace / "notes.txt").write_text("remember the milk\n")
+    client = await start({"model": steer_script()})
+    session = await client.new_session()
+    host = (await client.send(session, "host: read notes"))["runId"]
+    await client.wait_for(lambda n: n["type"] == "text_delta" and n["runId"] == host)
+    await client.send(session, "also mind the eggs", mode="steer", runId="steer-1")
+    steered = await client.completed("steer-1")
+    assert steered["foldedInto"] == host
+    again = await client.send(session, "plain again", runId="steer-1")
+    assert again["runId"] == "steer-1"
+    await client.completed("steer-1")
+

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pygls.exceptions import JsonRpcException
 
 from tests.conftest import AgentClient, say, scripted
 from tests.e2e.expect import refused_with
@@ -370,4 +371,18 @@ def test_seq_numbers_every_notification_and_run_complete_is_last(workspace: Path
         assert seen >= {"run_queued", "tool_call", "tool_result", "text_delta", "message_finished"}
     finally:
         server.close()
+
+
+async def test_an_attachment_whose_content_is_not_base64_is_invalid_params(start):
+    client = await start({"model": {"provider": "echo"}})
+    session = await client.new_session()
+    try:
+        await client.send(session, "look", attachments=[{"path": "a.txt", "mimeType": "text/plain",
+                                                         "content": "%%%not base64"}])
+    except JsonRpcException as exc:
+        assert exc.data["reason"] == "invalid_params"
+        assert "params.attachments[0].content" in str(exc)
+    else:
+        raise AssertionError("accepted, then the run failed with an internal error and lost the prompt")
+    assert await client.session_messages(session) == []
 

@@ -288,3 +288,20 @@ async def test_the_person_may_put_the_data_directory_outside(start, workspace: P
     await run_to_end(by_client, await by_client.new_session(), "hello")
     await by_client.shutdown_session()
     assert (chosen / "crush-ls.db").is_file() and not (workspace / ".crush").exists()
+
+
+def test_a_session_created_is_seen_by_the_request_right_behind_it(workspace: Path):
+    # PROTOCOL: requests take effect in the order they arrive.
+    from tests.raw import RawServer
+
+    raw = RawServer(workspace, {"model": {"provider": "echo"}})
+    try:
+        raw.write_together(*({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": {"workspace": raw.uri}}
+                             for msg_id, method in ((101, "session/create"), (102, "session/list"))))
+        answered: set[int] = set()
+        raw.read_until(lambda m: answered.add(m.get("id")) or {101, 102} <= answered)
+        created, listed = (next(m["result"] for m in raw.received if m.get("id") == i) for i in (101, 102))
+        assert [s["id"] for s in listed["sessions"]] == [created["id"]]
+    finally:
+        raw.close()
+

@@ -242,3 +242,19 @@ def test_status_right_after_send_message_sees_the_run(workspace: Path):
         assert status_all["busy"] is True and got["busy"] is True
     finally:
         server.close()
+
+
+async def test_the_session_stays_busy_between_a_run_and_the_next_queued_one(start):
+    client = await start({"model": {"provider": "echo", "delayMs": 100}})
+    session = await client.new_session()
+    first = (await client.send(session, "one two three four five"))["runId"]  # about 0.5 s
+    second = (await client.send(session, "four five"))["runId"]
+    done = await client.completed(first)
+    after = await client.wait_for(lambda n: n["seq"] > done["seq"] and n["type"] == "session_updated"
+                                  and "runId" not in n)
+    assert after["session"]["busy"] is True  # the second run is about to start
+    last = await client.completed(second)
+    after = await client.wait_for(lambda n: n["seq"] > last["seq"] and n["type"] == "session_updated"
+                                  and "runId" not in n)
+    assert after["session"]["busy"] is False
+

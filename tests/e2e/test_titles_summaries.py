@@ -439,3 +439,29 @@ async def test_anthropic_history_after_a_summary_is_one_user_message(start):
     (message,) = server.requests[2]["messages"]
     assert message["role"] == "user"
     assert [b["text"] for b in message["content"]] == ["SUMMARY: asked once", "next question"]
+
+
+async def test_a_rename_during_title_generation_is_kept(start):
+    import threading
+
+    from tests.providers import fake_openai as openai
+    from tests.providers.fake_vendor import Hold
+
+    release = threading.Event()
+    title = [Hold(release), *openai.text_stream("Late title")]
+    with openai.FakeOpenAI([openai.text_stream("answer")]) as main, \
+            openai.FakeOpenAI([title], titles=None) as small:
+        client = await start({"model": model(main), "smallModel": model(small, model="tiny-test")})
+        session = await client.new_session()
+        await run(client, session, "a prompt whose title is slow")
+        await requests_arrived(small, 1)
+        await client.call("session/rename", {"workspace": client.ws_uri, "sessionId": session, "title": "Mine"})
+        mark = client.notes[-1]["seq"]
+        release.set()
+        late = await client.wait_for(lambda n: n["seq"] > mark and n["type"] == "session_updated"
+                                     and n["sessionId"] == session)
+        assert late["session"]["title"] == "Mine"
+        got = await client.call("session/get", {"workspace": client.ws_uri, "sessionId": session})
+        assert got["title"] == "Mine"
+        await client.shutdown_session()
+
