@@ -100,22 +100,14 @@ def _parse_header(block: bytes) -> tuple[int | None, str]:
     return length, ""
 
 
-class ContentLength:
-    """LSP base protocol framing; the decoder half keeps state, so one per stream."""
+class _Buffered:
+    """What both decoders share: the bytes received, how far they are consumed and scanned."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
         self._buffer = bytearray()
         self._pos = 0  # start of what is not yet consumed
-        self._scanned = 0  # _buffer[_pos:_scanned] holds no header end (or no marker, when resyncing)
-        self._body: int | None = None  # length of the body being read, once its header is parsed
-        self._skip = 0  # bytes of a refused body still to discard
-        self._refused: tuple[int, bytearray] | None = None  # a refused frame's length and its first bytes
-        self._resync = False
-
-    @staticmethod
-    def frame(body: bytes) -> bytes:
-        return b"Content-Length: %d\r\n\r\n" % len(body) + body
+        self._scanned = 0  # _buffer[_pos:_scanned] holds no frame end yet (scan only new bytes)
 
     @property
     def pending(self) -> int:
@@ -124,6 +116,24 @@ class ContentLength:
     def feed(self, data: bytes) -> Iterator[Item]:
         self._buffer += data
         return self._items()
+
+    def _items(self) -> Iterator[Item]:
+        raise NotImplementedError
+
+
+class ContentLength(_Buffered):
+    """LSP base protocol framing; the decoder half keeps state, so one per stream."""
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        super().__init__(max_frame)  # _scanned: no header end (or no marker, when resyncing) before it
+        self._body: int | None = None  # length of the body being read, once its header is parsed
+        self._skip = 0  # bytes of a refused body still to discard
+        self._refused: tuple[int, bytearray] | None = None  # a refused frame's length and its first bytes
+        self._resync = False
+
+    @staticmethod
+    def frame(body: bytes) -> bytes:
+        return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
     def _items(self) -> Iterator[Item]:
         while (item := self._next()) is not None:
@@ -206,27 +216,16 @@ class ContentLength:
         return True
 
 
-class JsonLines:
+class JsonLines(_Buffered):
     """Newline-delimited JSON (ACP): one body per line, blank lines ignored."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self.max_frame = max_frame
-        self._buffer = bytearray()
-        self._pos = 0
-        self._scanned = 0
+        super().__init__(max_frame)
         self._dropping = False  # inside a line over the limit: discard up to its end
 
     @staticmethod
     def frame(body: bytes) -> bytes:
         return body + b"\n"
-
-    @property
-    def pending(self) -> int:
-        return len(self._buffer) - self._pos
-
-    def feed(self, data: bytes) -> Iterator[Item]:
-        self._buffer += data
-        return self._items()
 
     def _items(self) -> Iterator[Item]:
         while (end := self._buffer.find(b"\n", max(self._pos, self._scanned))) >= 0:
