@@ -26,6 +26,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
+from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import (
@@ -39,8 +40,9 @@ from pygls.protocol import (
 
 from . import __version__
 from . import protocol as p
+from .protocol.capabilities import ClientCapabilities
 from .protocol.convert import structure_params
-from .protocol.errors import CrushError, InvalidParams, ServerShuttingDown
+from .protocol.errors import ClientDeclined, CrushError, InvalidParams, ServerShuttingDown
 from .settings import InitOptions, parse_init_options
 from .transport import envelope
 from .transport.framing import encode
@@ -58,10 +60,6 @@ REQUEST_CANCELLED = -32800
 OWN_ID_PREFIX = "crush-ls/"  # ids of the server's own requests: never confused with the client's
 DELTAS = ("text_delta", "reasoning_delta")
 DELTA_BUDGET = 1 << 20  # characters of deltas queued per connection while the client does not read
-
-
-class ClientDeclined(Exception):
-    """The client answered a server request with an error, or cancelled it."""
 
 
 class ServerNotInitialized(CrushError):
@@ -172,6 +170,7 @@ class CrushServer(LanguageServer):
         self.shut_down = False  # `shutdown` was answered: only `exit` is accepted
         self.seq = 0
         self.client_asks_permissions = False
+        self.capabilities = ClientCapabilities()
         self.background: set[asyncio.Future[Any]] = set()
         self._own_ids = itertools.count(1)
         self._asked: dict[Any, asyncio.Future[Any]] = {}  # the server's requests, by id, awaiting the client
@@ -190,9 +189,11 @@ class CrushServer(LanguageServer):
             self._backend = _new_backend(self, self._settings, self._folders)
         return self._backend
 
-    def initialize(self, settings: InitOptions, folders: list[str], asks_permissions: bool) -> None:
+    def initialize(self, settings: InitOptions, folders: list[str], asks_permissions: bool,
+                   capabilities: ClientCapabilities) -> None:
         self._settings, self._folders = settings, folders
         self.client_asks_permissions = asks_permissions
+        self.capabilities = capabilities
 
     # ------------------------------------------------------------------ backend.Client
     def send(self, body: dict[str, Any]) -> None:
@@ -214,13 +215,20 @@ class CrushServer(LanguageServer):
         return self.client_asks_permissions and not self.shut_down
 
     async def ask(self, params: dict[str, Any]) -> Any:
-        msg_id = f"{OWN_ID_PREFIX}permission/{next(self._own_ids)}"
+        return await self.request(p.REQUEST_PERMISSION, params)
+
+    async def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
+        """A server-to-client request (id `crush-ls/<kind>/<n>`); its result. Withdrawn with
+        `$/cancelRequest` when the await is cancelled or `timeout` passes (TimeoutError)."""
+        kind = "permission" if method == p.REQUEST_PERMISSION else method.rpartition("/")[2]
+        msg_id = f"{OWN_ID_PREFIX}{kind}/{next(self._own_ids)}"
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._asked[msg_id] = future
-        self.protocol.write_json({"jsonrpc": "2.0", "id": msg_id, "method": p.REQUEST_PERMISSION, "params": params})
+        self.protocol.write_json({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
         try:
-            return await future
-        except asyncio.CancelledError:
+            async with asyncio.timeout(timeout):
+                return await future
+        except (asyncio.CancelledError, TimeoutError):
             if self._asked.pop(msg_id, None) is not None:  # withdrawn by the server: tell the client
                 self.protocol.write_json({"jsonrpc": "2.0", "method": envelope.CANCEL_REQUEST,
                                           "params": {"id": msg_id}})
@@ -363,7 +371,32 @@ def on_initialize(ls: CrushServer, params: types.InitializeParams) -> None:
         folders = [params.root_uri or f"file://{params.root_path}"]
     # Opened when `initialized` arrives (or by the first request that needs them):
     # the initialize answer does not wait for databases and models.
-    ls.initialize(settings, folders, isinstance(crush_caps, dict) and crush_caps.get("permissions") is True)
+    ls.initialize(settings, folders, _declared(crush_caps, "permissions"),
+                  client_capabilities(params.capabilities, crush_caps))
+
+
+def _value(encoding: Any) -> str:
+    return str(getattr(encoding, "value", encoding))  # pygls answers an enum member or a plain string
+
+
+def _declared(crush_caps: Any, name: str) -> bool:
+    return isinstance(crush_caps, dict) and crush_caps.get(name) is True
+
+
+def client_capabilities(caps: types.ClientCapabilities, crush_caps: Any) -> ClientCapabilities:
+    """The flags of "Documents and edits" (PROTOCOL) from what the client declared."""
+    workspace, window = caps.workspace, caps.window
+    edit = workspace.workspace_edit if workspace is not None else None
+    show = window.show_document if window is not None else None
+    return ClientCapabilities(
+        apply_edit=bool(workspace is not None and workspace.apply_edit),
+        document_changes=bool(edit is not None and edit.document_changes),
+        create_files=bool(edit is not None and types.ResourceOperationKind.Create in (edit.resource_operations or [])),
+        show_document=bool(show is not None and show.support),
+        save_document=_declared(crush_caps, "saveDocument"),
+        diagnostics=_declared(crush_caps, "diagnostics"),
+        position_encoding=_value(ServerCapabilitiesBuilder.choose_position_encoding(caps)),
+    )
 
 
 def on_initialized(ls: CrushServer, params: types.InitializedParams) -> None:
@@ -516,6 +549,9 @@ class CrushProtocol(LanguageServerProtocol):
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
         result = yield from super().lsp_initialize(params)
+        result.capabilities.text_document_sync = types.TextDocumentSyncOptions(
+            open_close=True, change=types.TextDocumentSyncKind.Incremental,
+            save=types.SaveOptions(include_text=False))
         result.capabilities.experimental = {
             "crush": {"version": p.PROTOCOL_VERSION, "methods": p.METHODS, "notificationTypes": p.NOTIFICATION_TYPES}
         }

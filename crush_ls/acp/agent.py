@@ -29,7 +29,8 @@ from .. import __version__
 from ..agent.turn import MAX_STEPS
 from ..backend import Backend, Workspace
 from ..protocol import Attachment, CancelParams, ModelSelection, SendMessageParams
-from ..protocol.errors import CrushError, InvalidParams, SessionNotFound, WorkspaceNotFound
+from ..protocol.capabilities import ClientCapabilities
+from ..protocol.errors import ClientDeclined, CrushError, InvalidParams, SessionNotFound, WorkspaceNotFound
 from ..settings import InitOptions, ModelConfig
 from ..storage import DB_NAME
 from ..tools.paths import is_inside
@@ -90,6 +91,7 @@ class AcpAgent:
     def __init__(self, settings: InitOptions, write: Callable[[dict[str, Any]], None]) -> None:
         self._write = write
         self.conn: AgentSideConnection | None = None
+        self.capabilities = ClientCapabilities()  # the editor's files are ACP's fs/* (`files`)
         self.backend = Backend(self)
         self.backend.init_options = settings
         self.sessions: dict[str, AcpSession] = {}
@@ -153,6 +155,10 @@ class AcpAgent:
 
     def can_ask(self) -> bool:
         return self.conn is not None
+
+    async def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
+        """backend.Client: ACP has none of crush-ls' server-to-client requests (`capabilities` says so)."""
+        raise ClientDeclined(f"{method} is not part of ACP")
 
     async def ask(self, params: dict[str, Any]) -> Any:
         """`agent/requestPermission` as `session/request_permission`, or answered by the session's mode."""

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ..protocol.capabilities import ClientCapabilities
+from ..protocol.errors import ClientDeclined
+
+__all__ = ["Client", "ClientCapabilities", "ClientDeclined", "WorkspaceAsker"]
+
 
 class Client(Protocol):
     """What the backend needs from the transport.
@@ -11,6 +16,9 @@ class Client(Protocol):
     A client may also have `files` (`tools.base.Files`): the file tools then read
     and write through it (the ACP adapter, when the editor serves `fs/*`).
     """
+
+    # What the client declared in `initialize` (all false until then, and for ACP).
+    capabilities: ClientCapabilities
 
     def send(self, body: dict[str, Any]) -> None:
         """Send one `agent/notification` (the transport numbers it)."""
@@ -20,6 +28,14 @@ class Client(Protocol):
 
     async def ask(self, params: dict[str, Any]) -> Any:
         """Send `agent/requestPermission`; cancelling the await withdraws it."""
+
+    async def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
+        """Send a server-to-client request and return its result.
+
+        Raises `ClientDeclined` when the client answers with an error or cancels it,
+        `TimeoutError` when no answer came within `timeout` seconds (the request is
+        then withdrawn with `$/cancelRequest`, as when the await is cancelled).
+        """
 
 
 class WorkspaceAsker:

@@ -15,6 +15,7 @@ The request params are re-exported here for the server's handler table.
 
 from __future__ import annotations
 
+from .capabilities import ClientCapabilities
 from .params import (
     Attachment,
     CancelParams,
@@ -47,6 +48,10 @@ SESSION_DELETE = "session/delete"
 
 NOTIFICATION = "agent/notification"
 REQUEST_PERMISSION = "agent/requestPermission"
+# Server-to-client requests of "Documents and edits" (LSP's own: workspace/applyEdit, window/showDocument).
+SAVE_DOCUMENT = "agent/saveDocument"
+APPLY_EDIT = "workspace/applyEdit"
+SHOW_DOCUMENT = "window/showDocument"
 
 METHODS = [
     SEND_MESSAGE, CANCEL, STATUS, QUEUED_PROMPTS, CLEAR_QUEUE, SUMMARIZE, MODELS, SET_MODEL, MCP_SERVERS,
@@ -61,7 +66,9 @@ NOTIFICATION_TYPES = [
 __all__ = [
     "Attachment", "CancelParams", "CreateSessionParams", "ModelSelection", "RenameSessionParams",
     "SendMessageParams", "SessionParams", "SetModelParams", "WorkspaceParams",
+    "ClientCapabilities",
     "PROTOCOL_VERSION", "METHODS", "NOTIFICATION_TYPES", "NOTIFICATION", "REQUEST_PERMISSION",
+    "SAVE_DOCUMENT", "APPLY_EDIT", "SHOW_DOCUMENT",
     "SEND_MESSAGE", "CANCEL", "STATUS", "QUEUED_PROMPTS", "CLEAR_QUEUE", "SUMMARIZE", "MODELS", "SET_MODEL",
     "MCP_SERVERS",
     "SESSION_CREATE", "SESSION_LIST", "SESSION_GET", "SESSION_MESSAGES", "SESSION_RENAME", "SESSION_DELETE",

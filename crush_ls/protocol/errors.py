@@ -20,6 +20,10 @@ CODES = {
 }
 
 
+class ClientDeclined(Exception):
+    """The client answered a server-to-client request with an error, or cancelled it."""
+
+
 class CrushError(Exception):
     """An error a client can branch on (by `reason`) and a person can act on (by message)."""
 

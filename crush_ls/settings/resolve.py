@@ -43,6 +43,8 @@ class InitOptions:
     permissions: InitPermissions = attrs.Factory(InitPermissions)
     data_directory: str | None = None
     stream_interval_ms: float = 16
+    # Show each edit of the agent in the editor (window/showDocument, takeFocus false).
+    follow_agent: bool = False
     # MCP servers by name, Crush's shape (crush_ls.mcp.config); they win over crush.json's by name.
     mcp: dict[str, Any] = attrs.Factory(dict)
 
