@@ -60,10 +60,37 @@
     return node;
   }
 
+  function chip(item, removable) {
+    const node = el('span', `chip chip-${item.kind}`);
+    node.title = item.title || item.uri || '';
+    node.appendChild(el('span', 'chip-label', escapeHtml(item.label)));
+    if (removable) {
+      const remove = el('button', 'chip-remove', '×');
+      remove.type = 'button';
+      remove.title = `Do not send ${item.label}`;
+      remove.addEventListener('click', () => vscode.postMessage({ type: 'removeContext', key: item.key }));
+      node.appendChild(remove);
+    }
+    return node;
+  }
+
   function renderEntry(entry) {
     const node = el('div', `entry ${entry.role}${entry.streaming ? ' streaming' : ''}`);
     node.dataset.id = entry.id;
-    node.appendChild(el('div', 'role', entry.role === 'assistant' ? 'Crush' : entry.role === 'user' ? 'You' : 'Error'));
+    const role = el('div', 'role', entry.role === 'assistant' ? 'Crush' : entry.role === 'user' ? 'You' : 'Error');
+    if (entry.role === 'user') {
+      const rewind = el('button', 'rewind link', '↶ rewind');
+      rewind.type = 'button';
+      rewind.title = 'Go back to before this message: restore the files the agent changed from here on';
+      rewind.addEventListener('click', () => vscode.postMessage({ type: 'rewind', messageId: entry.id }));
+      role.appendChild(rewind);
+    }
+    node.appendChild(role);
+    if (entry.context && entry.context.length) {
+      const chips = el('div', 'chips');
+      entry.context.forEach((c) => chips.appendChild(chip(c, false)));
+      node.appendChild(chips);
+    }
     if (entry.reasoning) {
       node.appendChild(el('details', 'reasoning', `<summary>Thinking</summary>${markdown(entry.reasoning)}`));
     }
@@ -93,8 +120,47 @@
     if (nearBottom || change.reset) messages.scrollTop = messages.scrollHeight;
   }
 
+  const STATUS_LETTER = { added: 'A', modified: 'M', deleted: 'D' };
+
+  function renderChanges(changes) {
+    const section = $('changes');
+    const files = changes ? changes.files : [];
+    section.hidden = files.length === 0;
+    $('changes-title').textContent = `${files.length} changed file${files.length === 1 ? '' : 's'}`;
+    const list = $('changes-list');
+    list.textContent = '';
+    for (const f of files) {
+      const row = el('li', `change change-${f.status}`);
+      row.dataset.path = f.path;
+      const open = el('a', 'change-path', `<span class="change-status">${STATUS_LETTER[f.status] || '?'}</span> ${escapeHtml(f.path)}`);
+      open.href = '#';
+      open.title = `Open the diff of ${f.path} (before ↔ now)`;
+      open.addEventListener('click', (e) => { e.preventDefault(); vscode.postMessage({ type: 'openChange', path: f.path }); });
+      row.appendChild(open);
+      row.appendChild(el('span', 'change-counts', `<span class="add">+${f.additions}</span> <span class="del">-${f.deletions}</span>`));
+      for (const [decision, label] of [['accept', '✓'], ['reject', '✗']]) {
+        const button = el('button', `icon change-${decision}`, label);
+        button.type = 'button';
+        button.title = `${decision === 'accept' ? 'Accept' : 'Reject'} every change of ${f.path}`;
+        button.addEventListener('click', () => vscode.postMessage({ type: 'review', path: f.path, decision }));
+        row.appendChild(button);
+      }
+      list.appendChild(row);
+    }
+  }
+
+  function renderContext(chips) {
+    const box = $('context');
+    box.textContent = '';
+    chips.forEach((c) => box.appendChild(chip(c, true)));
+    box.hidden = chips.length === 0;
+  }
+
   function renderStatus(status) {
     $('busy').hidden = !status.busy;
+    renderChanges(status.changes);
+    $('rewound').hidden = !status.canUnrewind;
+    $('take-back').hidden = status.queued.length === 0;
     const queue = $('queue');
     queue.hidden = status.queued.length === 0;
     queue.textContent = status.queued.length ? `${status.queued.length} queued` : '';
@@ -145,6 +211,10 @@
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
   });
   $('cancel').addEventListener('click', () => vscode.postMessage({ type: 'cancel' }));
+  $('take-back').addEventListener('click', () => vscode.postMessage({ type: 'takeBack' }));
+  $('accept-all').addEventListener('click', () => vscode.postMessage({ type: 'review', decision: 'accept' }));
+  $('reject-all').addEventListener('click', () => vscode.postMessage({ type: 'review', decision: 'reject' }));
+  $('unrewind').addEventListener('click', () => vscode.postMessage({ type: 'unrewind' }));
   $('new-session').addEventListener('click', () => vscode.postMessage({ type: 'newSession' }));
   $('pick-session').addEventListener('click', () => vscode.postMessage({ type: 'pickSession' }));
   sessions.addEventListener('change', () => vscode.postMessage({ type: 'openSession', sessionId: sessions.value }));
@@ -155,6 +225,8 @@
     else if (message.type === 'sessions') renderSessions(message.sessions, message.currentId);
     else if (message.type === 'error') showError(message.message);
     else if (message.type === 'server') showServer(message.kind, message.message);
+    else if (message.type === 'context') renderContext(message.chips);
+    else if (message.type === 'setPrompt') { prompt.value = message.text; prompt.focus(); }
   });
   vscode.postMessage({ type: 'ready' });
 })();

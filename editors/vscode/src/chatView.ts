@@ -3,6 +3,8 @@
 
 import * as vscode from 'vscode';
 import { CrushConnection, ServerStartError, ServerStatus, Started, errorMessage } from './connection';
+import { ActiveEditorContext } from './editorContext';
+import { SendMessageResult } from './protocol';
 import { ChatChange, ChatEntry, ChatSession, ChatStatus } from './session';
 
 type FromWebview =
@@ -11,10 +13,25 @@ type FromWebview =
   | { type: 'cancel' }
   | { type: 'newSession' }
   | { type: 'pickSession' }
-  | { type: 'openSession'; sessionId: string };
+  | { type: 'openSession'; sessionId: string }
+  | { type: 'removeContext'; key: string }
+  | { type: 'takeBack' }
+  | { type: 'openChange'; path: string }
+  | { type: 'review'; path?: string; decision: 'accept' | 'reject' }
+  | { type: 'rewind'; messageId: string }
+  | { type: 'unrewind' };
 
 /** Coalesces streamed changes into at most one post per frame. */
 const FLUSH_MS = 16;
+
+function ellipsis(text: string, max: number): string {
+  const line = text.trim().replace(/\s+/g, ' ');
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+function restoredText(paths: string[] | undefined): string {
+  return paths?.length ? `; restored ${paths.join(', ')}` : '';
+}
 
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   static readonly viewId = 'crush.chat';
@@ -29,13 +46,18 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   /** What the view says about the server (a failure, a reconnect), also for a view opened later. */
   private serverStatus: ServerStatus | undefined;
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly connection: CrushConnection) {
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly connection: CrushConnection,
+    private readonly editorContext: ActiveEditorContext,
+  ) {
     this.disposables.push(
       connection.onDidStart((started) => {
         this.showServerStatus(undefined);
         this.follow(started.chat);
       }),
       connection.onDidChangeStatus((status) => this.showServerStatus(status)),
+      editorContext.onDidChange(() => this.postContext()),
     );
   }
 
@@ -87,6 +109,18 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     });
   }
 
+  /** Sends a prompt with the context chips the view shows. */
+  send(text: string): Promise<SendMessageResult | undefined> {
+    return this.run(async (chat) => {
+      const hadSession = chat.sessionId !== undefined;
+      const result = await chat.send(text, 'queue', this.editorContext.items());
+      if (!hadSession) {
+        await this.postSessions(chat);
+      }
+      return result;
+    });
+  }
+
   async newSession(): Promise<void> {
     await this.run(async (chat) => {
       await chat.newSession();
@@ -98,19 +132,14 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     switch (message.type) {
       case 'ready':
         this.showServerStatus(this.serverStatus);
+        this.postContext();
         await this.run(async (chat) => {
           this.post({ type: 'change', ...chat.snapshot() });
           await this.postSessions(chat);
         });
         break;
       case 'send':
-        await this.run(async (chat) => {
-          const hadSession = chat.sessionId !== undefined;
-          await chat.send(message.text);
-          if (!hadSession) {
-            await this.postSessions(chat);
-          }
-        });
+        await this.send(message.text);
         break;
       case 'cancel':
         await this.run((chat) => chat.cancel());
@@ -124,7 +153,63 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       case 'openSession':
         await this.run((chat) => chat.open(message.sessionId));
         break;
+      case 'removeContext':
+        this.editorContext.remove(message.key);
+        break;
+      case 'takeBack':
+        await this.run(async (chat) => {
+          const prompt = await chat.takeBack();
+          if (prompt !== undefined) {
+            this.post({ type: 'setPrompt', text: prompt });
+          }
+        });
+        break;
+      case 'openChange':
+        await vscode.commands.executeCommand('crush.openChange', message.path);
+        break;
+      case 'review':
+        await (message.path
+          ? vscode.commands.executeCommand(message.decision === 'accept' ? 'crush.acceptFile' : 'crush.rejectFile', message.path)
+          : vscode.commands.executeCommand(message.decision === 'accept' ? 'crush.acceptAll' : 'crush.rejectAll'));
+        break;
+      case 'rewind':
+        await this.run((chat) => this.rewind(chat, message.messageId));
+        break;
+      case 'unrewind':
+        await this.run(async (chat) => {
+          const result = await chat.unrewind();
+          void vscode.window.showInformationMessage(`Crush: rewind undone${restoredText(result.restored)}.`);
+        });
+        break;
     }
+  }
+
+  /** Asks first, naming the files it will restore; then rewinds and puts the prompt back in the box. */
+  private async rewind(chat: ChatSession, messageId: string): Promise<void> {
+    const entry = chat.snapshot().entries.find((e) => e.id === messageId);
+    const files = await chat.filesChangedSince(messageId);
+    const detail = files.length
+      ? `These files go back to how they were before it:\n${files.map((f) => `${f.path} (${f.status === 'added' ? 'deleted again' : f.status === 'deleted' ? 'brought back' : 'restored'})`).join('\n')}`
+      : 'No file was changed from there on.';
+    const choice = await vscode.window.showWarningMessage(
+      `Rewind to before "${ellipsis(entry?.text ?? 'this message', 60)}"? The messages from there on are hidden.`,
+      { modal: true, detail },
+      'Rewind',
+    );
+    if (choice !== 'Rewind') {
+      return;
+    }
+    const result = await chat.rewind(messageId);
+    if (entry?.text) {
+      this.post({ type: 'setPrompt', text: entry.text });
+    }
+    if (result.conflicts?.length) {
+      void vscode.window.showWarningMessage(`Crush: rewound, but left ${result.conflicts.join(', ')} as you changed ${result.conflicts.length > 1 ? 'them' : 'it'} after the agent did.`);
+    }
+  }
+
+  private postContext(): void {
+    this.post({ type: 'context', chips: this.editorContext.current().map(({ key, label, kind, title }) => ({ key, label, kind, title })) });
   }
 
   private showServerStatus(status: ServerStatus | undefined): void {
@@ -199,10 +284,19 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     <button id="new-session" class="icon" title="New session">+</button>
   </header>
   <main id="messages" aria-live="polite"></main>
-  <div id="status"><span id="busy" hidden>Working…</span><span id="queue" hidden></span></div>
+  <section id="changes" hidden>
+    <div class="changes-head"><span id="changes-title"></span>
+      <button id="accept-all" class="secondary" title="Keep every change of this turn">Accept all</button>
+      <button id="reject-all" class="secondary" title="Revert every change of this turn">Reject all</button>
+    </div>
+    <ul id="changes-list"></ul>
+  </section>
+  <div id="rewound" hidden>Rewound. <button id="unrewind" class="secondary">Undo rewind</button></div>
+  <div id="status"><span id="busy" hidden>Working…</span><span id="queue" hidden></span><button id="take-back" class="link" hidden title="Put the last queued prompt back in the box">take back</button></div>
   <div id="server" role="status" hidden></div>
   <div id="error" role="alert" hidden></div>
   <form id="composer">
+    <div id="context" aria-label="Context sent with the prompt"></div>
     <textarea id="prompt" rows="3" placeholder="Ask Crush… (Enter to send, Shift+Enter for a new line)"></textarea>
     <div class="buttons">
       <button id="send" type="submit">Send</button>

@@ -8,6 +8,7 @@ import { CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, Reveal
 import { CLIENT_EXPERIMENTAL_CAPABILITIES, CrushApi, buildInitializationOptions, parseModelSetting } from './protocol';
 import { ChatSession } from './session';
 import { askPermission } from './permissions';
+import { EditorBridge, workspaceDocumentSelector } from './editorBridge';
 import { InstallError, installServer, installedServer, run } from './install';
 import { ServerProcess, SpawnError, describeExit, describeFailure } from './serverProcess';
 
@@ -16,6 +17,7 @@ export interface Started {
   api: CrushApi;
   chat: ChatSession;
   process: ServerProcess | undefined;
+  bridge: EditorBridge;
 }
 
 /** What the view shows about the server, beside the chat. */
@@ -160,10 +162,12 @@ export class CrushConnection implements vscode.Disposable {
     };
     let started: Started | undefined;
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [],
+      // Open files of the workspace are synced: the agent reads their unsaved text and edits
+      // them through workspace/applyEdit (applied by the client, so Ctrl+Z undoes them).
+      documentSelector: workspaceDocumentSelector(),
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
-      initializationOptions: buildInitializationOptions(config.get('model'), config.get('permissions.mode')),
+      initializationOptions: initializationOptions(config),
       initializationFailedHandler: () => false,
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue, handled: true }),
@@ -201,9 +205,11 @@ export class CrushConnection implements vscode.Disposable {
     const workspace = folder ? client.code2ProtocolConverter.asUri(folder.uri) : undefined;
     const api = new CrushApi(client, workspace);
     api.setPermissionHandler(askPermission);
+    const bridge = new EditorBridge(client);
+    api.setEditorHandlers(bridge);
     const chat = new ChatSession(api);
     chat.onError((message) => void vscode.window.showErrorMessage(`Crush: ${message}`));
-    started = { client, api, chat, process };
+    started = { client, api, chat, process, bridge };
     this.startedEmitter.fire(started);
     return started;
   }
@@ -282,7 +288,7 @@ export class CrushConnection implements vscode.Disposable {
     const config = vscode.workspace.getConfiguration('crush');
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     // The options the server gets: the model of the settings is the one to check.
-    const options = JSON.stringify(buildInitializationOptions(config.get('model'), config.get('permissions.mode')));
+    const options = JSON.stringify(initializationOptions(config));
     const args = [...launch.args, 'doctor', ...(folder ? ['--folder', folder] : []), '--init-options', options];
     const ran = await run(launch.command, args, this.output);
     this.output.info(`crush-ls doctor exited with code ${ran.code}`);
@@ -299,6 +305,7 @@ export class CrushConnection implements vscode.Disposable {
       this.stopping.add(started.client);
       started.chat.dispose();
       started.api.dispose();
+      started.bridge.dispose();
       await started.client.stop(EXIT_GRACE_MS).catch((e) => this.output.appendLine(`stop: ${String(e)}`));
       if (started.process && !(await started.process.exitWithin(EXIT_GRACE_MS))) {
         started.process.child.kill();
@@ -310,7 +317,7 @@ export class CrushConnection implements vscode.Disposable {
     if (this.applyingInstall) {
       return; // install() restarts once the settings are written
     }
-    if (e.affectsConfiguration('crush.server') || e.affectsConfiguration('crush.permissions')) {
+    if (e.affectsConfiguration('crush.server') || e.affectsConfiguration('crush.permissions') || e.affectsConfiguration('crush.followAgent')) {
       if (this.current || this.failure) {
         await this.restart().catch(() => undefined);
       }
@@ -325,6 +332,10 @@ export class CrushConnection implements vscode.Disposable {
       }
     }
   }
+}
+
+function initializationOptions(config: vscode.WorkspaceConfiguration): ReturnType<typeof buildInitializationOptions> {
+  return buildInitializationOptions(config.get('model'), config.get('permissions.mode'), config.get('followAgent'));
 }
 
 export function errorMessage(error: unknown): string {

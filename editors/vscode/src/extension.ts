@@ -3,7 +3,9 @@
 
 import * as vscode from 'vscode';
 import { ChatViewProvider } from './chatView';
+import { ChangesController } from './changes';
 import { CrushConnection } from './connection';
+import { ActiveEditorContext } from './editorContext';
 import { McpStatus } from './mcpStatus';
 import { registerParticipant } from './participant';
 import { SendMessageResult } from './protocol';
@@ -12,12 +14,15 @@ let connection: CrushConnection | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   connection = new CrushConnection(context);
-  const view = new ChatViewProvider(context.extensionUri, connection);
+  const editorContext = new ActiveEditorContext();
+  const view = new ChatViewProvider(context.extensionUri, connection, editorContext);
   const mcp = new McpStatus(connection);
   context.subscriptions.push(
     connection,
+    editorContext,
     view,
     mcp,
+    new ChangesController(connection),
     vscode.commands.registerCommand('crush.mcpServers', () => mcp.pick()),
     vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, view),
     vscode.commands.registerCommand('crush.send', (text?: unknown) => send(view, text)),
@@ -48,5 +53,5 @@ async function send(view: ChatViewProvider, text?: unknown): Promise<SendMessage
     return undefined;
   }
   await vscode.commands.executeCommand(`${ChatViewProvider.viewId}.focus`);
-  return view.run((chat) => chat.send(prompt));
+  return view.send(prompt);
 }

@@ -3,6 +3,7 @@
 
 import * as vscode from 'vscode';
 import { CrushConnection, errorMessage } from './connection';
+import { contextOfReferences } from './editorContext';
 import { SendMessageParams, ToolCall } from './protocol';
 import { streamRun } from './session';
 
@@ -30,9 +31,12 @@ async function answer(
     const { api } = await connection.get();
     sessionId = previousSessionId(context) ?? (await api.createSession(request.prompt.slice(0, 50))).id;
     stream.progress('Crush is working…');
+    // VS Code's chips (the current file unless the person removed it, #file, #selection) go as context.
+    const editorContext = await contextOfReferences(request.references);
+    connection.output.info(`@crush: context ${editorContext.map((c) => `${c.kind} ${c.uri}`).join(', ') || '(none)'}; references ${request.references.map((r) => r.id).join(', ') || '(none)'}`);
     const run = await streamRun(
       api,
-      { sessionId, prompt: request.prompt, attachments: await attachmentsOf(request.references) },
+      { sessionId, prompt: request.prompt, attachments: attachmentsOf(request.references), context: editorContext },
       {
         onText: (text) => stream.markdown(text),
         onToolCall: (call) => reportToolCall(stream, call),
@@ -84,24 +88,7 @@ function reportToolCall(stream: vscode.ChatResponseStream, call: ToolCall): void
 
 type Attachment = NonNullable<SendMessageParams['attachments']>[number];
 
-/** `#file` and selection references as text attachments (crush-ls inlines them into the prompt). */
-async function attachmentsOf(references: readonly vscode.ChatPromptReference[]): Promise<Attachment[]> {
-  const attachments: Attachment[] = [];
-  for (const reference of references) {
-    const value = reference.value;
-    try {
-      if (value instanceof vscode.Uri) {
-        const document = await vscode.workspace.openTextDocument(value);
-        attachments.push({ path: value.fsPath, uri: value.toString(), text: document.getText() });
-      } else if (value instanceof vscode.Location) {
-        const document = await vscode.workspace.openTextDocument(value.uri);
-        attachments.push({ path: value.uri.fsPath, uri: value.uri.toString(), text: document.getText(value.range) });
-      } else if (typeof value === 'string') {
-        attachments.push({ path: reference.id, text: value });
-      }
-    } catch {
-      // A binary or vanished file: the prompt still names it; nothing to inline.
-    }
-  }
-  return attachments;
+/** References that are text, not files (those go as context), as text attachments. */
+function attachmentsOf(references: readonly vscode.ChatPromptReference[]): Attachment[] {
+  return references.flatMap((r) => (typeof r.value === 'string' ? [{ path: r.id, text: r.value }] : []));
 }

@@ -25,7 +25,120 @@ export type Part =
   | { type: 'tool_call'; id: string; name: string; input: unknown; status: ToolStatus }
   | { type: 'tool_result'; toolCallId: string; name: string; content: string; isError: boolean; metadata?: ToolMetadata }
   | { type: 'binary'; path?: string; mimeType: string; data: string }
+  | { type: 'context'; uri: string; range?: Range; kind: ContextKind; text?: string }
   | { type: 'finish'; reason: string; message?: string; time: string };
+
+/** LSP positions: zero-based line and UTF-16 character. */
+export interface Position {
+  line: number;
+  character: number;
+}
+
+export interface Range {
+  start: Position;
+  end: Position;
+}
+
+export type ContextKind = 'file' | 'selection' | 'diagnostics';
+
+/** What the editor shows the person, sent with a prompt (`agent/sendMessage.context`). */
+export interface ContextItem {
+  uri: string;
+  range?: Range;
+  text?: string;
+  kind: ContextKind;
+}
+
+/** An LSP Diagnostic, as `agent/diagnostics` answers it. */
+export interface Diagnostic {
+  range: Range;
+  severity?: 1 | 2 | 3 | 4;
+  code?: number | string;
+  source?: string;
+  /** LSP 3.18 allows markup here. */
+  message: string | { kind: string; value: string };
+  [key: string]: unknown;
+}
+
+export interface DiagnosticsParams {
+  uris?: string[];
+}
+
+export interface DiagnosticsResult {
+  items: Array<{ uri: string; diagnostics: Diagnostic[] }>;
+}
+
+export type ChangeStatus = 'added' | 'modified' | 'deleted';
+
+/** One hunk of a changed file, with an id stable across `agent/changes` calls. */
+export interface Hunk {
+  id: string;
+  /** 1-based first line and line count in the before text (a pure insertion: the line before, count 0). */
+  oldStart: number;
+  oldLines: number;
+  /** The same in the file as it is now. */
+  newStart: number;
+  newLines: number;
+  /** The hunk's unified diff lines (`@@` header first), when the server gives them. */
+  diff?: string;
+  [key: string]: unknown;
+}
+
+/** One file of `agent/changes`. */
+export interface FileChange {
+  path: string;
+  uri?: string;
+  status: ChangeStatus;
+  /** Null when binary or too large (see `binary`, `tooLarge`). */
+  before: string | null;
+  after: string | null;
+  binary?: boolean;
+  tooLarge?: boolean;
+  diff: string;
+  hunks: Hunk[];
+  additions?: number;
+  deletions?: number;
+}
+
+export interface ChangesParams {
+  sessionId: string;
+  runId?: string;
+  sinceMessageId?: string;
+}
+
+export interface ChangesResult {
+  files: FileChange[];
+}
+
+export type ReviewDecision = 'accept' | 'reject';
+
+export interface ReviewParams {
+  sessionId: string;
+  path: string;
+  hunks: Array<{ id: string; decision: ReviewDecision }>;
+}
+
+export interface RewindResult {
+  /** Files put back, by path (also those deleted because the agent created them). */
+  restored: string[];
+  /** Files the person changed after the agent did, left alone (see `force`). */
+  conflicts: string[];
+  [key: string]: unknown;
+}
+
+/** Lines added and removed by a unified diff (headers not counted). */
+export function diffCounts(diff: string): { additions: number; deletions: number } {
+  let additions = 0;
+  let deletions = 0;
+  for (const line of diff.split('\n')) {
+    if (line.startsWith('+') && !line.startsWith('+++')) {
+      additions++;
+    } else if (line.startsWith('-') && !line.startsWith('---')) {
+      deletions++;
+    }
+  }
+  return { additions, deletions };
+}
 
 export interface ToolMetadata {
   diff?: string;
@@ -105,6 +218,7 @@ export type Notification = Base & (
   | RunComplete
   // About the workspace: it has no sessionId (nor runId).
   | { type: 'mcp_updated'; name: string; servers: McpServer[] }
+  | { type: 'change_reviewed'; path: string; hunks: Array<{ id: string; decision: ReviewDecision }>; [key: string]: unknown }
 );
 
 /** One MCP server of the workspace (`agent/mcpServers`, `mcp_updated`; docs/mcp.md). */
@@ -154,6 +268,7 @@ export interface SendMessageParams {
   prompt: string;
   runId?: string;
   attachments?: Array<{ path?: string; uri?: string; mimeType?: string; text?: string; content?: string }>;
+  context?: ContextItem[];
   mode?: 'queue' | 'steer';
 }
 
@@ -188,13 +303,28 @@ export interface InitializationOptions {
   permissions?: { mode?: PermissionMode; allowedTools?: string[]; timeoutMs?: number };
   dataDirectory?: string;
   streamIntervalMs?: number;
+  /** Show each file the agent edits (`window/showDocument`, without taking focus). */
+  followAgent?: boolean;
 }
 
-/** The client capability that tells the server we answer `agent/requestPermission`. */
-export const CLIENT_EXPERIMENTAL_CAPABILITIES = { crush: { permissions: true } } as const;
+/**
+ * The client capabilities that tell the server we answer `agent/requestPermission`,
+ * `agent/saveDocument` and `agent/diagnostics`.
+ */
+export const CLIENT_EXPERIMENTAL_CAPABILITIES = { crush: { permissions: true, saveDocument: true, diagnostics: true } } as const;
 
 export const NOTIFICATION_METHOD = 'agent/notification';
 export const PERMISSION_METHOD = 'agent/requestPermission';
+export const SAVE_DOCUMENT_METHOD = 'agent/saveDocument';
+export const DIAGNOSTICS_METHOD = 'agent/diagnostics';
+
+/** The editor's side of the server-to-client requests about documents. */
+export interface EditorHandlers {
+  /** Saves the open document (`agent/saveDocument`); false when it is not open or the save failed. */
+  saveDocument(uri: string): Promise<boolean>;
+  /** The editor's diagnostics of these documents, or of every file it knows (`agent/diagnostics`). */
+  diagnostics(uris: string[] | undefined): Promise<DiagnosticsResult['items']>;
+}
 
 // ---------------------------------------------------------------------------
 // Transport: the small surface both LanguageClient and MessageConnection offer.
@@ -235,6 +365,19 @@ export class CrushError extends Error {
 
 export type PermissionHandler = (request: PermissionRequest, token: CancellationToken) => Promise<Decision>;
 
+export interface QueueResult {
+  cleared: number;
+  prompts?: string[];
+  runIds?: string[];
+}
+
+export interface PopQueueResult {
+  /** The prompt taken back, or null when nothing was queued. */
+  prompt: string | null;
+  runId?: string | null;
+  [key: string]: unknown;
+}
+
 /**
  * Typed requests to one workspace of a crush-ls server, plus one fan-out point
  * for its notifications (so several listeners share a single subscription:
@@ -243,12 +386,15 @@ export type PermissionHandler = (request: PermissionRequest, token: Cancellation
 export class CrushApi {
   private readonly listeners = new Set<(n: Notification) => void>();
   private permissionHandler: PermissionHandler | undefined;
+  private editorHandlers: EditorHandlers | undefined;
   private readonly subscriptions: Disposable[];
 
   constructor(private readonly rpc: Rpc, readonly workspace?: string) {
     this.subscriptions = [
       rpc.onNotification(NOTIFICATION_METHOD, (n: Notification) => this.dispatch(n)),
       rpc.onRequest(PERMISSION_METHOD, (p: PermissionRequest, token) => this.answerPermission(p, token)),
+      rpc.onRequest(SAVE_DOCUMENT_METHOD, (p: { uri?: unknown }) => this.answerSave(p)),
+      rpc.onRequest(DIAGNOSTICS_METHOD, (p: DiagnosticsParams | undefined) => this.answerDiagnostics(p)),
     ];
   }
 
@@ -264,6 +410,10 @@ export class CrushApi {
 
   setPermissionHandler(handler: PermissionHandler | undefined): void {
     this.permissionHandler = handler;
+  }
+
+  setEditorHandlers(handlers: EditorHandlers | undefined): void {
+    this.editorHandlers = handlers;
   }
 
   sendMessage(params: SendMessageParams): Promise<SendMessageResult> {
@@ -282,8 +432,31 @@ export class CrushApi {
     return this.request('agent/queuedPrompts', { sessionId });
   }
 
-  clearQueue(sessionId: string): Promise<{ cleared: number }> {
+  clearQueue(sessionId: string): Promise<QueueResult> {
     return this.request('agent/clearQueue', { sessionId });
+  }
+
+  /** Takes the last queued prompt back (it will not run). */
+  popQueue(sessionId: string): Promise<PopQueueResult> {
+    return this.request('agent/popQueue', { sessionId });
+  }
+
+  /** The files changed by a run, since a user message, or by the whole session. */
+  changes(params: ChangesParams): Promise<FileChange[]> {
+    return this.request<ChangesResult>('agent/changes', params).then((r) => r.files);
+  }
+
+  review(params: ReviewParams): Promise<unknown> {
+    return this.request('agent/review', params);
+  }
+
+  /** Back to just before the user message `messageId`: its files restored, the messages from it on hidden. */
+  rewind(sessionId: string, messageId: string, force = false): Promise<RewindResult> {
+    return this.request('agent/rewind', { sessionId, messageId, ...(force ? { force } : {}) });
+  }
+
+  unrewind(sessionId: string): Promise<RewindResult> {
+    return this.request('agent/unrewind', { sessionId });
   }
 
   models(): Promise<{ current: Model; available: Model[] }> {
@@ -366,6 +539,26 @@ export class CrushApi {
     }
   }
 
+  private async answerSave(params: { uri?: unknown }): Promise<{ saved: boolean }> {
+    if (!this.editorHandlers || typeof params?.uri !== 'string') {
+      return { saved: false };
+    }
+    try {
+      return { saved: await this.editorHandlers.saveDocument(params.uri) };
+    } catch (error) {
+      console.error('crush: saving a document failed', error);
+      return { saved: false };
+    }
+  }
+
+  private async answerDiagnostics(params: DiagnosticsParams | undefined): Promise<DiagnosticsResult> {
+    const uris = Array.isArray(params?.uris) ? params.uris.filter((u): u is string => typeof u === 'string') : undefined;
+    if (!this.editorHandlers) {
+      return { items: [] };
+    }
+    return { items: await this.editorHandlers.diagnostics(uris) };
+  }
+
   private async answerPermission(request: PermissionRequest, token: CancellationToken): Promise<{ decision: Decision }> {
     if (!this.permissionHandler) {
       return { decision: 'deny' };
@@ -399,8 +592,11 @@ export function parseModelSetting(value: unknown): ModelConfig | undefined {
   return undefined;
 }
 
-export function buildInitializationOptions(model: unknown, permissionMode: unknown): InitializationOptions {
+export function buildInitializationOptions(model: unknown, permissionMode: unknown, followAgent?: unknown): InitializationOptions {
   const options: InitializationOptions = {};
+  if (followAgent === true) {
+    options.followAgent = true;
+  }
   const parsed = parseModelSetting(model);
   if (parsed) {
     options.model = parsed;

@@ -4,9 +4,13 @@
 
 import {
   CancellationToken,
+  ChangeStatus,
+  ContextItem,
+  ContextKind,
   CrushApi,
   CrushError,
   Disposable,
+  FileChange,
   Message,
   Notification,
   RunCompleteNotification,
@@ -15,6 +19,8 @@ import {
   Session,
   ToolCall,
   ToolMetadata,
+  RewindResult,
+  diffCounts,
   newRunId,
 } from './protocol';
 
@@ -33,12 +39,21 @@ export interface ToolCard {
 
 export type EntryRole = 'user' | 'assistant' | 'error';
 
+/** A context item as the transcript shows it: a chip with a short label. */
+export interface ContextChip {
+  uri: string;
+  kind: ContextKind;
+  label: string;
+}
+
 export interface ChatEntry {
   id: string;
   role: EntryRole;
   text: string;
   reasoning: string;
   tools: ToolCard[];
+  /** What went with a user prompt from the editor (its file, selection, diagnostics). */
+  context: ContextChip[];
   streaming: boolean;
   finishReason?: string;
   /** Bumped on every change, so a renderer can skip entries it already shows. */
@@ -50,11 +65,24 @@ export interface QueuedPrompt {
   prompt: string;
 }
 
+/** One line of the changed-files list. */
+export interface ChangeSummary {
+  path: string;
+  status: ChangeStatus;
+  additions: number;
+  deletions: number;
+  hunks: number;
+}
+
 export interface ChatStatus {
   sessionId?: string;
   title?: string;
   busy: boolean;
   queued: QueuedPrompt[];
+  /** The files changed by the last turn that changed files (until another session is opened). */
+  changes?: { runId: string; files: ChangeSummary[] };
+  /** A rewind that `unrewind` can still undo. */
+  canUnrewind?: boolean;
 }
 
 export interface ChatChange {
@@ -75,6 +103,10 @@ export class ChatSession {
   private readonly runs = new Map<string, { state: RunState; prompt: string }>();
   private readonly finishedRuns = new Set<string>();
   private readonly runsWithFatalError = new Set<string>();
+  /** Runs that called tools: after them, the files they changed are listed. */
+  private readonly runsWithTools = new Set<string>();
+  private changes: { runId: string; files: FileChange[] } | undefined;
+  private canUnrewind = false;
   private readonly changeListeners = new Set<(c: ChatChange) => void>();
   private readonly errorListeners = new Set<(message: string) => void>();
   private readonly subscription: Disposable;
@@ -110,7 +142,13 @@ export class ChatSession {
 
   status(): ChatStatus {
     const queued = [...this.runs].filter(([, r]) => r.state === 'queued').map(([runId, r]) => ({ runId, prompt: r.prompt }));
-    return { sessionId: this.session?.id, title: this.session?.title, busy: this.runs.size > 0, queued };
+    const changes = this.changes && { runId: this.changes.runId, files: this.changes.files.map(summarize) };
+    return { sessionId: this.session?.id, title: this.session?.title, busy: this.runs.size > 0, queued, changes, canUnrewind: this.canUnrewind };
+  }
+
+  /** The full change of one listed file (before and after text, hunks). */
+  changeOf(path: string): FileChange | undefined {
+    return this.changes?.files.find((f) => f.path === path);
   }
 
   async ensureSession(): Promise<string> {
@@ -143,15 +181,16 @@ export class ChatSession {
   }
 
   /** Sends a prompt (queued behind running ones by the server); resolves once accepted. */
-  async send(prompt: string, mode: 'queue' | 'steer' = 'queue'): Promise<SendMessageResult> {
+  async send(prompt: string, mode: 'queue' | 'steer' = 'queue', context: ContextItem[] = []): Promise<SendMessageResult> {
     const sessionId = await this.ensureSession();
     const runId = newRunId();
     // Registered before the request: the run's first notifications may be
     // handled before the response's promise continuation runs.
     this.runs.set(runId, { state: 'sending', prompt });
+    this.canUnrewind = false; // a new prompt ends what unrewind could undo
     this.emit([]);
     try {
-      const result = await this.api.sendMessage({ sessionId, prompt, runId, mode });
+      const result = await this.api.sendMessage({ sessionId, prompt, runId, mode, ...(context.length ? { context } : {}) });
       const run = this.runs.get(runId);
       if (run && run.state === 'sending') {
         run.state = result.queued ? 'queued' : 'active';
@@ -163,6 +202,66 @@ export class ChatSession {
       this.emit([]);
       throw CrushError.from(error);
     }
+  }
+
+  /** Takes the last queued prompt back (it will not run); undefined when nothing was queued. */
+  async takeBack(): Promise<string | undefined> {
+    if (!this.session) {
+      return undefined;
+    }
+    const taken = await this.api.popQueue(this.session.id);
+    if (taken.runId) {
+      this.runs.delete(taken.runId);
+      this.emit([]);
+    }
+    return taken.prompt ?? undefined;
+  }
+
+  /** Lists the files a run changed (the changed-files list); an empty list hides it. */
+  async refreshChanges(runId: string): Promise<void> {
+    const sessionId = this.session?.id;
+    if (!sessionId) {
+      return;
+    }
+    const files = await this.api.changes({ sessionId, runId });
+    if (this.session?.id !== sessionId) {
+      return; // another session was opened meanwhile
+    }
+    this.changes = files.length ? { runId, files } : this.changes?.runId === runId ? undefined : this.changes;
+    this.emit([]);
+  }
+
+  /** Accepts or rejects hunks of one listed file (all of them without `hunkIds`), then relists. */
+  async review(path: string, decision: 'accept' | 'reject', hunkIds?: string[]): Promise<void> {
+    const change = this.changeOf(path);
+    if (!this.session || !this.changes || !change) {
+      return;
+    }
+    const ids = hunkIds ?? change.hunks.map((h) => h.id);
+    await this.api.review({ sessionId: this.session.id, path, hunks: ids.map((id) => ({ id, decision })) });
+    await this.refreshChanges(this.changes.runId);
+  }
+
+  /** The files a rewind to before `messageId` would restore. */
+  async filesChangedSince(messageId: string): Promise<FileChange[]> {
+    return this.session ? this.api.changes({ sessionId: this.session.id, sinceMessageId: messageId }) : [];
+  }
+
+  /** Goes back to just before the user message `messageId`, then shows the session as it is now. */
+  async rewind(messageId: string, force = false): Promise<RewindResult> {
+    const sessionId = await this.ensureSession();
+    const result = await this.api.rewind(sessionId, messageId, force);
+    await this.open(sessionId);
+    this.canUnrewind = true;
+    this.emit([]);
+    return result;
+  }
+
+  async unrewind(): Promise<RewindResult> {
+    const sessionId = await this.ensureSession();
+    const result = await this.api.unrewind(sessionId);
+    await this.open(sessionId);
+    return result;
   }
 
   /** Cancels the active run and everything queued in this session. */
@@ -196,6 +295,9 @@ export class ChatSession {
       case 'reasoning_delta':
         return this.touch(this.assistantEntry(n.messageId), (e) => (e.reasoning += n.text));
       case 'tool_call':
+        if (n.runId) {
+          this.runsWithTools.add(n.runId);
+        }
         return this.upsertCard(this.assistantEntry(n.messageId), n.toolCall);
       case 'tool_result':
         return this.setResult(n.toolCallId, n.content, n.isError, n.metadata);
@@ -215,6 +317,11 @@ export class ChatSession {
         return this.agentError(n.runId, n.message, n.code, n.willRetry);
       case 'run_complete':
         return this.runComplete(n);
+      case 'change_reviewed':
+        if (this.changes) {
+          void this.refreshChanges(this.changes.runId).catch(() => undefined);
+        }
+        return [];
       default:
         return [];
     }
@@ -226,6 +333,8 @@ export class ChatSession {
     this.entryById.clear();
     this.cardOwner.clear();
     this.runs.clear();
+    this.changes = undefined;
+    this.canUnrewind = false;
     for (const message of messages) {
       this.addMessage(message);
     }
@@ -256,8 +365,11 @@ export class ChatSession {
     const entry = this.entryById.get(message.id) ?? this.addEntry(message.id, message.role);
     entry.text = '';
     entry.reasoning = '';
+    entry.context = [];
     for (const part of message.parts) {
-      if (part.type === 'text') {
+      if (part.type === 'context') {
+        entry.context.push({ uri: part.uri, kind: part.kind, label: contextLabel(part) });
+      } else if (part.type === 'text') {
         entry.text += part.text;
       } else if (part.type === 'reasoning') {
         entry.reasoning += part.text;
@@ -273,7 +385,7 @@ export class ChatSession {
   }
 
   private addEntry(id: string, role: EntryRole): ChatEntry {
-    const entry: ChatEntry = { id, role, text: '', reasoning: '', tools: [], streaming: role === 'assistant', version: 0 };
+    const entry: ChatEntry = { id, role, text: '', reasoning: '', tools: [], context: [], streaming: role === 'assistant', version: 0 };
     this.entries.push(entry);
     this.entryById.set(id, entry);
     return entry;
@@ -360,6 +472,9 @@ export class ChatSession {
       changed.push(this.addError(text));
     }
     this.runsWithFatalError.delete(runId);
+    if (this.runsWithTools.delete(runId)) {
+      void this.refreshChanges(runId).catch(() => undefined); // a server without agent/changes lists nothing
+    }
     return changed;
   }
 
@@ -375,6 +490,28 @@ export class ChatSession {
     const change: ChatChange = { reset: false, entries, status: this.status() };
     this.changeListeners.forEach((l) => l(change));
   }
+}
+
+function summarize(file: FileChange): ChangeSummary {
+  const counts = file.additions !== undefined && file.deletions !== undefined
+    ? { additions: file.additions, deletions: file.deletions }
+    : diffCounts(file.diff ?? '');
+  return { path: file.path, status: file.status, ...counts, hunks: file.hunks?.length ?? 0 };
+}
+
+/** `a.ts` for a file, `a.ts:3-5` for a range (1-based lines), `a.ts (diagnostics)`. */
+export function contextLabel(item: Pick<ContextItem, 'uri' | 'range' | 'kind'>): string {
+  const name = decodeURIComponent(item.uri.replace(/[?#].*$/, '').split('/').pop() || item.uri);
+  if (item.kind === 'diagnostics') {
+    return `${name} (diagnostics)`;
+  }
+  if (item.range) {
+    const start = item.range.start.line + 1;
+    // A selection ending at column 0 ends on the line before.
+    const end = item.range.end.character === 0 && item.range.end.line > item.range.start.line ? item.range.end.line : item.range.end.line + 1;
+    return start === end ? `${name}:${start}` : `${name}:${start}-${end}`;
+  }
+  return name;
 }
 
 export interface RunHandlers {
