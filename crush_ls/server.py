@@ -436,6 +436,41 @@ def shutdown(ls: CrushServer, _params: Any) -> Any:
 HANDLERS[types.SHUTDOWN] = shutdown
 
 
+# ---------------------------------------------------------------------- document sync
+# crush-ls keeps the mirror (backend/documents.py); pygls never sees these, so it keeps no second copy.
+def _text_document(method: str, raw: Any, *fields: tuple[str, type]) -> dict[str, Any]:
+    document = raw.get("textDocument") if isinstance(raw, dict) else None
+    if not isinstance(document, dict) or not isinstance(document.get("uri"), str) or not all(
+            isinstance(document.get(name), kind) and not isinstance(document.get(name), bool) for name, kind in fields):
+        raise InvalidParams(f"{method}: textDocument must name a uri{''.join(f', {n}' for n, _ in fields)}")
+    return document
+
+
+def did_open(ls: CrushServer, raw: Any) -> None:
+    document = _text_document(types.TEXT_DOCUMENT_DID_OPEN, raw, ("version", int), ("text", str))
+    backend = ls.backend
+    backend.open_pending()  # the folders decide what is mirrored
+    backend.documents.open(document["uri"], document["version"], document["text"])
+
+
+def did_change(ls: CrushServer, raw: Any) -> None:
+    document = _text_document(types.TEXT_DOCUMENT_DID_CHANGE, raw, ("version", int))
+    changes = raw.get("contentChanges")
+    if not isinstance(changes, list):
+        raise InvalidParams(f"{types.TEXT_DOCUMENT_DID_CHANGE}: contentChanges must be a list")
+    ls.backend.documents.change(document["uri"], document["version"], changes)
+
+
+def did_close(ls: CrushServer, raw: Any) -> None:
+    ls.backend.documents.close(_text_document(types.TEXT_DOCUMENT_DID_CLOSE, raw)["uri"])
+
+
+HANDLERS[types.TEXT_DOCUMENT_DID_OPEN] = did_open
+HANDLERS[types.TEXT_DOCUMENT_DID_CHANGE] = did_change
+HANDLERS[types.TEXT_DOCUMENT_DID_CLOSE] = did_close
+HANDLERS[types.TEXT_DOCUMENT_DID_SAVE] = lambda ls, raw: None  # the disk is read when it matters
+
+
 # ---------------------------------------------------------------------- agent/*
 @request(p.SEND_MESSAGE, p.SendMessageParams)
 def send_message(ls: CrushServer, params: p.SendMessageParams) -> Any:

@@ -102,8 +102,8 @@ class AgentClient(LanguageClient):
         return "".join(n["text"] for n in self.of_run(run_id) if n["type"] == "text_delta")
 
 
-def client_factory() -> AgentClient:
-    client = AgentClient()
+def client_factory(client: AgentClient | None = None) -> AgentClient:
+    client = client or AgentClient()
     register_lsp_features(client)
 
     @client.feature("agent/notification")
@@ -137,16 +137,21 @@ async def start_client(
     permissions: bool = False,
     folders: list[Path] | None = None,
     env: dict[str, str] | None = None,
+    capabilities: types.ClientCapabilities | None = None,
+    factory: Callable[[], AgentClient] = lambda: client_factory(),
 ) -> AgentClient:
-    config = ClientServerConfig(server_command=SERVER_CMD, client_factory=client_factory,
+    config = ClientServerConfig(server_command=SERVER_CMD, client_factory=factory,
                                 server_env=env or server_env())
     client: AgentClient = await config.start()  # type: ignore[assignment]
-    experimental = {"crush": {"permissions": True}} if permissions else None
+    capabilities = capabilities or types.ClientCapabilities()
+    if permissions:
+        capabilities.experimental = {**(capabilities.experimental or {}), "crush": {
+            **(capabilities.experimental or {}).get("crush", {}), "permissions": True}}
     all_folders = folders or [folder]
     client.ws_uri = all_folders[0].as_uri()
     client.root = all_folders[0]
     client.init_result = await client.initialize_session(types.InitializeParams(
-        capabilities=types.ClientCapabilities(experimental=experimental),
+        capabilities=capabilities,
         workspace_folders=[types.WorkspaceFolder(uri=f.as_uri(), name=f.name) for f in all_folders],
         initialization_options=init_options,
     ))

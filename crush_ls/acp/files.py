@@ -11,6 +11,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from ..tools.base import mtime_or_none
+
 
 class EditorFiles:
     """`tools.base.Files` over the ACP connection of `agent` (an `AcpAgent`)."""
@@ -20,17 +22,30 @@ class EditorFiles:
         self.read = read
         self.write = write
 
+    def covers(self, path: Path) -> bool:
+        return True
+
+    def stamp(self, path: Path, text: str) -> float | None:
+        return mtime_or_none(path)  # freshness by the disk's mtime, as for files on disk
+
+    def open_texts(self, under: Path) -> dict[Path, str]:
+        return {}  # ACP does not say which files are open
+
+    async def after_edit(self, session_id: str, path: Path, old: str, new: str) -> str | None:
+        return None
+
     async def read_text(self, session_id: str, path: Path) -> str:
         if not self.read:
             return await asyncio.to_thread(path.read_text, encoding="utf-8")
         answer = await self._agent.conn.read_text_file(session_id=session_id, path=str(path))
         return answer.content
 
-    async def write_text(self, session_id: str, path: Path, content: str) -> None:
+    async def write_text(self, session_id: str, path: Path, content: str, based_on: str | None = None) -> str | None:
         if not self.write:
             await asyncio.to_thread(_write_local, path, content)
-            return
+            return None
         await self._agent.conn.write_text_file(session_id=session_id, path=str(path), content=content)
+        return None
 
 
 def _write_local(path: Path, content: str) -> None:

@@ -24,7 +24,10 @@ from ..providers.base import Provider
 from ..settings import InitOptions, ModelConfig, data_directory_path, load_settings
 from ..storage import DB_NAME, Store, prepare_data_directory
 from ..tools import builtin_tools
+from ..tools.paths import is_inside, relative_display
 from .client import Client, WorkspaceAsker
+from .documents import Documents
+from .editor import EditorFiles
 from .workspace import Workspace, uri_to_path
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,9 @@ class WorkspaceRegistry:
         self._by_root: dict[Path, Workspace] = {}
         self.pending_folders: list[str] = []  # named by initialize, opened at initialized
         self.open_errors: dict[str, str] = {}  # why a folder could not be opened, by URI
+        # The editor's open documents (LSP document sync) and the file tools' way to them.
+        self.documents = Documents(self._in_a_workspace, client.capabilities.position_encoding)
+        self.editor = EditorFiles(client, self.documents, lambda: self.init_options.follow_agent, self._display)
 
     # ------------------------------------------------------------------ workspaces
     def open_workspace(self, uri: str) -> Workspace | None:
@@ -83,7 +89,8 @@ class WorkspaceRegistry:
             small_provider=lambda: self._small_provider(workspace), tools=builtin_tools, extra_tools=mcp.tools,
             permissions=Permissions(settings.permissions, WorkspaceAsker(self.client, uri)),
             send=self.client.send, spawn=lambda coro: workspace.spawn(coro),
-            files=getattr(self.client, "files", None),  # a client that edits the editor's buffers (ACP)
+            # The editor's buffers: ACP's fs/* when the client serves them, else the LSP documents.
+            files=getattr(self.client, "files", None) or self.editor,
             session_tools=getattr(self.client, "session_tools", None),  # per-session MCP servers (ACP)
         )
         workspace = Workspace(uri, root, settings, store, agent, model_error, mcp)
@@ -91,6 +98,13 @@ class WorkspaceRegistry:
         mcp.start()  # in the background: nothing waits for a server
         log.info("opened workspace %s (%d sessions)", uri, len(store.sessions))
         return workspace
+
+    def _in_a_workspace(self, path: Path) -> bool:
+        return any(is_inside(root, path) for root in self._by_root)
+
+    def _display(self, path: Path) -> str:
+        roots = [root for root in self._by_root if is_inside(root, path)]
+        return relative_display(max(roots, key=lambda r: len(r.parts)), path) if roots else str(path)
 
     def _storage_failed(self, uri: str, session_id: str | None, error: StorageFailed) -> None:
         """A write nobody waited for failed: tell the session's client (its run's, when one runs)."""

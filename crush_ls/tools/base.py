@@ -34,15 +34,42 @@ class ToolResult:
     parts: list[dict[str, Any]] | None = None
 
 
+class EditorConflict(Exception):
+    """The editor refused a change, or its text changed since it was read: read again and retry once."""
+
+
 class Files(Protocol):
-    """Text files as the editor has them (ACP `fs/*`): `view` reads and `write`/`edit`/`multiedit`
-    write through it when the client offers it, so unsaved buffers are the truth."""
+    """Text files as the editor has them: `view`, `grep`, `glob` and the edit tools read, and
+    `write`/`edit`/`multiedit` write, through it what it `covers`, so unsaved buffers are the truth.
+    The ACP adapter covers every file (`fs/*`); an LSP client the documents open in it
+    (backend/editor.py); everything else is the local disk."""
+
+    def covers(self, path: Path) -> bool:
+        """Reads and writes of this file go through here (else: the disk, as without an editor)."""
+        ...
 
     async def read_text(self, session_id: str, path: Path) -> str:
         """The file's text; raises (any exception) when the editor cannot read it."""
         ...
 
-    async def write_text(self, session_id: str, path: Path, content: str) -> None: ...
+    def stamp(self, path: Path, text: str) -> float | None:
+        """What `view` records and the edit tools compare ("viewed and unchanged since") for a
+        covered file read as `text`: the disk's mtime, or a stamp of the text itself."""
+        ...
+
+    async def write_text(self, session_id: str, path: Path, content: str, based_on: str | None = None) -> str | None:
+        """Write `content`, computed from the text `based_on` (as read; None: no file). Raises
+        EditorConflict when the editor's text is no longer `based_on` or the editor refused;
+        returns a note for the tool result (the disk differs...) or None."""
+        ...
+
+    def open_texts(self, under: Path) -> dict[Path, str]:
+        """The editor's texts of the open files inside `under` that it knows ({}: none known)."""
+        ...
+
+    async def after_edit(self, session_id: str, path: Path, old: str, new: str) -> str | None:
+        """Called after every change of a file by a tool, covered or not; a note for its result."""
+        ...
 
 
 @attrs.define

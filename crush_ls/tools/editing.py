@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from .base import Files, ToolContext, ToolResult, mtime_or_none
+from .base import EditorConflict, Files, ToolContext, ToolResult
 from .paths import ToolInputError, open_checked, open_checked_file, read_fd, relative_display
 from .walk import is_binary
 
@@ -162,6 +162,7 @@ class Change:
     old: TextFile
     new_content: str
     new_mtime: float | None
+    note: str | None = None  # for the result: how the editor took it (the disk differs...)
 
 
 async def change_file(
@@ -178,54 +179,76 @@ async def change_file(
     """
     display = relative_display(ctx.root, path)
     last_read = await ctx.store.last_read(ctx.session_id, str(path))
-    if ctx.files is not None:
+    if ctx.files is not None and ctx.files.covers(path):
         async with _editor_locks.setdefault(str(path), asyncio.Lock()):
             change = await _change_through(ctx.files, ctx.session_id, path, display, last_read, modify,
                                            must_have_read=must_have_read)
-        await _keep_versions(ctx, path, change)
-        ctx.store.record_read(ctx.session_id, str(path), change.new_mtime)
-        return change
-
-    def work() -> Change:
-        with _lock_for(path):
-            current = read_text(path)
-            check_fresh(path, display, current, last_read, must_have_read=must_have_read)
-            new_content = modify(current)
-            if current.exists and new_content == current.content:
-                raise ToolInputError(f"{display} already has this content; nothing was changed")
-            mtime = write_text(path, new_content, current.crlf)
-            return Change(old=current, new_content=new_content, new_mtime=mtime)
-
-    change = await asyncio.to_thread(work)
+    else:
+        change = await asyncio.to_thread(_change_on_disk, path, display, last_read, modify, must_have_read)
     await _keep_versions(ctx, path, change)
     ctx.store.record_read(ctx.session_id, str(path), change.new_mtime)
+    if ctx.files is not None:
+        after = await ctx.files.after_edit(ctx.session_id, path, change.old.content, change.new_content)
+        change.note = "\n".join(n for n in (change.note, after) if n) or None
     return change
+
+
+def _change_on_disk(path: Path, display: str, last_read: tuple[float, float | None] | None,
+                    modify: Callable[[TextFile], str], must_have_read: bool) -> Change:
+    with _lock_for(path):
+        current = read_text(path)
+        check_fresh(path, display, current, last_read, must_have_read=must_have_read)
+        new_content = modify(current)
+        if current.exists and new_content == current.content:
+            raise ToolInputError(f"{display} already has this content; nothing was changed")
+        mtime = write_text(path, new_content, current.crlf)
+        return Change(old=current, new_content=new_content, new_mtime=mtime)
+
+
+def write_locked(path: Path, content: str) -> float:
+    """Write `content` exactly (line ends included) under the file's lock; its new mtime."""
+    with _lock_for(path):
+        return write_text(path, content, crlf=False)
 
 
 async def _change_through(files: Files, session_id: str, path: Path, display: str,
                           last_read: tuple[float, float | None] | None, modify: Callable[[TextFile], str],
                           *, must_have_read: bool) -> Change:
-    """`change_file`'s read-check-modify-write with the editor's text (freshness still by the disk's mtime)."""
+    """`change_file`'s read-check-modify-write with the editor's text. The editor may refuse
+    (its text changed meanwhile): the change is made again on its new text, once."""
     if path.is_dir():
         raise ToolInputError(f"{path} is a directory")
+    for attempt in (1, 2):
+        try:
+            current = await _read_through(files, session_id, path, display)
+            if attempt == 1:  # the retry is of the model's change on the text that came meanwhile
+                check_fresh(path, display, current, last_read, must_have_read=must_have_read)
+            new_content = modify(current)
+            if current.exists and new_content == current.content:
+                raise ToolInputError(f"{display} already has this content; nothing was changed")
+            written = as_written(new_content, current.crlf)
+            note = await files.write_text(session_id, path, written, current.raw if current.exists else None)
+            return Change(old=current, new_content=new_content, new_mtime=files.stamp(path, written), note=note)
+        except EditorConflict as exc:
+            conflict = exc
+    raise ToolInputError(f"{display} changed in the editor while the edit was applied ({conflict}); "
+                         "view it again before changing it")
+
+
+async def _read_through(files: Files, session_id: str, path: Path, display: str) -> TextFile:
     try:
         text: str | None = await files.read_text(session_id, path)
+    except (ToolInputError, EditorConflict):
+        raise
     except Exception as exc:
         if path.exists():
             raise ToolInputError(f"cannot read {display}: {exc}") from exc
         text = None
     if text is None:
-        current = TextFile(exists=False, content="", crlf=False, mtime=None)
-    else:
-        crlf = "\r\n" in text
-        current = TextFile(exists=True, content=text.replace("\r\n", "\n"), crlf=crlf, mtime=mtime_or_none(path),
-                           raw=text)
-    check_fresh(path, display, current, last_read, must_have_read=must_have_read)
-    new_content = modify(current)
-    if current.exists and new_content == current.content:
-        raise ToolInputError(f"{display} already has this content; nothing was changed")
-    await files.write_text(session_id, path, as_written(new_content, current.crlf))
-    return Change(old=current, new_content=new_content, new_mtime=mtime_or_none(path))
+        return TextFile(exists=False, content="", crlf=False, mtime=None)
+    crlf = "\r\n" in text
+    return TextFile(exists=True, content=text.replace("\r\n", "\n"), crlf=crlf, mtime=files.stamp(path, text),
+                    raw=text)
 
 
 async def _keep_versions(ctx: ToolContext, path: Path, change: Change) -> None:
@@ -245,7 +268,8 @@ def change_result(ctx: ToolContext, path: Path, change: Change, summary: str) ->
     display = relative_display(ctx.root, path)
     diff, additions, removals = unified_diff(change.old.content, change.new_content, display)
     metadata: dict[str, Any] = {"diff": diff, "path": display, "additions": additions, "removals": removals}
-    return ToolResult(f"{summary} {display} (+{additions} -{removals} lines)", metadata=metadata)
+    content = f"{summary} {display} (+{additions} -{removals} lines)"
+    return ToolResult(content + (f"\n{change.note}" if change.note else ""), metadata=metadata)
 
 
 def ensure_file_path(raw: str) -> None:

@@ -9,7 +9,7 @@ from stat import S_ISDIR
 
 import attrs
 
-from .base import Files, Tool, ToolContext, ToolResult, mtime_or_none
+from .base import Files, Tool, ToolContext, ToolResult
 from .paths import ToolInputError, open_checked_file, read_fd, relative_display
 from .schema import FILE_PATH, arg
 from .walk import is_binary
@@ -45,15 +45,17 @@ def read_numbered(path: Path, offset: int, limit: int) -> tuple[str, float]:
     return numbered(raw.decode("utf-8", errors="replace"), offset, limit), stat.st_mtime
 
 
-async def read_through(files: Files, session_id: str, path: Path, offset: int, limit: int) -> str:
-    """`read_numbered` of the editor's text (its unsaved buffer, or the file)."""
+async def read_through(files: Files, session_id: str, path: Path, offset: int, limit: int) -> tuple[str, float | None]:
+    """`read_numbered` of the editor's text (its unsaved buffer, or the file), and its freshness stamp."""
     if path.is_dir():
         raise ToolInputError(f"{path} is a directory; use ls")
     try:
         text = await files.read_text(session_id, path)
+    except ToolInputError:
+        raise
     except Exception as exc:
         raise ToolInputError(f"file not found: {path}" if not path.exists() else f"cannot read {path}: {exc}") from exc
-    return numbered(text, offset, limit)
+    return numbered(text, offset, limit), files.stamp(path, text)
 
 
 def numbered(text: str, offset: int, limit: int) -> str:
@@ -86,9 +88,8 @@ class ViewTool(Tool):
         if args.offset < 0 or args.limit <= 0:
             raise ToolInputError("offset must be >= 0 and limit > 0")
         path = self.checked_path(ctx, args)
-        if ctx.files is not None:
-            text = await read_through(ctx.files, ctx.session_id, path, args.offset, args.limit)
-            mtime = mtime_or_none(path)
+        if ctx.files is not None and ctx.files.covers(path):
+            text, mtime = await read_through(ctx.files, ctx.session_id, path, args.offset, args.limit)
         else:
             text, mtime = await asyncio.to_thread(read_numbered, path, args.offset, args.limit)
         ctx.store.record_read(ctx.session_id, str(path), mtime)

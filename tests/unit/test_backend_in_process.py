@@ -19,6 +19,7 @@ from crush_ls.agent.events import RunEvents
 from crush_ls.agent.usage import RunUsage, cost
 from crush_ls.backend import Backend
 from crush_ls.permissions import Permissions
+from crush_ls.protocol.capabilities import ClientCapabilities
 from crush_ls.protocol.params import ModelSelection, SendMessageParams
 from crush_ls.providers import create_provider
 from crush_ls.providers.base import ModelInfo, Usage
@@ -33,6 +34,7 @@ class RecordingClient:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
+        self.capabilities = ClientCapabilities()
 
     def send(self, body: dict[str, Any]) -> None:
         self.sent.append(body)
@@ -43,6 +45,9 @@ class RecordingClient:
 
     async def ask(self, params: dict[str, Any]) -> Any:
         raise AssertionError("nobody to ask")
+
+    async def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
+        raise AssertionError(f"nobody to answer {method}")
 
     async def completed(self, run_id: str) -> dict[str, Any]:
         async def wait() -> dict[str, Any]:
