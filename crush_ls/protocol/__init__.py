@@ -19,7 +19,9 @@ from .capabilities import ClientCapabilities
 from .params import (
     Attachment,
     CancelParams,
+    ContextItem,
     CreateSessionParams,
+    DiagnosticsResult,
     ModelSelection,
     RenameSessionParams,
     SendMessageParams,
@@ -52,6 +54,7 @@ REQUEST_PERMISSION = "agent/requestPermission"
 SAVE_DOCUMENT = "agent/saveDocument"
 APPLY_EDIT = "workspace/applyEdit"
 SHOW_DOCUMENT = "window/showDocument"
+DIAGNOSTICS = "agent/diagnostics"  # server to client, when the client declares experimental.crush.diagnostics
 
 METHODS = [
     SEND_MESSAGE, CANCEL, STATUS, QUEUED_PROMPTS, CLEAR_QUEUE, SUMMARIZE, MODELS, SET_MODEL, MCP_SERVERS,
@@ -64,11 +67,12 @@ NOTIFICATION_TYPES = [
 ]
 
 __all__ = [
-    "Attachment", "CancelParams", "CreateSessionParams", "ModelSelection", "RenameSessionParams",
+    "Attachment", "CancelParams", "ContextItem", "CreateSessionParams", "DiagnosticsResult", "ModelSelection",
+    "RenameSessionParams",
     "SendMessageParams", "SessionParams", "SetModelParams", "WorkspaceParams",
     "ClientCapabilities",
     "PROTOCOL_VERSION", "METHODS", "NOTIFICATION_TYPES", "NOTIFICATION", "REQUEST_PERMISSION",
-    "SAVE_DOCUMENT", "APPLY_EDIT", "SHOW_DOCUMENT",
+    "SAVE_DOCUMENT", "APPLY_EDIT", "SHOW_DOCUMENT", "DIAGNOSTICS",
     "SEND_MESSAGE", "CANCEL", "STATUS", "QUEUED_PROMPTS", "CLEAR_QUEUE", "SUMMARIZE", "MODELS", "SET_MODEL",
     "MCP_SERVERS",
     "SESSION_CREATE", "SESSION_LIST", "SESSION_GET", "SESSION_MESSAGES", "SESSION_RENAME", "SESSION_DELETE",

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, override
 
 T = TypeVar("T")
@@ -93,7 +94,17 @@ def _make(camel_case: bool) -> cattrs.Converter:
         if not isinstance(value, list):
             raise TypeError(f"expected array, got {_json_type(value)}")
         (item,) = getattr(cls, "__args__", (Any,))
-        return [conv.structure(v, item) for v in value]
+        out, errors = [], []
+        for index, v in enumerate(value):
+            try:
+                out.append(conv.structure(v, item))
+            except Exception as exc:  # noqa: BLE001 - collected, named by index (`@ params.context[2].uri`)
+                exc.__notes__ = [*getattr(exc, "__notes__", []),
+                                 IterableValidationNote(f"Structuring item @ index {index}", index, item)]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {cls!r}", errors, cls)
+        return out
 
     conv.register_structure_hook_func(
         lambda t: getattr(t, "__origin__", None) is list, list_hook

@@ -27,6 +27,77 @@ class Attachment:
 
 
 @attrs.define
+class Position:
+    """An LSP Position: zero-based line and character (UTF-16 code units, as LSP counts them)."""
+
+    line: int = attrs.field(validator=attrs.validators.ge(0))
+    character: int = attrs.field(validator=attrs.validators.ge(0))
+
+
+@attrs.define
+class Range:
+    """An LSP Range (`end` exclusive)."""
+
+    start: Position
+    end: Position
+
+
+ContextKind = Literal["file", "selection", "diagnostics"]
+
+
+@attrs.define
+class ContextItem:
+    """What the editor shows the person, sent with a prompt (`agent/sendMessage.context`).
+
+    Without `text` the server reads it when the run starts: a file's text (the open
+    buffer's, unsaved changes included), a selection's lines, a file's diagnostics
+    (asked of the client with `agent/diagnostics`).
+    """
+
+    uri: str
+    kind: ContextKind
+    range: Range | None = None
+    text: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"uri": self.uri, "kind": self.kind}
+        if self.range is not None:
+            item["range"] = range_to_dict(self.range)
+        if self.text is not None:
+            item["text"] = self.text
+        return item
+
+
+def range_to_dict(r: Range) -> dict[str, Any]:
+    return {"start": {"line": r.start.line, "character": r.start.character},
+            "end": {"line": r.end.line, "character": r.end.character}}
+
+
+@attrs.define
+class Diagnostic:
+    """An LSP Diagnostic, as much of it as crush-ls reads (other fields are ignored)."""
+
+    range: Range
+    message: str
+    severity: int | None = None  # 1 error, 2 warning, 3 information, 4 hint
+    source: str | None = None
+    code: Any = None  # LSP allows a string or an integer
+
+
+@attrs.define
+class FileDiagnostics:
+    uri: str
+    diagnostics: list[Diagnostic]
+
+
+@attrs.define
+class DiagnosticsResult:
+    """The client's answer to `agent/diagnostics` (server to client)."""
+
+    items: list[FileDiagnostics]
+
+
+@attrs.define
 class WorkspaceParams:
     workspace: str | None = None
 
@@ -44,6 +115,7 @@ class SendMessageParams:
     prompt: str | None = None
     run_id: str | None = None
     attachments: list[Attachment] = attrs.Factory(list)
+    context: list[ContextItem] = attrs.Factory(list)
     mode: Literal["queue", "steer"] = "queue"
 
 

@@ -53,6 +53,27 @@ class BinaryPart(TypedDict):
     data: str  # base64
 
 
+class Position(TypedDict):
+    line: int
+    character: int
+
+
+class Range(TypedDict):
+    start: Position
+    end: Position
+
+
+class ContextPart(TypedDict):
+    """An `agent/sendMessage.context` item as stored with the user message, its text as the model read it."""
+
+    type: Literal["context"]
+    uri: str
+    kind: Literal["file", "selection", "diagnostics"]
+    range: NotRequired[Range]
+    text: str
+    truncated: NotRequired[bool]  # the text was cut to the size limit
+
+
 class FinishPart(TypedDict):
     type: Literal["finish"]
     reason: FinishReason
@@ -60,7 +81,7 @@ class FinishPart(TypedDict):
     time: str
 
 
-Part = TextPart | ReasoningPart | ToolCallPart | ToolResultPart | BinaryPart | FinishPart
+Part = TextPart | ReasoningPart | ToolCallPart | ToolResultPart | BinaryPart | ContextPart | FinishPart
 
 
 # ---------------------------------------------------------------------- records
