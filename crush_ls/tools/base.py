@@ -68,7 +68,9 @@ class Files(Protocol):
         ...
 
     async def after_edit(self, session_id: str, path: Path, old: str, new: str) -> str | None:
-        """Called after every change of a file by a tool, covered or not; a note for its result."""
+        """Called after every change of a file by `write`/`edit`/`multiedit`, covered or not, with the
+        text before and after; what it returns is added to the tool result (the place for what the
+        editor says of the edited file: follow the agent, its diagnostics)."""
         ...
 
 

@@ -46,7 +46,9 @@ class GlobTool(Tool):
     async def run(self, ctx: ToolContext, args: GlobInput) -> ToolResult:
         check_pattern(args.pattern)
         start = self.checked_path(ctx, args)
-        job = {"op": "glob", "root": str(ctx.root), "start": str(start), "pattern": args.pattern}
+        job: dict[str, object] = {"op": "glob", "root": str(ctx.root), "start": str(start), "pattern": args.pattern}
+        if ctx.files is not None:  # a document open in the editor exists, saved or not
+            job["unsaved"] = [str(path) for path in ctx.files.open_texts(start) if not path.exists()]
         found, truncated = await run_search(job, GLOB_TIMEOUT_S)
         if not found:
             return ToolResult("No files found", metadata={"count": 0, "truncated": truncated})

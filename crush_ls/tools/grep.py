@@ -64,8 +64,10 @@ class GrepTool(Tool):
     async def run(self, ctx: ToolContext, args: GrepInput) -> ToolResult:
         regex = compile_pattern(args.pattern, args.literal_text)
         start = self.checked_path(ctx, args)
-        job = {"op": "grep", "root": str(ctx.root), "start": str(start), "pattern": regex,
+        job: dict[str, object] = {"op": "grep", "root": str(ctx.root), "start": str(start), "pattern": regex,
                "include": args.include or None, "engine": engine()}
+        if ctx.files is not None and (texts := ctx.files.open_texts(start)):
+            job["texts"] = {str(path): text for path, text in texts.items()}  # the editor's unsaved text
         found, truncated = await run_search(job, GREP_TIMEOUT_S)
         metadata = {"matches": len(found), "truncated": truncated}
         if not found:

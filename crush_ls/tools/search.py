@@ -88,13 +88,15 @@ def newest_first(files: list[Found]) -> list[Found]:
     return sorted(files, key=lambda f: (-f.mtime, f.rel))
 
 
-def glob(root: Path, start: Path, pattern: str, emit: Emit) -> bool:
-    """Files under `start` matching `pattern`, newest first, at most GLOB_MAX_RESULTS."""
+def glob(root: Path, start: Path, pattern: str, emit: Emit, unsaved: list[str] | None = None) -> bool:
+    """Files under `start` matching `pattern`, newest first, at most GLOB_MAX_RESULTS; `unsaved` are
+    documents open in the editor and not on disk (they exist for the person: the newest of all)."""
     ensure_unchanged(start)  # the folder the permission decision saw, no symlink swapped in
     if not start.is_dir():
         raise ToolInputError(f"directory not found: {start}")
     matches = compile_glob(pattern)
-    files: list[Found] = []
+    files = [Found(path, rel, float("inf"), 0) for path in unsaved or ()
+             if is_inside(start, Path(path)) and matches(rel := Path(path).relative_to(start).as_posix())]
     timed_out = False
     try:
         for entry, rel in walk_files(root, start, deadline=time.monotonic() + GLOB_TIMEOUT_S):
@@ -211,8 +213,10 @@ def _text_file(path: str) -> bool:
         return False
 
 
-def grep(root: Path, start: Path, pattern: str, include: str | None, engine: str, emit: Emit) -> bool:
-    """Matching lines (`path:line: text`) of the newest files first, at most GREP_MAX_MATCHES."""
+def grep(root: Path, start: Path, pattern: str, include: str | None, engine: str, emit: Emit,
+         texts: dict[str, str] | None = None) -> bool:
+    """Matching lines (`path:line: text`) of the newest files first, at most GREP_MAX_MATCHES.
+    `texts` are the editor's texts of open documents: searched first, instead of their files."""
     regex = re.compile(pattern)
     deadline = time.monotonic() + GREP_TIMEOUT_S
     try:
@@ -223,6 +227,9 @@ def grep(root: Path, start: Path, pattern: str, include: str | None, engine: str
     if engine == "ripgrep" and rg is None:
         raise ToolInputError("ripgrep is not installed")
     lines = Lines(root, emit)
+    if texts and _grep_texts(start, include, files, texts, regex, lines):
+        return True
+    files = [path for path in files if path not in (texts or {})]
     if rg is not None:
         try:
             return _grep_rg(rg, pattern, files, lines, deadline)
@@ -232,6 +239,24 @@ def grep(root: Path, start: Path, pattern: str, include: str | None, engine: str
         if time.monotonic() > deadline:
             return True
         if lines.add(path, python_matches(path, regex, lines.wanted())):
+            return True
+    return False
+
+
+def _grep_texts(start: Path, include: str | None, files: list[str], texts: dict[str, str],
+                regex: re.Pattern[str], lines: Lines) -> bool:
+    """Grep the open documents that a search of the disk would read, and those not on disk."""
+    wanted = compile_glob(include) if include else None
+    for path, text in texts.items():
+        on_disk = os.path.lexists(path)
+        if on_disk and path not in files:
+            continue  # ignored, hidden or too large: as for the disk's files
+        if not on_disk and (not is_inside(start, Path(path)) or (
+                wanted is not None and not wanted(Path(path).relative_to(start).as_posix()))):
+            continue
+        found = [(n, line) for n, line in enumerate(text_lines(text.encode("utf-8", "surrogatepass")), start=1)
+                 if regex.search(line)]
+        if lines.add(path, found[:lines.wanted()]):
             return True
     return False
 

@@ -82,8 +82,8 @@ def _run(job: dict[str, Any]) -> bool:
     if job["op"] == "ls":
         return search.tree(root, start, job["ignore"], job["depth"], emit)
     if job["op"] == "glob":
-        return search.glob(root, start, job["pattern"], emit)
-    return search.grep(root, start, job["pattern"], job["include"], job["engine"], emit)
+        return search.glob(root, start, job["pattern"], emit, job.get("unsaved"))
+    return search.grep(root, start, job["pattern"], job["include"], job["engine"], emit, job.get("texts"))
 
 
 def main() -> None:

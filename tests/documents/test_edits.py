@@ -186,3 +186,26 @@ async def test_typing_after_the_view_makes_the_edit_view_again(editor, workspace
     _, edited = await run(client)
     assert edited["isError"] and "modified since you last viewed it" in edited["content"], edited["content"]
     assert client.edits == [] and target.read_text() == APP
+
+
+async def test_follow_the_agent_shows_each_edit_without_taking_focus(editor, workspace):
+    target = workspace / "app.py"
+    target.write_text(APP)
+    options = {**steps(view("app.py"), edit("app.py", "return 1", "return 2"),
+                       {"name": "write", "input": {"file_path": "new.py", "content": "a = 1\nb = 2\n"}}),
+               "followAgent": True}
+    client: Editor = await editor(options)
+    client.open(target)
+    await run(client)
+    shown = [(s.uri, s.selection.start.line, s.selection.start.character, s.selection.end.line,
+              s.selection.end.character, s.take_focus) for s in client.shown_documents]
+    assert shown == [(target.as_uri(), 1, 0, 1, 12, False), ((workspace / "new.py").as_uri(), 0, 0, 1, 5, False)]
+
+
+async def test_the_agent_is_not_followed_by_default(editor, workspace):
+    target = workspace / "app.py"
+    target.write_text(APP)
+    client: Editor = await editor(steps(view("app.py"), edit("app.py", "return 1", "return 2")))
+    client.open(target)
+    (_, edited) = await run(client)
+    assert not edited["isError"] and client.shown_documents == []
