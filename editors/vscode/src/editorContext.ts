@@ -97,16 +97,29 @@ export function isWorkspaceFile(uri: vscode.Uri): boolean {
   return uri.scheme === 'file' && vscode.workspace.getWorkspaceFolder(uri) !== undefined;
 }
 
-/** VS Code chat references (`#file`, `#selection`, the current-file chip) as context items. */
+/**
+ * VS Code chat references as context items: `#file`, `#selection` and VS Code's
+ * own chips of the active editor (its selection, which VS Code attaches by itself,
+ * or the current file once the person added it). A selection brings its file along,
+ * as in the Crush view.
+ */
 export async function contextOfReferences(references: readonly vscode.ChatPromptReference[]): Promise<ContextItem[]> {
   const items: ContextItem[] = [];
+  const addFile = (uri: vscode.Uri) => {
+    if (!items.some((i) => i.kind === 'file' && i.uri === uri.toString())) {
+      items.push({ uri: uri.toString(), kind: 'file' });
+    }
+  };
   for (const reference of references) {
     const value = reference.value;
     if (value instanceof vscode.Uri && value.scheme === 'file') {
-      items.push({ uri: value.toString(), kind: 'file' });
+      addFile(value);
+    } else if (value instanceof vscode.Location && value.uri.scheme === 'file' && reference.id === 'vscode.implicit.viewport') {
+      addFile(value.uri); // what is scrolled into view: the file, not a selection
     } else if (value instanceof vscode.Location && value.uri.scheme === 'file') {
       const document = await vscode.workspace.openTextDocument(value.uri);
       const { start, end } = value.range;
+      addFile(value.uri);
       items.push({
         uri: value.uri.toString(),
         kind: 'selection',

@@ -167,6 +167,17 @@ describe('VS Code extension in code-server', { skip }, () => {
     }
   }
 
+  /** Opens a workspace file with Quick Open (Ctrl+P) and waits for its editor. */
+  async function openFile(name: string): Promise<void> {
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget input').fill(name);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click({ timeout: TIMEOUT });
+    await page.locator('.tabs-container .tab.active', { hasText: name }).waitFor({ timeout: TIMEOUT });
+  }
+
+  /** The text area of the active editor. */
+  const activeEditor = () => page.locator('.editor-group-container.active .editor-instance .monaco-editor .view-lines').first();
+
   async function sendInView(text: string): Promise<void> {
     const prompt = chatView.locator('#prompt');
     await prompt.fill(text);
@@ -363,6 +374,35 @@ describe('VS Code extension in code-server', { skip }, () => {
       assert.equal(await chatView.locator('#sessions option:checked').innerText(), 'prompt from the palette');
     });
   });
+  /** Answers the permission modal of the next write/edit with Allow. */
+  async function allowNextChange(): Promise<void> {
+    const dialog = page.locator('.monaco-dialog-box', { hasText: 'Crush wants to' });
+    await dialog.waitFor({ timeout: TIMEOUT });
+    await dialog.getByRole('button', { name: 'Allow', exact: true }).click();
+    await dialog.waitFor({ state: 'detached', timeout: TIMEOUT });
+  }
+
+  test('an agent edit of the open file appears in its editor, saved, and Ctrl+Z undoes it', async () => {
+    await withFailureShot('failure-undo.png', async () => {
+      const file = join(dirs.workspace, 'undo.txt');
+      writeFileSync(file, 'alpha\nbeta\ngamma\n');
+      await openFile('undo.txt');
+      await sendInView('edit the open file');
+      await allowNextChange();
+      await activeEditor().filter({ hasText: 'BETA' }).waitFor({ timeout: TIMEOUT });
+      await chatView.locator('.entry.assistant .body', { hasText: 'Edited undo.txt.' }).waitFor({ timeout: TIMEOUT });
+      // The buffer had no unsaved changes: the extension saved it (agent/saveDocument).
+      assert.equal(readFileSync(file, 'utf8'), 'alpha\nBETA\ngamma\n');
+      assert.equal(await page.locator('.tabs-container .tab.active.dirty').count(), 0, 'saved, not dirty');
+      await shot('vscode-agent-edit.png');
+      await activeEditor().click();
+      await page.keyboard.press('Control+Z');
+      await activeEditor().filter({ hasText: 'beta' }).waitFor({ timeout: TIMEOUT });
+      assert.doesNotMatch(await activeEditor().innerText(), /BETA/);
+      await page.keyboard.press('Control+S'); // back as it was, for the tests after this one
+    });
+  });
+
   test('a server killed mid-session is restarted and the transcript reloaded', async () => {
     await withFailureShot('failure-reconnect.png', async () => {
       const prompts = async () => (await chatView.locator('.entry.user .body').allInnerTexts()).map((t) => t.trim());
