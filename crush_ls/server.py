@@ -499,6 +499,11 @@ def clear_queue(ls: CrushServer, params: p.SessionParams) -> Any:
     return ls.backend.clear_queue(params.workspace, params.session_id)
 
 
+@request(p.POP_QUEUE, p.SessionParams)
+def pop_queue(ls: CrushServer, params: p.SessionParams) -> Any:
+    return ls.backend.pop_queue(params.workspace, params.session_id)
+
+
 @request(p.SUMMARIZE, p.SessionParams)
 def summarize(ls: CrushServer, params: p.SessionParams) -> Any:
     return ls.backend.summarize(params.workspace, params.session_id)

@@ -180,16 +180,26 @@ class Coordinator:
             count += 1
         return count
 
-    def clear_queue(self, session_id: str) -> int:
-        """Drop the runs waiting behind another; they end canceled and store nothing."""
+    def clear_queue(self, session_id: str) -> list[Run]:
+        """Drop the runs waiting behind another; they end canceled and store nothing. Returns them, oldest first."""
         line = self._lines.get(session_id)
         if line is None:
-            return 0
+            return []
         dropped = [r for r in line.waiting if r.state == QUEUED and not r.canceled]
         for run in dropped:
             line.waiting.remove(run)
             self._drop(run)
-        return len(dropped)
+        return dropped
+
+    def pop_queue(self, session_id: str) -> Run | None:
+        """Take back the newest run waiting behind another (it ends canceled, storing nothing)."""
+        line = self._lines.get(session_id)
+        waiting = [r for r in line.waiting if r.state == QUEUED and not r.canceled] if line else []
+        if line is None or not waiting:
+            return None
+        line.waiting.remove(waiting[-1])
+        self._drop(waiting[-1])
+        return waiting[-1]
 
     def cancel_all(self) -> None:
         for session_id in list(self._lines):

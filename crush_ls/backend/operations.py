@@ -109,7 +109,15 @@ class Backend(WorkspaceRegistry):
 
     def clear_queue(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
         workspace = self.workspace(workspace_uri)
-        return {"cleared": workspace.agent.coordinator.clear_queue(workspace.session(session_id).id)}
+        dropped = workspace.agent.coordinator.clear_queue(workspace.session(session_id).id)
+        return {"cleared": len(dropped), "prompts": [r.prompt for r in dropped], "runIds": [r.id for r in dropped]}
+
+    def pop_queue(self, workspace_uri: str | None, session_id: str | None) -> dict[str, Any]:
+        workspace = self.workspace(workspace_uri)
+        run = workspace.agent.coordinator.pop_queue(workspace.session(session_id).id)
+        if run is None:
+            return {"prompt": None, "runId": None, "attachments": []}
+        return {"prompt": run.prompt, "runId": run.id, "attachments": run.attachments}
 
     def models(self, workspace_uri: str | None) -> dict[str, Any]:
         """The current model and every usable one: crush.json's, the current, the embedded one."""

@@ -19,14 +19,19 @@ from .capabilities import ClientCapabilities
 from .params import (
     Attachment,
     CancelParams,
+    ChangesParams,
     ContextItem,
     CreateSessionParams,
     DiagnosticsResult,
+    HunkDecision,
     ModelSelection,
     RenameSessionParams,
+    ReviewParams,
+    RewindParams,
     SendMessageParams,
     SessionParams,
     SetModelParams,
+    UnrewindParams,
     WorkspaceParams,
 )
 
@@ -37,10 +42,15 @@ CANCEL = "agent/cancel"
 STATUS = "agent/status"
 QUEUED_PROMPTS = "agent/queuedPrompts"
 CLEAR_QUEUE = "agent/clearQueue"
+POP_QUEUE = "agent/popQueue"
 SUMMARIZE = "agent/summarize"
 MODELS = "agent/models"
 SET_MODEL = "agent/setModel"
 MCP_SERVERS = "agent/mcpServers"
+CHANGES = "agent/changes"
+REVIEW = "agent/review"
+REWIND = "agent/rewind"
+UNREWIND = "agent/unrewind"
 SESSION_CREATE = "session/create"
 SESSION_LIST = "session/list"
 SESSION_GET = "session/get"
@@ -57,7 +67,7 @@ SHOW_DOCUMENT = "window/showDocument"
 DIAGNOSTICS = "agent/diagnostics"  # server to client, when the client declares experimental.crush.diagnostics
 
 METHODS = [
-    SEND_MESSAGE, CANCEL, STATUS, QUEUED_PROMPTS, CLEAR_QUEUE, SUMMARIZE, MODELS, SET_MODEL, MCP_SERVERS,
+    SEND_MESSAGE, CANCEL, STATUS, QUEUED_PROMPTS, CLEAR_QUEUE, POP_QUEUE, SUMMARIZE, MODELS, SET_MODEL, MCP_SERVERS,
     SESSION_CREATE, SESSION_LIST, SESSION_GET, SESSION_MESSAGES, SESSION_RENAME, SESSION_DELETE,
 ]
 NOTIFICATION_TYPES = [
@@ -67,13 +77,13 @@ NOTIFICATION_TYPES = [
 ]
 
 __all__ = [
-    "Attachment", "CancelParams", "ContextItem", "CreateSessionParams", "DiagnosticsResult", "ModelSelection",
-    "RenameSessionParams",
-    "SendMessageParams", "SessionParams", "SetModelParams", "WorkspaceParams",
+    "Attachment", "CancelParams", "ChangesParams", "ContextItem", "CreateSessionParams", "DiagnosticsResult",
+    "HunkDecision", "ModelSelection", "RenameSessionParams", "ReviewParams", "RewindParams", "SendMessageParams",
+    "SessionParams", "SetModelParams", "UnrewindParams", "WorkspaceParams",
     "ClientCapabilities",
     "PROTOCOL_VERSION", "METHODS", "NOTIFICATION_TYPES", "NOTIFICATION", "REQUEST_PERMISSION",
     "SAVE_DOCUMENT", "APPLY_EDIT", "SHOW_DOCUMENT", "DIAGNOSTICS",
     "SEND_MESSAGE", "CANCEL", "STATUS", "QUEUED_PROMPTS", "CLEAR_QUEUE", "SUMMARIZE", "MODELS", "SET_MODEL",
-    "MCP_SERVERS",
+    "MCP_SERVERS", "POP_QUEUE", "CHANGES", "REVIEW", "REWIND", "UNREWIND",
     "SESSION_CREATE", "SESSION_LIST", "SESSION_GET", "SESSION_MESSAGES", "SESSION_RENAME", "SESSION_DELETE",
 ]

@@ -17,6 +17,8 @@ CODES = {
     "session_busy": -32015,
     "server_shutting_down": -32016,
     "storage_failed": -32603,
+    "hunk_not_applicable": -32017,
+    "nothing_to_unrewind": -32018,
 }
 
 
@@ -78,3 +80,13 @@ class StorageFailed(CrushError):
     """A change could not be written to the workspace's database (disk full, locked by another process...)."""
 
     reason = "storage_failed"
+
+
+class HunkNotApplicable(CrushError):
+    """agent/review: a hunk is unknown, already rejected or no longer in the file; nothing was changed."""
+
+    reason = "hunk_not_applicable"
+
+
+class NothingToUnrewind(CrushError):
+    reason = "nothing_to_unrewind"

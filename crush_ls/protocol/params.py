@@ -139,6 +139,45 @@ class RenameSessionParams:
     title: str | None = None
 
 
+@attrs.define
+class ChangesParams:
+    """`agent/changes`: one run's changes, those since a user message, or (neither) the session's."""
+
+    workspace: str | None = None
+    session_id: str | None = None
+    run_id: str | None = None
+    since_message_id: str | None = None
+
+
+@attrs.define
+class HunkDecision:
+    id: str
+    decision: Literal["accept", "reject"]
+
+
+@attrs.define
+class ReviewParams:
+    workspace: str | None = None
+    session_id: str | None = None
+    path: str | None = None
+    hunks: list[HunkDecision] = attrs.Factory(list)
+
+
+@attrs.define
+class RewindParams:
+    workspace: str | None = None
+    session_id: str | None = None
+    message_id: str | None = None
+    force: bool = False
+
+
+@attrs.define
+class UnrewindParams:
+    workspace: str | None = None
+    session_id: str | None = None
+    force: bool = False
+
+
 ProviderName = Literal["local", "openai", "anthropic", "scripted", "echo"]
 
 

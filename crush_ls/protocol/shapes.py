@@ -165,6 +165,77 @@ class QueuedPromptsResult(TypedDict):
 
 class ClearQueueResult(TypedDict):
     cleared: int
+    prompts: list[str]  # what it dropped, oldest first
+    runIds: list[str]
+
+
+class PopQueueResult(TypedDict):
+    prompt: str | None
+    runId: str | None
+    attachments: list[dict[str, Any]]
+
+
+HunkStatus = Literal["pending", "accepted", "rejected"]
+
+
+class Hunk(TypedDict):
+    id: str  # a hash of path, position and lines: stable across calls and restarts
+    header: str
+    oldStart: int
+    oldLines: int
+    newStart: int
+    newLines: int
+    lines: list[str]  # " ", "-" or "+" then the line, without its line end
+    status: HunkStatus
+
+
+class FileChange(TypedDict):
+    path: str  # relative to the workspace folder, "/"-separated
+    uri: str
+    status: Literal["added", "modified", "deleted"]
+    before: str | None
+    after: str | None
+    binary: bool
+    tooLarge: bool
+    diff: str
+    additions: int
+    removals: int
+    runIds: list[str]
+    hunks: list[Hunk]
+
+
+class ChangesResult(TypedDict):
+    files: list[FileChange]
+
+
+class ReviewResult(TypedDict):
+    path: str
+    accepted: list[str]
+    rejected: list[str]
+
+
+class RestoredFile(TypedDict):
+    path: str
+    action: Literal["restored", "deleted", "recreated"]
+
+
+class Conflict(TypedDict):
+    path: str
+    reason: str
+
+
+class RewindResult(TypedDict):
+    rewindId: str
+    restored: list[RestoredFile]
+    conflicts: list[Conflict]
+    hiddenMessages: int
+
+
+class UnrewindResult(TypedDict):
+    rewindId: str
+    restored: list[RestoredFile]
+    conflicts: list[Conflict]
+    shownMessages: int
 
 
 class SummarizeResult(TypedDict):
@@ -317,7 +388,19 @@ class McpUpdated(TypedDict):  # about the workspace: no sessionId, no runId
     servers: list[McpServer]
 
 
+class ReviewedHunk(TypedDict):
+    id: str
+    decision: Literal["accept", "reject"]
+
+
+class ChangeReviewed(TypedDict):  # after agent/review: no runId
+    type: Literal["change_reviewed"]
+    path: str
+    hunks: list[ReviewedHunk]
+
+
 Notification = (
     RunQueued | RunStarted | MessageCreated | Delta | ToolCallNote | ToolResultNote | PermissionRequested
     | PermissionResolved | MessageFinished | SessionUpdated | AgentError | RunComplete | McpUpdated
+    | ChangeReviewed
 )

@@ -48,7 +48,7 @@ async def test_clear_queue_ends_queued_runs_and_stores_nothing_of_them(start, wo
     active = (await client.send(session, "slow active"))["runId"]
     queued = [(await client.send(session, f"queued {i}"))["runId"] for i in (1, 2)]
     cleared = await client.call("agent/clearQueue", {"workspace": client.ws_uri, "sessionId": session})
-    assert cleared == {"cleared": 2}
+    assert cleared == {"cleared": 2, "prompts": ["queued 1", "queued 2"], "runIds": queued}
     for run_id in queued:
         done = await client.completed(run_id)
         assert done["finishReason"] == "canceled" and done["text"] == ""
@@ -57,6 +57,27 @@ async def test_clear_queue_ends_queued_runs_and_stores_nothing_of_them(start, wo
     await barrier(client)
     assert_runs_end_once(client.notes)
     assert [text(m) for m in read_db(workspace)["messages"] if m["role"] == "user"] == ["slow active"]
+
+
+async def test_pop_queue_takes_back_the_last_queued_prompt(start, workspace: Path):
+    client = await start({"model": SLOW_OR_ECHO})
+    session = await client.new_session()
+    params = {"workspace": client.ws_uri, "sessionId": session}
+    assert await client.call("agent/popQueue", params) == {"prompt": None, "runId": None, "attachments": []}
+    active = (await client.send(session, "slow active"))["runId"]
+    first = (await client.send(session, "queued 1"))["runId"]
+    attached = [{"path": "n.txt", "text": "note"}]
+    second = (await client.send(session, "queued 2", attachments=attached))["runId"]
+    popped = await client.call("agent/popQueue", params)
+    assert popped == {"prompt": "queued 2", "runId": second, "attachments": attached}
+    done = await client.completed(second)
+    assert done["finishReason"] == "canceled" and client.types_of(second) == ["run_queued", "run_complete"]
+    assert await client.call("agent/queuedPrompts", params) == {"prompts": ["queued 1"], "runIds": [first]}
+    assert (await client.completed(active))["finishReason"] == "end_turn"  # the active run is never taken
+    assert (await client.completed(first))["finishReason"] == "end_turn"
+    await barrier(client)
+    assert_runs_end_once(client.notes)
+    assert [text(m) for m in read_db(workspace)["messages"] if m["role"] == "user"] == ["slow active", "queued 1"]
 
 
 def steer_script() -> dict:

@@ -127,12 +127,14 @@ async def test_pending_permissions_in_status(start):
 async def test_clear_queue_cancels_waiting_runs_and_stores_nothing_of_them(start):
     client = await start({"model": SCRIPT})
     session = await client.new_session()
-    assert await client.call("agent/clearQueue", ws(client, sessionId=session)) == {"cleared": 0}
+    assert await client.call("agent/clearQueue", ws(client, sessionId=session)) == {
+        "cleared": 0, "prompts": [], "runIds": []}
     await client.send(session, "brief one", runId="active")
     await client.send(session, "queued one", runId="q1")
     await client.send(session, "queued two", runId="q2")
     await started(client, "active")
-    assert await client.call("agent/clearQueue", ws(client, sessionId=session)) == {"cleared": 2}
+    assert await client.call("agent/clearQueue", ws(client, sessionId=session)) == {
+        "cleared": 2, "prompts": ["queued one", "queued two"], "runIds": ["q1", "q2"]}
     assert await client.call("agent/queuedPrompts", ws(client, sessionId=session)) == {"prompts": [], "runIds": []}
     for run_id in ("q1", "q2"):
         done = ended_once(client, run_id, "canceled")
