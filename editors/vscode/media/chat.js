@@ -137,7 +137,10 @@
       open.title = `Open the diff of ${f.path} (before ↔ now)`;
       open.addEventListener('click', (e) => { e.preventDefault(); vscode.postMessage({ type: 'openChange', path: f.path }); });
       row.appendChild(open);
-      row.appendChild(el('span', 'change-counts', `<span class="add">+${f.additions}</span> <span class="del">-${f.deletions}</span>`));
+      row.appendChild(el('span', 'change-counts', `<span class="add">+${f.additions}</span> <span class="del">-${f.removals}</span>`));
+      const reviewed = [f.accepted && `${f.accepted} accepted`, f.rejected && `${f.rejected} rejected`].filter(Boolean).join(', ');
+      if (reviewed) row.appendChild(el('span', 'change-reviewed', escapeHtml(reviewed)));
+      if (f.accepted + f.rejected >= f.hunks) { list.appendChild(row); continue; } // nothing left to decide
       for (const [decision, label] of [['accept', '✓'], ['reject', '✗']]) {
         const button = el('button', `icon change-${decision}`, label);
         button.type = 'button';

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { CrushConnection, errorMessage } from './connection';
-import { FileChange } from './protocol';
+import { FileChange, Hunk } from './protocol';
 import { ChatSession } from './session';
 
 /** The before text of a changed file: `crush-before:/<path>` (`?deleted`: the empty now of a deleted one). */
@@ -79,15 +79,16 @@ export class ChangesController implements vscode.Disposable {
   }
 
   private lenses(document: vscode.TextDocument): vscode.CodeLens[] {
-    const files = this.chat?.status().changes?.files ?? [];
-    const relative = files.find((f) => fileUri({ path: f.path }).toString() === document.uri.toString())?.path;
-    const change = relative === undefined ? undefined : this.chat?.changeOf(relative);
+    const files = (this.chat?.status().changes?.files ?? []).map((f) => this.chat?.changeOf(f.path));
+    const change = files.find((f) => f && fileUri(f).toString() === document.uri.toString());
     if (!change) {
       return [];
     }
     return change.hunks.flatMap((hunk, index) => {
-      // newStart is 1-based; a hunk that only removed lines sits after line newStart.
-      const line = Math.min(Math.max(hunk.newLines > 0 ? hunk.newStart - 1 : hunk.newStart, 0), Math.max(document.lineCount - 1, 0));
+      if (hunk.status !== 'pending') {
+        return [];
+      }
+      const line = Math.min(firstChangedLine(hunk), Math.max(document.lineCount - 1, 0));
       const range = new vscode.Range(line, 0, line, 0);
       const what = `hunk ${index + 1} of ${change.hunks.length}`;
       return [
@@ -112,8 +113,17 @@ export class ChangesController implements vscode.Disposable {
   }
 }
 
+/** The 0-based line of the agent's text where a hunk's change starts (after its leading context). */
+function firstChangedLine(hunk: Hunk): number {
+  const context = hunk.lines.findIndex((l) => !l.startsWith(' '));
+  return Math.max(hunk.newStart - 1 + Math.max(context, 0), 0);
+}
+
 /** The workspace file of a change (paths are relative to the first folder, or absolute). */
-export function fileUri(change: Pick<FileChange, 'path'>): vscode.Uri {
+export function fileUri(change: Pick<FileChange, 'path'> & { uri?: string }): vscode.Uri {
+  if (change.uri) {
+    return vscode.Uri.parse(change.uri);
+  }
   if (path.isAbsolute(change.path)) {
     return vscode.Uri.file(change.path);
   }

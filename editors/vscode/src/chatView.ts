@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import { CrushConnection, ServerStartError, ServerStatus, Started, errorMessage } from './connection';
 import { ActiveEditorContext } from './editorContext';
-import { SendMessageResult } from './protocol';
+import { FileChange, RewindResult, SendMessageResult } from './protocol';
 import { ChatChange, ChatEntry, ChatSession, ChatStatus } from './session';
 
 type FromWebview =
@@ -24,13 +24,17 @@ type FromWebview =
 /** Coalesces streamed changes into at most one post per frame. */
 const FLUSH_MS = 16;
 
+function rewindAction(file: FileChange): string {
+  return file.status === 'added' ? 'deleted: Crush created it' : file.status === 'deleted' ? 'brought back' : 'restored';
+}
+
 function ellipsis(text: string, max: number): string {
   const line = text.trim().replace(/\s+/g, ' ');
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
-function restoredText(paths: string[] | undefined): string {
-  return paths?.length ? `; restored ${paths.join(', ')}` : '';
+function restoredText(restored: RewindResult['restored']): string {
+  return restored.length ? `; back: ${restored.map((r) => r.path).join(', ')}` : '';
 }
 
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
@@ -189,7 +193,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     const entry = chat.snapshot().entries.find((e) => e.id === messageId);
     const files = await chat.filesChangedSince(messageId);
     const detail = files.length
-      ? `These files go back to how they were before it:\n${files.map((f) => `${f.path} (${f.status === 'added' ? 'deleted again' : f.status === 'deleted' ? 'brought back' : 'restored'})`).join('\n')}`
+      ? `These files go back to how they were before it:\n${files.map((f) => `${f.path} (${rewindAction(f)})`).join('\n')}`
       : 'No file was changed from there on.';
     const choice = await vscode.window.showWarningMessage(
       `Rewind to before "${ellipsis(entry?.text ?? 'this message', 60)}"? The messages from there on are hidden.`,
@@ -203,8 +207,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     if (entry?.text) {
       this.post({ type: 'setPrompt', text: entry.text });
     }
-    if (result.conflicts?.length) {
-      void vscode.window.showWarningMessage(`Crush: rewound, but left ${result.conflicts.join(', ')} as you changed ${result.conflicts.length > 1 ? 'them' : 'it'} after the agent did.`);
+    if (result.conflicts.length) {
+      const paths = result.conflicts.map((c) => c.path).join(', ');
+      void vscode.window.showWarningMessage(`Crush: rewound, but left ${paths} as you changed ${result.conflicts.length > 1 ? 'them' : 'it'} after the agent did.`);
     }
   }
 

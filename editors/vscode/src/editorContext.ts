@@ -9,6 +9,8 @@ import { contextLabel } from './session';
 
 /** Selections larger than this are cut (the file itself is in context anyway). */
 const MAX_SELECTION_CHARS = 20_000;
+/** crush-ls takes at most this many context items with a prompt. */
+const MAX_ITEMS = 32;
 
 export interface Chip {
   key: string;
@@ -105,21 +107,31 @@ export function isWorkspaceFile(uri: vscode.Uri): boolean {
  */
 export async function contextOfReferences(references: readonly vscode.ChatPromptReference[]): Promise<ContextItem[]> {
   const items: ContextItem[] = [];
-  const addFile = (uri: vscode.Uri) => {
-    if (!items.some((i) => i.kind === 'file' && i.uri === uri.toString())) {
+  const addFile = async (uri: vscode.Uri) => {
+    if (items.some((i) => i.kind === 'file' && i.uri === uri.toString())) {
+      return;
+    }
+    // crush-ls reads a workspace file itself (the open buffer included); one outside the
+    // folders it only takes with its text.
+    if (isWorkspaceFile(uri)) {
       items.push({ uri: uri.toString(), kind: 'file' });
+      return;
+    }
+    const text = await textOf(uri);
+    if (text !== undefined) {
+      items.push({ uri: uri.toString(), kind: 'file', text });
     }
   };
   for (const reference of references) {
     const value = reference.value;
     if (value instanceof vscode.Uri && value.scheme === 'file') {
-      addFile(value);
+      await addFile(value);
     } else if (value instanceof vscode.Location && value.uri.scheme === 'file' && reference.id === 'vscode.implicit.viewport') {
-      addFile(value.uri); // what is scrolled into view: the file, not a selection
+      await addFile(value.uri); // what is scrolled into view: the file, not a selection
     } else if (value instanceof vscode.Location && value.uri.scheme === 'file') {
       const document = await vscode.workspace.openTextDocument(value.uri);
       const { start, end } = value.range;
-      addFile(value.uri);
+      await addFile(value.uri);
       items.push({
         uri: value.uri.toString(),
         kind: 'selection',
@@ -128,5 +140,13 @@ export async function contextOfReferences(references: readonly vscode.ChatPrompt
       });
     }
   }
-  return items;
+  return items.slice(0, MAX_ITEMS);
+}
+
+async function textOf(uri: vscode.Uri): Promise<string | undefined> {
+  try {
+    return (await vscode.workspace.openTextDocument(uri)).getText();
+  } catch {
+    return undefined; // binary or gone: named in the prompt's references, not inlined
+  }
 }

@@ -70,34 +70,38 @@ export interface DiagnosticsResult {
 
 export type ChangeStatus = 'added' | 'modified' | 'deleted';
 
-/** One hunk of a changed file, with an id stable across `agent/changes` calls. */
+export type HunkStatus = 'pending' | 'accepted' | 'rejected';
+
+/** One hunk of a changed file; its id is the same in every `agent/changes` answer. */
 export interface Hunk {
   id: string;
-  /** 1-based first line and line count in the before text (a pure insertion: the line before, count 0). */
+  header: string;
+  /** 1-based first line and line count in the before text, and in the agent's after text. */
   oldStart: number;
   oldLines: number;
-  /** The same in the file as it is now. */
   newStart: number;
   newLines: number;
-  /** The hunk's unified diff lines (`@@` header first), when the server gives them. */
-  diff?: string;
-  [key: string]: unknown;
+  /** The hunk's lines without line ends, each starting with " ", "-" or "+". */
+  lines: string[];
+  status: HunkStatus;
 }
 
-/** One file of `agent/changes`. */
+/** One file of `agent/changes` (docs/protocol.md). */
 export interface FileChange {
+  /** Relative to the workspace folder, `/`-separated. */
   path: string;
-  uri?: string;
+  uri: string;
   status: ChangeStatus;
-  /** Null when binary or too large (see `binary`, `tooLarge`). */
+  /** Null: did not exist (or deleted), or binary / too large. */
   before: string | null;
   after: string | null;
-  binary?: boolean;
-  tooLarge?: boolean;
+  binary: boolean;
+  tooLarge: boolean;
   diff: string;
+  additions: number;
+  removals: number;
+  runIds: string[];
   hunks: Hunk[];
-  additions?: number;
-  deletions?: number;
 }
 
 export interface ChangesParams {
@@ -118,12 +122,20 @@ export interface ReviewParams {
   hunks: Array<{ id: string; decision: ReviewDecision }>;
 }
 
+export interface ReviewResult {
+  path: string;
+  accepted: string[];
+  rejected: string[];
+}
+
 export interface RewindResult {
-  /** Files put back, by path (also those deleted because the agent created them). */
-  restored: string[];
-  /** Files the person changed after the agent did, left alone (see `force`). */
-  conflicts: string[];
-  [key: string]: unknown;
+  rewindId: string;
+  /** `restored` (old text back), `deleted` (the agent had created it), `recreated` (it had deleted it). */
+  restored: Array<{ path: string; action: 'restored' | 'deleted' | 'recreated' }>;
+  /** Files changed by hand since the agent's last change, left as they are (unless `force`). */
+  conflicts: Array<{ path: string; reason: string }>;
+  hiddenMessages?: number;
+  shownMessages?: number;
 }
 
 /** Lines added and removed by a unified diff (headers not counted). */
@@ -367,15 +379,15 @@ export type PermissionHandler = (request: PermissionRequest, token: Cancellation
 
 export interface QueueResult {
   cleared: number;
-  prompts?: string[];
-  runIds?: string[];
+  prompts: string[];
+  runIds: string[];
 }
 
 export interface PopQueueResult {
   /** The prompt taken back, or null when nothing was queued. */
   prompt: string | null;
-  runId?: string | null;
-  [key: string]: unknown;
+  runId: string | null;
+  attachments: NonNullable<SendMessageParams['attachments']>;
 }
 
 /**
@@ -446,7 +458,7 @@ export class CrushApi {
     return this.request<ChangesResult>('agent/changes', params).then((r) => r.files);
   }
 
-  review(params: ReviewParams): Promise<unknown> {
+  review(params: ReviewParams): Promise<ReviewResult> {
     return this.request('agent/review', params);
   }
 
@@ -455,8 +467,8 @@ export class CrushApi {
     return this.request('agent/rewind', { sessionId, messageId, ...(force ? { force } : {}) });
   }
 
-  unrewind(sessionId: string): Promise<RewindResult> {
-    return this.request('agent/unrewind', { sessionId });
+  unrewind(sessionId: string, force = false): Promise<RewindResult> {
+    return this.request('agent/unrewind', { sessionId, ...(force ? { force } : {}) });
   }
 
   models(): Promise<{ current: Model; available: Model[] }> {

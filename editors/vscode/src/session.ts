@@ -20,7 +20,6 @@ import {
   ToolCall,
   ToolMetadata,
   RewindResult,
-  diffCounts,
   newRunId,
 } from './protocol';
 
@@ -70,8 +69,10 @@ export interface ChangeSummary {
   path: string;
   status: ChangeStatus;
   additions: number;
-  deletions: number;
+  removals: number;
   hunks: number;
+  accepted: number;
+  rejected: number;
 }
 
 export interface ChatStatus {
@@ -231,15 +232,19 @@ export class ChatSession {
     this.emit([]);
   }
 
-  /** Accepts or rejects hunks of one listed file (all of them without `hunkIds`), then relists. */
+  /**
+   * Accepts or rejects hunks of one listed file (without `hunkIds`: all its pending ones).
+   * The list follows with the `change_reviewed` that comes after the answer.
+   */
   async review(path: string, decision: 'accept' | 'reject', hunkIds?: string[]): Promise<void> {
     const change = this.changeOf(path);
-    if (!this.session || !this.changes || !change) {
+    if (!this.session || !change) {
       return;
     }
-    const ids = hunkIds ?? change.hunks.map((h) => h.id);
-    await this.api.review({ sessionId: this.session.id, path, hunks: ids.map((id) => ({ id, decision })) });
-    await this.refreshChanges(this.changes.runId);
+    const ids = hunkIds ?? change.hunks.filter((h) => h.status === 'pending').map((h) => h.id);
+    if (ids.length) {
+      await this.api.review({ sessionId: this.session.id, path, hunks: ids.map((id) => ({ id, decision })) });
+    }
   }
 
   /** The files a rewind to before `messageId` would restore. */
@@ -493,10 +498,16 @@ export class ChatSession {
 }
 
 function summarize(file: FileChange): ChangeSummary {
-  const counts = file.additions !== undefined && file.deletions !== undefined
-    ? { additions: file.additions, deletions: file.deletions }
-    : diffCounts(file.diff ?? '');
-  return { path: file.path, status: file.status, ...counts, hunks: file.hunks?.length ?? 0 };
+  const counted = (status: string) => file.hunks.filter((h) => h.status === status).length;
+  return {
+    path: file.path,
+    status: file.status,
+    additions: file.additions,
+    removals: file.removals,
+    hunks: file.hunks.length,
+    accepted: counted('accepted'),
+    rejected: counted('rejected'),
+  };
 }
 
 /** `a.ts` for a file, `a.ts:3-5` for a range (1-based lines), `a.ts (diagnostics)`. */

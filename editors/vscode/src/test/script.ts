@@ -21,7 +21,7 @@ export const SCRIPT = {
       input: { file_path: 'hunks.txt', edits: [{ old_string: 'line 2\n', new_string: 'LINE 2\n' }, { old_string: 'line 11\n', new_string: 'LINE 11\n' }] },
     }, 'Changed two places.'),
     ...viewThen('replace the rewind file', 'rewind.txt', { name: 'edit', input: { file_path: 'rewind.txt', old_string: 'original', new_string: 'changed by the agent' } }, 'Replaced it.'),
-    { when: 'check the problems', step: 0, events: [{ toolCall: { name: 'diagnostics', input: { path: 'broken.json' } } }] },
+    { when: 'check the problems', step: 0, events: [{ toolCall: { name: 'diagnostics', input: { file_path: 'broken.json' } } }] },
     { when: 'check the problems', step: 1, events: [{ text: 'Checked the problems.' }] },
     { when: 'slow', events: [{ text: SLOW_TEXT, chunkSize: 5, delayMs: 50 }] },
     { when: 'hostname', step: 0, events: [{ toolCall: { name: 'view', input: { file_path: '/etc/hostname' } } }] },
