@@ -16,11 +16,9 @@ import asyncio
 import difflib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
-
-import attrs
 
 from .workspace import uri_to_path
 
@@ -31,13 +29,61 @@ class OutOfRange(ValueError):
     """A position past the end of the document."""
 
 
-@attrs.define(eq=False)
 class Document:
-    uri: str
-    path: Path  # resolved
-    version: int
-    text: str
-    lost: bool = False  # a change did not fit: the mirror no longer knows the editor's text
+    """One open document: its text kept as lines, so a keystroke costs the lines it touches."""
+
+    def __init__(self, uri: str, path: Path, version: int, text: str) -> None:
+        self.uri = uri
+        self.path = path  # resolved
+        self.version = version
+        self.lost = False  # a change did not fit: the mirror no longer knows the editor's text
+        self._lines = split_lines(text)
+        self._text: str | None = text  # joined when read, until the next change
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = "".join(self._lines)
+        return self._text
+
+    def apply(self, change: dict[str, Any], encoding: str) -> None:
+        """One TextDocumentContentChangeEvent: the whole text, or a range replaced."""
+        new_text = change["text"]
+        if not isinstance(new_text, str):
+            raise OutOfRange("a change without text")
+        if change.get("range") is None:
+            self._lines, self._text = split_lines(new_text), new_text
+            return
+        first, start = self._locate(change["range"]["start"], encoding)
+        last, end = self._locate(change["range"]["end"], encoding)
+        if (last, end) < (first, start):
+            raise OutOfRange("a range that ends before it starts")
+        self._lines[first:last + 1] = split_lines(self._line(first)[:start] + new_text + self._line(last)[end:])
+        self._text = None
+
+    def _line(self, number: int) -> str:
+        return self._lines[number] if number < len(self._lines) else ""
+
+    def _locate(self, position: dict[str, Any], encoding: str) -> tuple[int, int]:
+        """(line, index into that line) of an LSP Position."""
+        line, character = position["line"], position["character"]
+        if not isinstance(line, int) or not isinstance(character, int) or line < 0 or character < 0:
+            raise OutOfRange(f"not a position: {position!r}")
+        # The line after a final "\n" exists (it is empty); nothing after it does.
+        if line > len(self._lines) or (line == len(self._lines) and self._lines and
+                                       not self._lines[-1].endswith("\n")):
+            raise OutOfRange(f"line {line} is past the end of the document")
+        content = self._line(line).removesuffix("\n").removesuffix("\r")
+        return line, from_units(content, character, encoding)
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text`, each with its "\n" (LSP's lines: only "\n" and "\r\n" end one here)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 def _units(char: str, encoding: str) -> int:
@@ -98,17 +144,10 @@ def position_of(text: str, offset: int, encoding: str) -> dict[str, int]:
 
 
 def apply_change(text: str, change: dict[str, Any], encoding: str) -> str:
-    """One TextDocumentContentChangeEvent: the whole text, or a range replaced."""
-    new_text = change["text"]
-    if not isinstance(new_text, str):
-        raise OutOfRange("a change without text")
-    if change.get("range") is None:
-        return new_text
-    start = offset_of(text, change["range"]["start"], encoding)
-    end = offset_of(text, change["range"]["end"], encoding)
-    if end < start:
-        raise OutOfRange("a range that ends before it starts")
-    return text[:start] + new_text + text[end:]
+    """`text` with one TextDocumentContentChangeEvent applied."""
+    document = Document("", Path(), 0, text)
+    document.apply(change, encoding)
+    return document.text
 
 
 class Documents:
@@ -143,16 +182,13 @@ class Documents:
         if document is None:
             log.info("didChange of %s, which is not mirrored: ignored", uri)
             return
-        text = document.text
         try:
             for change in changes:
-                text = apply_change(text, change, self.encoding)
+                document.apply(change, self.encoding)
         except (OutOfRange, KeyError, TypeError) as exc:
             log.warning("didChange of %s does not fit the mirrored text (%s): the document is lost until "
                         "it is opened again", uri, exc)
             document.lost = True
-        else:
-            document.text = text
         document.version = version
         self._notify()
 
@@ -190,32 +226,49 @@ class Documents:
 def text_edits(old: str, new: str, encoding: str) -> list[dict[str, Any]]:
     """Minimal LSP TextEdits that turn `old` into `new`: the changed runs of lines of a diff,
     each trimmed to the characters that differ (ranges in `old`, as a WorkspaceEdit wants)."""
-    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    starts = [0]
-    for line in a:
-        starts.append(starts[-1] + len(line))
+    a, b = split_lines(old), split_lines(new)
+    # The lines both share at the ends never reach the (quadratic at worst) matcher.
+    head = _common_prefix(a, b)
+    tail = _common_prefix(a[head:][::-1], b[head:][::-1])
+    matcher = difflib.SequenceMatcher(None, a[head:len(a) - tail], b[head:len(b) - tail])
     edits = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
-        if tag == "equal":
-            continue
-        before, after = "".join(a[i1:i2]), "".join(b[j1:j2])
-        prefix = _common_prefix(before, after)
-        suffix = _common_prefix(before[prefix:][::-1], after[prefix:][::-1])
-        # A position between "\r" and "\n" does not exist in LSP: keep a line end whole.
-        if prefix > 0 and old[starts[i1] + prefix - 1:starts[i1] + prefix + 1] == "\r\n":
-            prefix -= 1
-        if suffix > 0 and old[starts[i2] - suffix - 1:starts[i2] - suffix + 1] == "\r\n":
-            suffix -= 1
-        start, end = starts[i1] + prefix, starts[i2] - suffix
-        edits.append({"range": {"start": position_of(old, start, encoding), "end": position_of(old, end, encoding)},
-                      "newText": after[prefix:len(after) - suffix]})
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            edits.append(_trimmed_edit(a, head + i1, head + i2, "".join(b[head + j1:head + j2]), encoding))
     return edits
 
 
-def _common_prefix(a: str, b: str) -> int:
-    """How many characters `a` and `b` share at their start."""
-    n = min(len(a), len(b))
-    for index in range(n):
-        if a[index] != b[index]:
-            return index
-    return n
+def _trimmed_edit(a: list[str], i1: int, i2: int, after: str, encoding: str) -> dict[str, Any]:
+    """The edit that replaces lines i1..i2 of `a` with `after`, less what both begin and end with."""
+    before = "".join(a[i1:i2])
+    prefix = _common_prefix(before, after)
+    suffix = _common_prefix(before[prefix:][::-1], after[prefix:][::-1])
+    # A position between "\r" and "\n" does not exist in LSP: keep a line end whole.
+    if prefix > 0 and before[prefix - 1:prefix + 1] == "\r\n":
+        prefix -= 1
+    if suffix > 0 and before[len(before) - suffix - 1:len(before) - suffix + 1] == "\r\n":
+        suffix -= 1
+    return {"range": {"start": _position_in(a, i1, prefix, encoding),
+                      "end": _position_in(a, i1, len(before) - suffix, encoding)},
+            "newText": after[prefix:len(after) - suffix]}
+
+
+def _position_in(lines: list[str], line: int, offset: int, encoding: str) -> dict[str, int]:
+    """The Position `offset` characters after the start of `lines[line]`."""
+    while line < len(lines) and offset >= len(lines[line]) and lines[line].endswith("\n"):
+        offset -= len(lines[line])
+        line += 1
+    return {"line": line, "character": to_units(lines[line] if line < len(lines) else "", offset, encoding)}
+
+
+def _common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """How many items (characters, lines) `a` and `b` share at their start: a binary search
+    of slice comparisons, which run at C speed (a loop over 2 MB of characters does not)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
