@@ -40,11 +40,11 @@ class EditorFiles:
     """`tools.base.Files` for an LSP client: its open documents, edited through the editor."""
 
     def __init__(self, client: Client, documents: Documents, follow: Callable[[], bool],
-                 display: Callable[[Path], str]) -> None:
+                 where: Callable[[Path], tuple[str, str]]) -> None:
         self._client = client
         self.documents = documents
         self._follow = follow  # initializationOptions.followAgent
-        self._display = display  # a path as the label shows it (relative to its workspace)
+        self._where = where  # a path as a person reads it (relative to its workspace), and its URI
         self.shown: set[asyncio.Task[Any]] = set()  # window/showDocument requests not answered yet
 
     def covers(self, path: Path) -> bool:
@@ -65,7 +65,7 @@ class EditorFiles:
             raise EditorConflict(f"{path} changed in the editor")
         disk = await asyncio.to_thread(_disk_text, path)
         unsaved = disk != document.text
-        display = self._display(path)
+        display = self._where(path)[0]
         if not self._client.capabilities.apply_edit:
             if unsaved:
                 raise ToolInputError(f"{display} has unsaved changes in the editor, and the editor takes no edits "
@@ -94,7 +94,7 @@ class EditorFiles:
         if document is None:
             raise EditorConflict(f"{path} was closed in the editor")
         if document.lost:
-            raise ToolInputError(f"crush-ls lost track of the editor's text of {self._display(path)} (a change "
+            raise ToolInputError(f"crush-ls lost track of the editor's text of {self._where(path)[0]} (a change "
                                  "did not fit): ask the person to close and reopen it")
         return document
 
@@ -133,8 +133,10 @@ class EditorFiles:
 
     async def _show(self, path: Path, old: str, new: str) -> None:
         selection = changed_lines(old, new, self.documents.encoding)
+        document = self.documents.get(path)
+        uri = document.uri if document is not None else self._where(path)[1]
         try:
-            await self._client.request(p.SHOW_DOCUMENT, {"uri": path.as_uri(), "selection": selection,
+            await self._client.request(p.SHOW_DOCUMENT, {"uri": uri, "selection": selection,
                                                          "takeFocus": False}, ANSWER_TIMEOUT)
         except (ClientDeclined, TimeoutError) as exc:
             log.info("window/showDocument of %s: %s", path, exc or "no answer")

@@ -14,6 +14,7 @@ import os
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..agent import Agent
 from ..mcp import McpManager, server_configs
@@ -48,7 +49,7 @@ class WorkspaceRegistry:
         self.open_errors: dict[str, str] = {}  # why a folder could not be opened, by URI
         # The editor's open documents (LSP document sync) and the file tools' way to them.
         self.documents = Documents(self._in_a_workspace, client.capabilities.position_encoding)
-        self.editor = EditorFiles(client, self.documents, lambda: self.init_options.follow_agent, self._display)
+        self.editor = EditorFiles(client, self.documents, lambda: self.init_options.follow_agent, self._where)
 
     # ------------------------------------------------------------------ workspaces
     def open_workspace(self, uri: str) -> Workspace | None:
@@ -102,9 +103,15 @@ class WorkspaceRegistry:
     def _in_a_workspace(self, path: Path) -> bool:
         return any(is_inside(root, path) for root in self._by_root)
 
-    def _display(self, path: Path) -> str:
+    def _where(self, path: Path) -> tuple[str, str]:
+        """A file as a person reads it (relative to its workspace) and as the client names it
+        (under the workspace's URI as the client sent it, which may be a symlink's)."""
         roots = [root for root in self._by_root if is_inside(root, path)]
-        return relative_display(max(roots, key=lambda r: len(r.parts)), path) if roots else str(path)
+        if not roots:
+            return str(path), path.as_uri()
+        root = max(roots, key=lambda r: len(r.parts))
+        relative = path.relative_to(root).as_posix()
+        return relative_display(root, path), f"{self._by_root[root].uri.rstrip('/')}/{quote(relative)}"
 
     def _storage_failed(self, uri: str, session_id: str | None, error: StorageFailed) -> None:
         """A write nobody waited for failed: tell the session's client (its run's, when one runs)."""

@@ -209,3 +209,18 @@ async def test_the_agent_is_not_followed_by_default(editor, workspace):
     client.open(target)
     (_, edited) = await run(client)
     assert not edited["isError"] and client.shown_documents == []
+
+
+async def test_a_workspace_opened_through_a_symlink_keeps_the_editor_s_uris(editor, workspace, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(workspace)
+    (workspace / "app.py").write_text(APP)
+    options = {**steps(view("app.py"), edit("app.py", "return 1", "return 2"),
+                       {"name": "write", "input": {"file_path": "new.py", "content": "a = 1\n"}}),
+               "followAgent": True}
+    client: Editor = await editor(options, folder=link)
+    client.open(link / "app.py", "# unsaved\n" + APP)
+    viewed, edited, _ = await run(client)
+    assert "# unsaved" in viewed["content"] and not edited["isError"], edited["content"]
+    assert [e["edit"]["documentChanges"][0]["textDocument"]["uri"] for e in client.edits] == [(link / "app.py").as_uri()]
+    assert [s.uri for s in client.shown_documents] == [(link / "app.py").as_uri(), (link / "new.py").as_uri()]
