@@ -524,6 +524,26 @@ def mcp_servers(ls: CrushServer, params: p.WorkspaceParams) -> Any:
     return ls.backend.mcp_servers(params.workspace)
 
 
+@request(p.CHANGES, p.ChangesParams)
+def changes(ls: CrushServer, params: p.ChangesParams) -> Any:
+    return ls.backend.changes(params)
+
+
+@request(p.REVIEW, p.ReviewParams)
+def review(ls: CrushServer, params: p.ReviewParams) -> Any:
+    return ls.backend.review(params)
+
+
+@request(p.REWIND, p.RewindParams)
+def rewind(ls: CrushServer, params: p.RewindParams) -> Any:
+    return ls.backend.rewind(params)
+
+
+@request(p.UNREWIND, p.UnrewindParams)
+def unrewind(ls: CrushServer, params: p.UnrewindParams) -> Any:
+    return ls.backend.unrewind(params)
+
+
 # ---------------------------------------------------------------------- session/*
 @request(p.SESSION_CREATE, p.CreateSessionParams)
 def session_create(ls: CrushServer, params: p.CreateSessionParams) -> Any:

@@ -405,6 +405,7 @@ class Turn:
         ctx = ToolContext(
             root=self.deps.root, session_id=self.run.session_id, run_id=self.run.id,
             tool_call_id=request.id, store=self.store, files=self.deps.files,
+            message_id=self.user_message.id if self.user_message else None,
         )
         try:
             if request.input_error:

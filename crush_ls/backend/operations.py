@@ -19,9 +19,18 @@ import attrs
 from ..protocol import shapes
 from ..protocol.encode import message_to_wire, model_to_wire
 from ..protocol.errors import CrushError, EmptyPrompt, InvalidParams, SessionBusy, StorageFailed
-from ..protocol.params import CancelParams, ModelSelection, SendMessageParams
+from ..protocol.params import (
+    CancelParams,
+    ChangesParams,
+    ModelSelection,
+    ReviewParams,
+    RewindParams,
+    SendMessageParams,
+    UnrewindParams,
+)
 from ..providers import create_provider, local_model_available, reads_files, with_files_read
 from ..settings import ModelConfig
+from . import changes
 from .registry import CLOSE_TIMEOUT, WorkspaceRegistry
 from .workspace import Workspace
 
@@ -118,6 +127,44 @@ class Backend(WorkspaceRegistry):
         if run is None:
             return {"prompt": None, "runId": None, "attachments": []}
         return {"prompt": run.prompt, "runId": run.id, "attachments": run.attachments}
+
+    # ------------------------------------------------------------------ review and rewind (backend/changes.py)
+    def changes(self, params: ChangesParams) -> Awaitable[shapes.ChangesResult]:
+        workspace = self.workspace(params.workspace)
+        session = workspace.session(params.session_id)
+        if params.run_id is not None and params.since_message_id is not None:
+            raise InvalidParams("agent/changes: give runId or sinceMessageId, not both @ params.sinceMessageId")
+        return changes.changes(workspace, session, params.run_id, params.since_message_id)
+
+    def review(self, params: ReviewParams) -> Awaitable[shapes.ReviewResult]:
+        workspace = self.workspace(params.workspace)
+        session = workspace.session(params.session_id)
+        if not params.path:
+            raise InvalidParams("agent/review: path is missing @ params.path")
+        if not params.hunks:
+            raise InvalidParams("agent/review: give at least one hunk @ params.hunks")
+        decisions = list({h.id: h.decision for h in params.hunks}.items())
+        return changes.review(workspace, session, params.path, decisions)
+
+    def rewind(self, params: RewindParams) -> Awaitable[shapes.RewindResult]:
+        workspace, session = self._idle_session(params.workspace, params.session_id, "rewind")
+        if not params.message_id:
+            raise InvalidParams("agent/rewind: messageId is missing @ params.messageId")
+        return changes.rewind(workspace, session, params.message_id, params.force)
+
+    def unrewind(self, params: UnrewindParams) -> Awaitable[shapes.UnrewindResult]:
+        workspace, session = self._idle_session(params.workspace, params.session_id, "unrewind")
+        return changes.unrewind(workspace, session, params.force)
+
+    def _idle_session(self, workspace_uri: str | None, session_id: str | None, what: str) -> tuple[Workspace, Any]:
+        workspace = self.workspace(workspace_uri)
+        session = workspace.session(session_id)
+        coordinator = workspace.agent.coordinator
+        if coordinator.is_busy(session.id) or coordinator.line(session.id).waiting:
+            raise SessionBusy(f"Session {session.id!r} is running a prompt; {what} it when it is idle "
+                              "(agent/cancel ends the run).")
+        workspace.require_open()
+        return workspace, session
 
     def models(self, workspace_uri: str | None) -> dict[str, Any]:
         """The current model and every usable one: crush.json's, the current, the embedded one."""

@@ -68,12 +68,13 @@ DIAGNOSTICS = "agent/diagnostics"  # server to client, when the client declares 
 
 METHODS = [
     SEND_MESSAGE, CANCEL, STATUS, QUEUED_PROMPTS, CLEAR_QUEUE, POP_QUEUE, SUMMARIZE, MODELS, SET_MODEL, MCP_SERVERS,
+    CHANGES, REVIEW, REWIND, UNREWIND,
     SESSION_CREATE, SESSION_LIST, SESSION_GET, SESSION_MESSAGES, SESSION_RENAME, SESSION_DELETE,
 ]
 NOTIFICATION_TYPES = [
     "run_queued", "run_started", "message_created", "text_delta", "reasoning_delta", "tool_call",
     "tool_result", "permission_requested", "permission_resolved", "message_finished",
-    "session_updated", "agent_error", "run_complete", "mcp_updated",
+    "session_updated", "agent_error", "run_complete", "mcp_updated", "change_reviewed",
 ]
 
 __all__ = [

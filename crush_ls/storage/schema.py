@@ -68,8 +68,36 @@ _V2 = (
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('opened', 1), ('closed', 0)",
 )
 
+# Review and rewind (issue 13): which run and user message made each file version (NULL: a
+# state the agent found, not a change of its own), messages hidden by a rewind (kept for
+# agent/unrewind), the rewinds with what they wrote, and the per-hunk review decisions.
+_V3 = (
+    "ALTER TABLE files ADD COLUMN run_id TEXT",
+    "ALTER TABLE files ADD COLUMN message_id TEXT",
+    "CREATE INDEX IF NOT EXISTS files_by_session ON files(session_id)",
+    "ALTER TABLE messages ADD COLUMN hidden_by TEXT",
+    """CREATE TABLE IF NOT EXISTS rewinds (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        message_id TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        files TEXT NOT NULL DEFAULT '[]',
+        summary_message_id TEXT,
+        undone INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS hunk_reviews (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        hunk_id TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (session_id, path, hunk_id)
+    )""",
+)
+
 # MIGRATIONS[n] takes a database from version n to n + 1.
-MIGRATIONS: list[tuple[str, ...]] = [_V1, _V2]
+MIGRATIONS: list[tuple[str, ...]] = [_V1, _V2, _V3]
 
 
 class SchemaTooNew(Exception):

@@ -27,7 +27,7 @@ import queue
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -400,17 +400,56 @@ class Store:
         self._write(write, session_id=message.session_id, record=message.id)
 
     async def list_messages(self, session_id: str) -> list[Message]:
+        """The session's messages, oldest first, without those a rewind hides."""
         def read() -> list[Message]:
             rows = self.db.execute(
-                "SELECT * FROM messages WHERE session_id=? ORDER BY seq", (session_id,)
+                "SELECT * FROM messages WHERE session_id=? AND hidden_by IS NULL ORDER BY seq", (session_id,)
             )
             return [_message_from_row(r) for r in rows]
 
         return await self._call(read)
 
+    async def message_position(self, session_id: str, message_id: str) -> tuple[int, str, str | None] | None:
+        """(seq, role, hidden_by) of a message of the session, None when it has no such message."""
+        def read() -> tuple[int, str, str | None] | None:
+            row = self.db.execute("SELECT seq, role, hidden_by FROM messages WHERE session_id=? AND id=?",
+                                  (session_id, message_id)).fetchone()
+            return (row["seq"], row["role"], row["hidden_by"]) if row else None
+
+        return await self._call(read)
+
+    async def last_seq(self, session_id: str) -> int:
+        """The seq of the session's newest visible message (0: none)."""
+        return await self._call(lambda: self.db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE session_id=? AND hidden_by IS NULL", (session_id,)
+        ).fetchone()[0])
+
+    async def set_hidden(self, session_id: str, rewind_id: str, from_seq: int | None) -> int:
+        """Hide the visible messages from `from_seq` on under `rewind_id` (None: show those it hid again);
+        keeps the session's message_count to what can be seen. Returns how many changed."""
+        def write() -> int:
+            if from_seq is None:
+                changed = self.db.execute("UPDATE messages SET hidden_by=NULL WHERE session_id=? AND hidden_by=?",
+                                          (session_id, rewind_id)).rowcount
+            else:
+                changed = self.db.execute(
+                    "UPDATE messages SET hidden_by=? WHERE session_id=? AND seq>=? AND hidden_by IS NULL",
+                    (rewind_id, session_id, from_seq)).rowcount
+            self.db.execute("UPDATE sessions SET message_count=(SELECT COUNT(*) FROM messages WHERE session_id=? "
+                            "AND hidden_by IS NULL) WHERE id=?", (session_id, session_id))
+            return int(changed)
+
+        changed = await self._call(write)
+        session = self.sessions.get(session_id)
+        if session is not None:
+            session.message_count = max(0, session.message_count + (changed if from_seq is None else -changed))
+        return changed
+
     # ------------------------------------------------------------------ file history
-    async def add_file_version(self, session_id: str, path: str, content: str | None) -> int:
-        """Keep one version of a file (its content before or after a tool wrote it)."""
+    async def add_file_version(self, session_id: str, path: str, content: str | None, *,
+                               run_id: str | None = None, message_id: str | None = None) -> int:
+        """Keep one version of a file (None: it does not exist). With `run_id` and `message_id`
+        (the run's user message) it is a change of that run; without, a state the agent found."""
         path, content = storable(path), _storable_or_none(content)
 
         def write() -> int:
@@ -420,12 +459,76 @@ class Store:
             ).fetchone()
             version = row[0] + 1
             self.db.execute(
-                "INSERT INTO files (id, session_id, path, content, version, created_at) VALUES (?,?,?,?,?,?)",
-                (new_id(), session_id, path, content, version, now()),
+                "INSERT INTO files (id, session_id, path, content, version, created_at, run_id, message_id) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (new_id(), session_id, path, content, version, now(), run_id, message_id),
             )
             return version
 
         return await self._call(write)
+
+    async def file_history(self, session_id: str) -> list[dict[str, Any]]:
+        """Every file version of the session in the order they were kept, with the seq of the user
+        message of the run that made it and whether a rewind hides it (`hidden`)."""
+        def read() -> list[dict[str, Any]]:
+            rows = self.db.execute(
+                """SELECT f.path, f.content, f.run_id, f.message_id, m.seq AS message_seq,
+                          m.hidden_by IS NOT NULL AS hidden
+                   FROM files f LEFT JOIN messages m ON m.id = f.message_id
+                   WHERE f.session_id=? ORDER BY f.rowid""", (session_id,))
+            return [dict(r) for r in rows]
+
+        return await self._call(read)
+
+    async def known_paths(self, session_id: str, limit: int) -> list[str]:
+        """The files the session viewed or changed, most recent first, at most `limit`."""
+        return await self._call(lambda: [r[0] for r in self.db.execute(
+            """SELECT path FROM (SELECT path, read_at AS at FROM read_files WHERE session_id=?
+                                 UNION ALL SELECT path, created_at AS at FROM files WHERE session_id=?)
+               GROUP BY path ORDER BY MAX(at) DESC LIMIT ?""", (session_id, session_id, limit))])
+
+    async def add_file_versions(self, session_id: str, versions: list[tuple[str, str | None]]) -> None:
+        """Keep states the agent did not make (a rewind's or a review's writes), in one job."""
+        async def one(path: str, content: str | None) -> None:
+            await self.add_file_version(session_id, path, content)
+
+        await asyncio.gather(*(one(path, content) for path, content in versions))
+
+    # ------------------------------------------------------------------ rewinds and reviews
+    async def save_rewind(self, rewind: dict[str, Any]) -> None:
+        await self._call(lambda: self.db.execute(
+            "INSERT INTO rewinds (id, session_id, message_id, last_seq, files, summary_message_id, undone, "
+            "created_at) VALUES (?,?,?,?,?,?,0,?)",
+            (rewind["id"], rewind["session_id"], rewind["message_id"], rewind["last_seq"],
+             json.dumps(rewind["files"]), rewind["summary_message_id"], now())))
+
+    async def last_rewind(self, session_id: str) -> dict[str, Any] | None:
+        """The session's newest rewind not undone yet."""
+        def read() -> dict[str, Any] | None:
+            row = self.db.execute("SELECT * FROM rewinds WHERE session_id=? AND undone=0 ORDER BY rowid DESC LIMIT 1",
+                                  (session_id,)).fetchone()
+            return None if row is None else dict(row, files=json.loads(row["files"]))
+
+        return await self._call(read)
+
+    async def rewind_undone(self, rewind_id: str) -> None:
+        await self._call(lambda: self.db.execute("UPDATE rewinds SET undone=1 WHERE id=?", (rewind_id,)))
+
+    async def hunk_reviews(self, session_id: str) -> dict[tuple[str, str], str]:
+        """(path, hunk id) -> "accept" or "reject"."""
+        def read() -> dict[tuple[str, str], str]:
+            rows = self.db.execute("SELECT path, hunk_id, decision FROM hunk_reviews WHERE session_id=?",
+                                   (session_id,))
+            return {(r["path"], r["hunk_id"]): r["decision"] for r in rows}
+
+        return await self._call(read)
+
+    async def save_hunk_reviews(self, session_id: str, path: str, decisions: Sequence[tuple[str, str]]) -> None:
+        path = storable(path)
+        await self._call(lambda: self.db.executemany(
+            "INSERT INTO hunk_reviews (session_id, path, hunk_id, decision, created_at) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(session_id, path, hunk_id) DO UPDATE SET decision=excluded.decision",
+            [(session_id, path, hunk_id, decision, now()) for hunk_id, decision in decisions]))
 
     async def file_versions(self, path: str, session_id: str | None = None) -> list[dict[str, Any]]:
         path = storable(path)

@@ -84,6 +84,7 @@ class ToolContext:
     tool_call_id: str
     store: Store
     files: Files | None = None  # None: the local disk
+    message_id: str | None = None  # the run's user message: file versions are kept as its changes
     # What `access` resolved, by the path as the model wrote it: the call
     # works on what the permission decision saw, never on a second resolution.
     checked: dict[str | None, Path] = attrs.Factory(dict)

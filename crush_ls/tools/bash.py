@@ -20,6 +20,7 @@ import attrs
 
 from ..permissions import Access
 from ..settings.secrets import child_environment
+from . import tracked
 from .base import Tool, ToolContext, ToolResult
 from .paths import ToolInputError
 from .procs import REAPER, kill_group, spawn
@@ -252,7 +253,9 @@ class BashTool(Tool):
             raise ToolInputError(
                 f"command '{banned}' is not allowed (banned: network clients, sudo, package managers)"
             )
+        known = await tracked.snapshot(ctx)
         outcome = await run_command(args.command, ctx.root, timeout_ms)
+        await tracked.keep_command_changes(ctx, known)
         metadata = {
             "exitCode": outcome.exit_code, "timedOut": outcome.timed_out,
             "elapsedMs": outcome.elapsed_ms, "description": args.description or "",

@@ -256,12 +256,17 @@ async def _keep_versions(ctx: ToolContext, path: Path, change: Change) -> None:
 
     The old content is stored unless it is the session's latest version
     already, so a change made on disk between two tool changes is kept too.
+    The new one is kept as a change of the run (agent/changes, agent/rewind).
     """
-    old = change.old.on_disk()
+    await keep_change(ctx, path, change.old.on_disk(), as_written(change.new_content, change.old.crlf))
+
+
+async def keep_change(ctx: ToolContext, path: Path, old: str | None, new: str | None) -> None:
+    """Keep a change the run made to `path` (None: no file): the state found, if not the latest kept, then its own."""
     versions = await ctx.store.file_versions(str(path), ctx.session_id)
     if not versions or versions[-1]["content"] != old:
         await ctx.store.add_file_version(ctx.session_id, str(path), old)
-    await ctx.store.add_file_version(ctx.session_id, str(path), as_written(change.new_content, change.old.crlf))
+    await ctx.store.add_file_version(ctx.session_id, str(path), new, run_id=ctx.run_id, message_id=ctx.message_id)
 
 
 def change_result(ctx: ToolContext, path: Path, change: Change, summary: str) -> ToolResult:
