@@ -363,3 +363,46 @@ def test_history_of_a_run_with_tools_reads_like_the_live_chat(workspace):
     assert "[tool] write notes.txt (completed)" in live
     assert "  ┊ +two" in live
     assert result["reloaded"] == live
+
+
+HELLO = 'def hello():\n    return "hi"\n'
+
+
+def _view_then_edit(old: str, new: str) -> dict:
+    options = scripted(
+        {"step": 0, "events": [{"toolCall": {"name": "view", "input": {"file_path": "hello.py"}}}]},
+        {"step": 1, "events": [{"toolCall": {"name": "edit", "input": {
+            "file_path": "hello.py", "old_string": old, "new_string": new}}}]},
+        {"step": 2, "events": [{"text": "Edited."}]},
+    )
+    options["permissions"] = {"mode": "ask", "allowedTools": ["view", "edit"]}
+    return options
+
+
+def test_agent_edit_of_a_clean_buffer_is_saved_and_undone_by_u(workspace):
+    (workspace / "hello.py").write_text(HELLO)
+    result = run_case(workspace, "agent_edit_undo", _view_then_edit('return "hi"', 'return "edited"'), file="hello.py")
+
+    assert result["attached"]
+    assert result["run_complete"]["finishReason"] == "end_turn"
+    assert [tool["isError"] for tool in result["tools"]] == [False, False], result["tools"]
+    assert result["after"] == {"lines": ["def hello():", '    return "edited"'], "modified": False}
+    assert result["saves"] == [{"uri": result["uri"], "saved": True}]  # agent/saveDocument wrote the buffer
+    assert (workspace / "hello.py").read_text() == 'def hello():\n    return "edited"\n'
+    assert result["undone"] == {"lines": ["def hello():", '    return "hi"'], "modified": True}
+
+
+def test_agent_edit_of_unsaved_text_stays_in_the_buffer_and_is_undone_by_u(workspace):
+    (workspace / "hello.py").write_text(HELLO)
+    options = _view_then_edit('return "unsaved"', 'return "edited"')
+    result = run_case(workspace, "agent_edit_undo", options, file="hello.py",
+                      unsaved={"line": 1, "text": '    return "unsaved"'})
+
+    view, edit = result["tools"]
+    assert 'return "unsaved"' in view["content"]  # the agent read the buffer, not the disk
+    assert not edit["isError"], edit
+    assert "the file on disk differs" in edit["content"]
+    assert result["after"] == {"lines": ["def hello():", '    return "edited"'], "modified": True}
+    assert result["saves"] == []
+    assert (workspace / "hello.py").read_text() == HELLO  # never written under the person's unsaved text
+    assert result["undone"] == {"lines": ["def hello():", '    return "unsaved"'], "modified": True}

@@ -296,4 +296,54 @@ function cases.install()
   }
 end
 
+local function buffer_state(buf)
+  return {
+    lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false),
+    modified = vim.bo[buf].modified,
+  }
+end
+
+local function tool_results()
+  local results = {}
+  for _, item in ipairs(notifications) do
+    if item.type == "tool_result" then
+      table.insert(results, { name = item.name, content = item.content, isError = item.isError })
+    end
+  end
+  return results
+end
+
+-- An open file (with unsaved text when args.unsaved) edited by the agent: what
+-- the tools saw, the buffer and disk after the run, then after one `u`.
+function cases.agent_edit_undo()
+  vim.cmd.edit(args.file)
+  local buf = vim.api.nvim_get_current_buf()
+  if args.unsaved then
+    vim.api.nvim_buf_set_lines(buf, args.unsaved.line, args.unsaved.line + 1, false, { args.unsaved.text })
+    vim.o.undolevels = vim.o.undolevels -- ends the undo block, as the person's typing would (:help undo-break)
+  end
+  local saves = {}
+  local buffers = require("crush.buffers")
+  local save = buffers.save_document
+  buffers.save_document = function(err, params, ctx)
+    local answer = save(err, params, ctx)
+    table.insert(saves, { uri = params.uri, saved = answer.saved })
+    return answer
+  end
+  local run_id = crush.send(args.prompt or "edit the file")
+  local done = wait_complete(run_id)
+  local after = buffer_state(buf)
+  local attached = #vim.lsp.get_clients({ bufnr = buf, name = "crush" }) == 1
+  vim.cmd("normal! u")
+  return {
+    run_complete = done,
+    tools = tool_results(),
+    attached = attached,
+    after = after,
+    undone = buffer_state(buf),
+    saves = saves,
+    uri = vim.uri_from_bufnr(buf),
+  }
+end
+
 return cases

@@ -1,5 +1,6 @@
 -- The crush-ls connection: one Neovim LSP client for the project root.
 local config = require("crush.config")
+local buffers = require("crush.buffers")
 
 local M = {
   client_id = nil,
@@ -134,9 +135,20 @@ end
 local function client_capabilities()
   local capabilities = vim.lsp.protocol.make_client_capabilities()
   capabilities.experimental = vim.tbl_deep_extend("force", capabilities.experimental or {}, {
-    crush = { permissions = true },
+    crush = { permissions = true, saveDocument = true, diagnostics = true },
   })
+  -- vim.lsp applies documentChanges and skips an edit of an older version, but
+  -- does not say so: declared, the server's edits are versioned (protocol.md).
+  capabilities.workspace.workspaceEdit.documentChanges = true
   return capabilities
+end
+
+local function init_options()
+  local options = vim.deepcopy(config.options.init_options or {})
+  if config.options.follow_agent and options.followAgent == nil then
+    options.followAgent = true
+  end
+  return options
 end
 
 local function flush_waiting(client)
@@ -152,7 +164,6 @@ function M.start()
     return M.client_id
   end
   M.ready = false
-  local opts = config.options
   local cmd = config.cmd()
   if vim.fn.executable(cmd[1]) == 0 then
     vim.notify(string.format("crush: the server command `%s` is not executable. Run :CrushInstall, or set "
@@ -165,13 +176,16 @@ function M.start()
     name = "crush",
     cmd = cmd,
     root_dir = M.root_dir(),
-    init_options = opts.init_options,
+    init_options = init_options(),
     capabilities = client_capabilities(),
     handlers = {
       ["agent/notification"] = function(_, params)
         M.on_notification(params)
       end,
       ["agent/requestPermission"] = ask_permission,
+      ["agent/saveDocument"] = function(...) return buffers.save_document(...) end,
+      ["agent/diagnostics"] = function(...) return buffers.diagnostics(...) end,
+      ["window/showDocument"] = function(...) return buffers.show_document(...) end,
     },
     on_init = function(client)
       M.ready = true
@@ -199,6 +213,7 @@ function M.start()
     return nil
   end
   M.client_id = id
+  buffers.watch(M.get)
   return M.client_id
 end
 

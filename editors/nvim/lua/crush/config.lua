@@ -20,6 +20,9 @@ M.defaults = {
   },
   -- Lines of a tool result shown under its call (diffs are shown whole, folded).
   result_lines = 8,
+  -- Follow the agent: show each file it edits, at the change, in a file window
+  -- (the focus stays where it is). Sent as initializationOptions.followAgent.
+  follow_agent = false,
 }
 
 M.options = vim.deepcopy(M.defaults)
