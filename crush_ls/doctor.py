@@ -20,12 +20,18 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from . import __version__
+
+if TYPE_CHECKING:  # the checks import what they check only when they run
+    from .mcp.config import ServerConfig
+    from .settings import InitOptions, Settings
+    from .settings.model import ModelConfig
 
 MIN_PYTHON = (3, 11)
 PACKAGES = ("pygls", "lsprotocol", "cattrs", "openai", "anthropic", "httpx", "mcp",
@@ -58,7 +64,7 @@ class Report:
         return "\n".join(lines)
 
 
-def run_checks(folder: Path, given=None) -> Report:
+def run_checks(folder: Path, given: InitOptions | None = None) -> Report:
     """`given`: InitOptions from initializationOptions or flags (`crush-ls acp --check`); they win over crush.json."""
     report = Report(folder)
     check_python(report)
@@ -76,7 +82,7 @@ def check_python(report: Report) -> None:
     version = ".".join(map(str, sys.version_info[:3]))
     level = "ok" if sys.version_info >= MIN_PYTHON else "error"
     report.add(level, f"Python {version} ({sys.executable})" + ("" if level == "ok" else ": crush-ls needs 3.11+"))
-    installed = [f"{name} {version}" for name in PACKAGES if (version := _version(name))]
+    installed = [f"{name} {found}" for name in PACKAGES if (found := _version(name))]
     report.add("ok", f"crush-ls {__version__}; " + ", ".join(installed))
 
 
@@ -114,7 +120,7 @@ def _collect_warnings(logger_name: str) -> Iterator[list[str]]:
         logger.propagate, logger.level = saved
 
 
-def check_crush_json(report: Report, folder: Path, given=None):  # -> Settings
+def check_crush_json(report: Report, folder: Path, given: InitOptions | None = None) -> Settings:
     from .settings import InitOptions, crush_json, load_settings
 
     with _collect_warnings(crush_json.__name__) as warnings:
@@ -128,7 +134,7 @@ def check_crush_json(report: Report, folder: Path, given=None):  # -> Settings
     return settings
 
 
-def _file_state(path: Path, read, warnings: list[str]) -> tuple[str, str]:
+def _file_state(path: Path, read: Callable[[Path], Any], warnings: list[str]) -> tuple[str, str]:
     if not path.exists():
         return "ok", f"crush.json: {path} (not found)"
     before = len(warnings)
@@ -140,7 +146,7 @@ def _file_state(path: Path, read, warnings: list[str]) -> tuple[str, str]:
     return "error", f"crush.json: {problem}"  # the server skips the file: not what its author meant
 
 
-def check_model(report: Report, settings, folder: Path, given=None) -> None:
+def check_model(report: Report, settings: Settings, folder: Path, given: InitOptions | None = None) -> None:
     from .protocol.errors import CrushError
     from .providers import create_provider
 
@@ -154,14 +160,15 @@ def check_model(report: Report, settings, folder: Path, given=None) -> None:
         report.add("error", f"model: {named or 'embedded'}: {exc}")
         check_llama(report, needed=named is None)
         return
-    if named is not None:
+    if model is not None and named is not None:
         chosen = given is not None and given.model is not None
         source = "from the options given" if chosen else "models.large of crush.json"
         report.add("ok", f"model: {named} ({source}){_key_note(model)}")
-    check_llama(report, needed=named is None or model.provider == "local", path=getattr(provider, "path", None))
+    embedded = model is None or not model.provider or model.provider == "local"
+    check_llama(report, needed=embedded, path=getattr(provider, "path", None))
 
 
-def _key_note(model) -> str:
+def _key_note(model: ModelConfig) -> str:
     key = (model.api_key or "").strip()
     return f", key from {key}" if key.startswith("$") else ""
 
@@ -193,7 +200,7 @@ def check_llama(report: Report, needed: bool, path: Path | None = None) -> None:
 # --- MCP servers ---------------------------------------------------------------------------
 
 
-def check_mcp(report: Report, settings) -> None:
+def check_mcp(report: Report, settings: Settings) -> None:
     """Config-level state of the MCP servers: usable entries, commands that exist."""
     try:
         from .mcp import server_configs
@@ -207,7 +214,7 @@ def check_mcp(report: Report, settings) -> None:
         report.add(*_mcp_state(server))
 
 
-def _mcp_state(server) -> tuple[str, str]:
+def _mcp_state(server: ServerConfig) -> tuple[str, str]:
     where = server.command if server.type == "stdio" else server.url
     label = f"MCP {server.name} ({server.type} {where or '?'})"
     if server.error:
@@ -274,7 +281,7 @@ def main(argv: list[str]) -> int:
     return check_and_print(Path(options.folder), given)
 
 
-def check_and_print(folder: Path, given=None) -> int:
+def check_and_print(folder: Path, given: InitOptions | None = None) -> int:
     """Prints the report on stdout; 1 when something is wrong."""
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     report = run_checks(folder.resolve(), given)

@@ -237,14 +237,14 @@ class CrushServer(LanguageServer):
             self._asked.pop(msg_id, None)
 
     def spawn(self, awaitable: Any) -> asyncio.Future[Any]:
-        task = asyncio.ensure_future(awaitable)
+        task: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return task
 
     # ------------------------------------------------------------------ transport.stdio.Peer
     def connected(self, writer: Writer) -> None:
-        self.protocol.set_writer(writer)  # type: ignore[arg-type]
+        self.protocol.set_writer(writer)
         self._backpressure = getattr(writer, "backpressure", None)
         if self._backpressure is not None:
             self._backpressure.on_caught_up.append(self._deltas.caught_up)
@@ -596,7 +596,7 @@ def _keep_raw(field: str) -> Callable[[dict[str, Any], type], Any]:
 def converter_factory() -> Any:
     """pygls' converter, but params and results of methods lsprotocol does not know stay plain
     JSON (pygls makes namedtuples of them, which serialize as arrays: pygls#285)."""
-    converter = default_converter()
+    converter = default_converter()  # type: ignore[no-untyped-call]  # pygls does not annotate it
     converter.register_structure_hook(JsonRPCRequestMessage, _keep_raw("params"))
     converter.register_structure_hook(JsonRPCNotification, _keep_raw("params"))
     converter.register_structure_hook(JsonRPCResponseMessage, _keep_raw("result"))

@@ -75,7 +75,7 @@ class AcpSession:
     mcp_servers: list[dict[str, Any]] = attrs.Factory(list)
     mcp: SessionServers | None = None  # connected for this session only
     rejected: set[tuple[str, str]] = attrs.Factory(set)  # (tool, action) answered reject_always
-    run_modes: dict[str, str] = attrs.Factory(dict)  # runId -> the mode its turn started with
+    run_modes: dict[object, str] = attrs.Factory(dict)  # runId -> the mode its turn started with
 
 
 @attrs.define(eq=False)
@@ -95,8 +95,8 @@ class AcpAgent:
         self.backend = Backend(self)
         self.backend.init_options = settings
         self.sessions: dict[str, AcpSession] = {}
-        self.waiters: dict[str, Waiter] = {}
-        self._asked: dict[tuple[str, str], Any] = {}  # (session, toolCallId) -> id of the pending request
+        self.waiters: dict[object, Waiter] = {}  # by runId
+        self._asked: dict[tuple[object, object], Any] = {}  # (session, toolCallId) -> id of the pending request
         self.closed: set[str] = set()  # sessions closed by session/close: no more updates until loaded again
         # --yolo is the sessions' default mode here, not the workspace's rule, so that a
         # session switched to "ask" asks (the mode decides inside the workspace, as --yolo would).

@@ -93,7 +93,7 @@ def tolerant_setup(message: dict[str, Any]) -> dict[str, Any]:
 
 def server_config(server: Any) -> dict[str, Any]:
     """A validated MCP server (schema type) as a plain dict for the session (env/headers as maps)."""
-    data = server.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data: dict[str, Any] = server.model_dump(mode="json", by_alias=True, exclude_none=True)
     for key in ("env", "headers"):
         if isinstance(data.get(key), list):
             data[key] = {p["name"]: p["value"] for p in data[key]}

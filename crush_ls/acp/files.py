@@ -38,7 +38,8 @@ class EditorFiles:
         if not self.read:
             return await asyncio.to_thread(path.read_text, encoding="utf-8")
         answer = await self._agent.conn.read_text_file(session_id=session_id, path=str(path))
-        return answer.content
+        content: str = answer.content
+        return content
 
     async def write_text(self, session_id: str, path: Path, content: str, based_on: str | None = None) -> str | None:
         if not self.write:

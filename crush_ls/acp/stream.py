@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from acp import schema
+
 from . import updates
 
 
@@ -77,7 +79,7 @@ class SessionStream:
         title = session.get("title")
         if title and title != self.title:
             self.title = title
-            yield updates.schema.SessionInfoUpdate(session_update="session_info_update", title=title,
+            yield schema.SessionInfoUpdate(session_update="session_info_update", title=title,
                                                    updated_at=session.get("updatedAt"))
         used = (int(session.get("promptTokens") or 0), int(session.get("completionTokens") or 0),
                 float(session.get("cost") or 0.0))

@@ -13,6 +13,9 @@ from typing import Any
 
 from acp import schema
 
+# What a tool call's `content` may hold.
+Content = schema.ContentToolCallContent | schema.FileEditToolCallContent | schema.TerminalToolCallContent
+
 # crush-ls tool names -> ACP ToolKind (MCP and unknown tools are "other").
 KINDS: dict[str, schema.ToolKind] = {
     "view": "read", "ls": "search", "glob": "search", "grep": "search", "write": "edit", "edit": "edit",
@@ -72,7 +75,7 @@ def locations(name: str, raw: Any, root: Path) -> list[schema.ToolCallLocation] 
     return [schema.ToolCallLocation(path=absolute, line=line)]
 
 
-def diffs(name: str, raw: Any, root: Path) -> list[schema.FileEditToolCallContent] | None:
+def diffs(name: str, raw: Any, root: Path) -> list[Content] | None:
     """An edit as ACP diff content, from the call's input (as claude-agent-acp does).
 
     `write` replaces the whole file (`oldText` unknown without a read: null, a
@@ -95,11 +98,11 @@ def diffs(name: str, raw: Any, root: Path) -> list[schema.FileEditToolCallConten
     ] or None
 
 
-def text_content(text: str) -> list[schema.ContentToolCallContent]:
+def text_content(text: str) -> list[Content]:
     return [schema.ContentToolCallContent(type="content", content=schema.TextContentBlock(type="text", text=text))]
 
 
-def result_content(name: str, raw: Any, root: Path, result: str, is_error: bool) -> list[Any] | None:
+def result_content(name: str, raw: Any, root: Path, result: str, is_error: bool) -> list[Content] | None:
     """The content a finished call shows: an edit's diff, else the tool's output as text (bash's too)."""
     if not is_error:
         edit = diffs(name, raw, root)
@@ -109,7 +112,7 @@ def result_content(name: str, raw: Any, root: Path, result: str, is_error: bool)
 
 
 def tool_call_start(call_id: str, name: str, raw: Any, status: str, root: Path,
-                    content: list[Any] | None = None) -> schema.ToolCallStart:
+                    content: list[Content] | None = None) -> schema.ToolCallStart:
     return schema.ToolCallStart(
         session_update="tool_call", tool_call_id=call_id, title=title(name, raw), kind=KINDS.get(name, "other"),
         status=STATUS.get(status, "pending"), locations=locations(name, raw, root), raw_input=raw,
@@ -117,7 +120,7 @@ def tool_call_start(call_id: str, name: str, raw: Any, status: str, root: Path,
     )
 
 
-def tool_call_update(call_id: str, *, status: str | None = None, content: list[Any] | None = None,
+def tool_call_update(call_id: str, *, status: str | None = None, content: list[Content] | None = None,
                      raw_output: Any = None) -> schema.ToolCallProgress:
     return schema.ToolCallProgress(
         session_update="tool_call_update", tool_call_id=call_id,
@@ -138,7 +141,7 @@ def plan(todos: Any) -> schema.AgentPlanUpdate | None:
     if not isinstance(todos, list):
         return None
     entries = [
-        schema.PlanEntry(content=_text(t.get("content")), priority="medium", status=t.get("status"))
+        schema.PlanEntry(content=_text(t.get("content")), priority="medium", status=t["status"])
         for t in todos
         if isinstance(t, dict) and t.get("status") in ("pending", "in_progress", "completed")
     ]

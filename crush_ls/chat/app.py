@@ -36,7 +36,7 @@ class ChatApp:
         self.view = view
         self.yolo = yolo
         self.session_id: str | None = None
-        self._runs: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._runs: dict[object, asyncio.Future[dict[str, Any]]] = {}  # by runId
         self._main_task: asyncio.Task[Any] | None = None
         self._cancel_task: asyncio.Task[Any] | None = None
         self._on_interrupt: Callable[[], None] = self.quit
@@ -98,7 +98,7 @@ class ChatApp:
     async def open_session(self, *, session_id: str | None = None, latest: bool = False) -> dict[str, Any]:
         """The session to talk in: the given one, the folder's newest (`latest`), or a new one."""
         if session_id:
-            session = await self.server.ws_call("session/get", sessionId=session_id)
+            session: dict[str, Any] = await self.server.ws_call("session/get", sessionId=session_id)
         elif latest:
             sessions = (await self.server.ws_call("session/list")).get("sessions") or []
             session = sessions[0] if sessions else await self.server.ws_call("session/create")
@@ -134,7 +134,8 @@ class ChatApp:
         self._cancel_task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _wait(self, done: asyncio.Future[dict[str, Any]]) -> None:
-        await asyncio.wait({done, self.server.reader_done}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {done, self.server.reader_done}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if done.done():
             return
         await self.server.wait_exit()

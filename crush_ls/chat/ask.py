@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
+
+if TYPE_CHECKING:  # prompt_toolkit stays unimported until a question is asked
+    from prompt_toolkit.history import History
+    from prompt_toolkit.key_binding import KeyPressEvent
+    from prompt_toolkit.output import Output
 
 INTERRUPTED = "interrupted"  # Ctrl-C at the question: deny and cancel the turn
 KEYS = {"y": "allow", "a": "allow_session", "n": "deny", "d": "deny"}
@@ -36,7 +42,7 @@ def describe_permission(permission: dict[str, Any]) -> Text:
     return text
 
 
-def _output(console: Console):
+def _output(console: Console) -> Output:
     from prompt_toolkit.output import create_output
 
     # With --json, or stdout in a pipe, questions go to stderr with the console's text.
@@ -51,8 +57,8 @@ async def ask_permission(permission: dict[str, Any], console: Console) -> str:
     console.print(describe_permission(permission))
     bindings = KeyBindings()
 
-    def answer(decision: str):
-        def handler(event) -> None:
+    def answer(decision: str) -> Callable[[KeyPressEvent], None]:
+        def handler(event: KeyPressEvent) -> None:
             event.app.exit(result=decision)
         return handler
 
@@ -89,7 +95,7 @@ class PromptReader:
         bindings = KeyBindings()
 
         @bindings.add("enter")
-        def _submit_or_continue(event) -> None:
+        def _submit_or_continue(event: KeyPressEvent) -> None:
             buffer = event.current_buffer
             if buffer.text.endswith("\\"):
                 buffer.delete_before_cursor(1)
@@ -98,11 +104,11 @@ class PromptReader:
                 buffer.validate_and_handle()
 
         @bindings.add("escape", "enter")
-        def _newline(event) -> None:
+        def _newline(event: KeyPressEvent) -> None:
             event.current_buffer.insert_text("\n")
 
         @bindings.add("c-c")
-        def _clear_or_quit(event) -> None:
+        def _clear_or_quit(event: KeyPressEvent) -> None:
             # Ctrl-C clears a half-typed prompt; on an empty line it leaves the loop.
             if event.current_buffer.text:
                 event.current_buffer.reset()
@@ -110,6 +116,7 @@ class PromptReader:
                 event.app.exit(exception=KeyboardInterrupt)
 
         path = history_path()
+        history: History
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             history = FileHistory(str(path))

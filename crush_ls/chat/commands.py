@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from rich.text import Text
@@ -40,7 +40,13 @@ async def running_server(app: ChatApp) -> AsyncIterator[None]:
             app.server.kill()
 
 
-async def guarded(app: ChatApp, body) -> int:
+def text_view(app: ChatApp) -> TerminalView:
+    """The view of a command that shows text: never a --json one."""
+    assert isinstance(app.view, TerminalView), "a text command run with --json"
+    return app.view
+
+
+async def guarded(app: ChatApp, body: Callable[[], Awaitable[int]]) -> int:
     """Run `body`, turning protocol errors, a dead server and Ctrl-C into exit codes."""
     try:
         async with running_server(app):
@@ -94,7 +100,7 @@ async def chat(args: argparse.Namespace) -> int:
 async def interactive(app: ChatApp) -> int:
     from .ask import PromptReader
 
-    view: TerminalView = app.view  # the loop is never in --json mode
+    view = text_view(app)  # the loop is never in --json mode
     reader = PromptReader()
     await print_banner(app)
     while True:
@@ -117,7 +123,7 @@ async def interactive(app: ChatApp) -> int:
 
 
 async def print_banner(app: ChatApp) -> None:
-    view: TerminalView = app.view
+    view = text_view(app)
     view.console.print(Text(f"crush-ls · {await model_name(app)} · {app.server.folder}", style="bold"))
     view.info(f"session {app.session_id}")
     view.info(HELP)
@@ -132,7 +138,7 @@ async def model_name(app: ChatApp) -> str:
 
 
 async def slash_command(app: ChatApp, line: str) -> str | None:
-    view: TerminalView = app.view
+    view = text_view(app)
     name, _, arg = line[1:].partition(" ")
     arg = arg.strip()
     if name in ("exit", "quit", "q"):
@@ -180,7 +186,10 @@ async def sessions(args: argparse.Namespace) -> int:
             await show_session(app, session_id, as_json=args.json)
         else:
             listed = await app.server.ws_call("session/list")
-            print_json(listed) if args.json else view.console.print(sessions_table(listed.get("sessions") or []))
+            if isinstance(view, JsonView):
+                print_json(listed)
+            else:
+                view.console.print(sessions_table(listed.get("sessions") or []))
         return EXIT_OK
 
     return await guarded(app, body)
@@ -197,7 +206,7 @@ async def show_session(app: ChatApp, session_id: str, *, as_json: bool) -> None:
     if as_json:
         print_json({"session": session, "messages": messages})
         return
-    console = app.view.console
+    console = text_view(app).console
     console.print(session_header(session), soft_wrap=True)
     for part in render_transcript(messages):
         console.print(part)

@@ -64,7 +64,7 @@ class Connection:
         self._reader = reader
         self._writer = writer
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pending: dict[object, asyncio.Future[Any]] = {}  # by id (whatever JSON came back)
         self._served: dict[Any, asyncio.Task[None]] = {}  # server requests being answered
         self._closed = False
         self.on_notification: NotificationHandler = lambda method, params: None

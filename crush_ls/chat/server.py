@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -41,22 +42,29 @@ def server_command() -> list[str]:
     return [sys.executable, "-m", "crush_ls"]
 
 
+@dataclasses.dataclass
+class _Child:
+    """The running server process and the tasks reading its two pipes."""
+
+    proc: asyncio.subprocess.Process
+    rpc: Connection
+    reader: asyncio.Task[None]
+    stderr_reader: asyncio.Task[None]
+
+
 class AgentServer:
     def __init__(self, folder: Path, *, forward_stderr: bool = False) -> None:
         self.folder = folder
         self.workspace = folder.as_uri()
         self._forward_stderr = forward_stderr
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-        self._proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._stderr_reader: asyncio.Task[None] | None = None
-        self.rpc: Connection | None = None
+        self._child: _Child | None = None
         self.info: dict[str, Any] = {}
 
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
-        self._proc = await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             *server_command(),
             cwd=self.folder,
             stdin=asyncio.subprocess.PIPE,
@@ -64,9 +72,24 @@ class AgentServer:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # terminal Ctrl-C is ours to handle, not the server's
         )
-        self.rpc = Connection(self._proc.stdout, self._proc.stdin)
-        self._reader = asyncio.create_task(self.rpc.serve(), name="crush-ls reader")
-        self._stderr_reader = asyncio.create_task(self._drain_stderr(), name="crush-ls stderr")
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None  # all PIPE
+        rpc = Connection(proc.stdout, proc.stdin)
+        self._child = _Child(
+            proc=proc,
+            rpc=rpc,
+            reader=asyncio.create_task(rpc.serve(), name="crush-ls reader"),
+            stderr_reader=asyncio.create_task(self._drain_stderr(proc.stderr), name="crush-ls stderr"),
+        )
+
+    @property
+    def _started(self) -> _Child:
+        if self._child is None:
+            raise RuntimeError("the crush-ls server was not started")
+        return self._child
+
+    @property
+    def rpc(self) -> Connection:
+        return self._started.rpc
 
     async def initialize(self, init_options: dict[str, Any], *, permissions: bool) -> dict[str, Any]:
         """The `initialize` handshake; `permissions` declares that we answer permission requests."""
@@ -84,33 +107,34 @@ class AgentServer:
 
     async def stop(self) -> int | None:
         """`shutdown` + `exit`, then wait; a server that does not leave in time is killed."""
-        if self._proc is None:
+        if self._child is None:
             return None
-        if self._proc.returncode is None:
+        child = self._child
+        if child.proc.returncode is None:
             with contextlib.suppress(RpcError, ConnectionClosed, ConnectionError, TimeoutError):
-                await asyncio.wait_for(self.rpc.request("shutdown"), SHUTDOWN_TIMEOUT_S)
-                await self.rpc.notify("exit")
-            self.rpc.close_output()
+                await asyncio.wait_for(child.rpc.request("shutdown"), SHUTDOWN_TIMEOUT_S)
+                await child.rpc.notify("exit")
+            child.rpc.close_output()
             try:
-                await asyncio.wait_for(self._proc.wait(), SHUTDOWN_TIMEOUT_S)
+                await asyncio.wait_for(child.proc.wait(), SHUTDOWN_TIMEOUT_S)
             except TimeoutError:
                 self.kill()
-                await self._proc.wait()
-        for task in (self._reader, self._stderr_reader):
+                await child.proc.wait()
+        for task in (child.reader, child.stderr_reader):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        return self._proc.returncode
+        return child.proc.returncode
 
     def kill(self) -> None:
-        if self._proc is not None and self._proc.returncode is None:
+        if self._child is not None and self._child.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                self._proc.kill()
+                self._child.proc.kill()
 
-    async def _drain_stderr(self) -> None:
+    async def _drain_stderr(self, stderr: asyncio.StreamReader) -> None:
         # Always read the pipe (a full pipe would block the server); keep the tail for crash
         # reports. Chunks, not readline: a log line longer than the reader's limit must not stop us.
         partial = b""
-        while chunk := await self._proc.stderr.read(65536):
+        while chunk := await stderr.read(65536):
             *lines, partial = (partial + chunk).split(b"\n")
             for line in lines:
                 self._log_line(line)
@@ -131,16 +155,16 @@ class AgentServer:
         except ConnectionClosed as exc:
             await self.wait_exit()
             raise ServerExited(
-                f"crush-ls exited (code {self._proc.returncode}) while waiting for {method}",
+                f"crush-ls exited (code {self._started.proc.returncode}) while waiting for {method}",
                 list(self._stderr_tail),
             ) from exc
 
     async def wait_exit(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._proc.wait(), 2)
+            await asyncio.wait_for(self._started.proc.wait(), 2)
         # let the stderr reader catch the last lines
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(self._stderr_reader), 1)
+            await asyncio.wait_for(asyncio.shield(self._started.stderr_reader), 1)
 
     async def ws_call(self, method: str, **params: Any) -> Any:
         """A request of this workspace (every `agent/*` and `session/*` method names it)."""
@@ -153,4 +177,4 @@ class AgentServer:
     @property
     def reader_done(self) -> asyncio.Task[None]:
         """Done when the server closed its output (it exited)."""
-        return self._reader
+        return self._started.reader

@@ -458,7 +458,7 @@ def render_transcript(messages: list[dict[str, Any]]) -> list[RenderableType]:
                if part.get("type") == "tool_result"}
     calls = {part.get("id") for message in messages for part in message.get("parts", [])
              if part.get("type") == "tool_call"}
-    shown: list[RenderableType] = []
+    shown: list[RenderableType | None] = []
     for message in messages:
         if message.get("role") == "user" and shown:
             shown.append(Text(""))

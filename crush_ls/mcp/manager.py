@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import ModuleType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
 from ..protocol import shapes
 from .config import ServerConfig
@@ -29,7 +29,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STARTING, CONNECTED, FAILED, DISABLED = "starting", "connected", "failed", "disabled"
+State = Literal["starting", "connected", "failed", "disabled"]
+STARTING: Final = "starting"
+CONNECTED: Final = "connected"
+FAILED: Final = "failed"
+DISABLED: Final = "disabled"
 MAX_RESTARTS = 3  # a stdio server that exits is started again at most this often in a row
 HEALTHY_AFTER = 30.0  # seconds connected after which an exit no longer counts as "in a row"
 BACKOFF = 0.5  # seconds before the first restart, doubled for each next one
@@ -138,7 +142,7 @@ class Server:
         self.name = config.name
         self.root = root
         self._changed = changed
-        self.state = DISABLED if config.disabled else FAILED if config.error else STARTING
+        self.state: State = DISABLED if config.disabled else FAILED if config.error else STARTING
         self.error: str | None = None if config.disabled else config.error
         self.restarts = 0
         self.tools: dict[str, McpTool] = {}  # by the name the model sees
@@ -158,7 +162,7 @@ class Server:
             "tools": [{"name": t.name, "description": t.description} for t in self.tools.values()],
         }
 
-    def _set(self, state: str, error: str | None) -> None:
+    def _set(self, state: State, error: str | None) -> None:
         self.state, self.error = state, error
         if state != CONNECTED:
             self.tools = {}

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..tools.base import Access, Tool, ToolContext, ToolInputError, ToolResult
+from ..permissions import Access
+from ..tools.base import Tool, ToolContext, ToolResult
+from ..tools.paths import ToolInputError
 
 if TYPE_CHECKING:
     from .manager import Server
@@ -40,13 +42,10 @@ class McpTool(Tool):
     def __init__(self, server: Server, tool: str, description: str | None, schema: dict[str, Any] | None) -> None:
         self.server = server
         self.tool = tool
-        self.name = server.config.tool_name(tool)  # type: ignore[misc] - per instance, not per class
-        self.description = description or f"{tool} (MCP server {server.name})"  # type: ignore[misc]
-        self._schema = schema if isinstance(schema, dict) and schema else EMPTY_SCHEMA
-
-    @property
-    def parameters(self) -> dict[str, Any]:
-        return self._schema  # the server's own schema: there is no attrs input class
+        self.name = server.config.tool_name(tool)  # per instance: one class for every MCP tool
+        self.description = description or f"{tool} (MCP server {server.name})"
+        # the server's own schema: there is no attrs input class
+        self.parameters = schema if isinstance(schema, dict) and schema else EMPTY_SCHEMA
 
     def parse(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):

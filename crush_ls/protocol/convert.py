@@ -12,7 +12,8 @@ into one line naming the field as the sender spelled it.
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 import cattrs
@@ -33,7 +34,7 @@ _PY_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _strict(expected: type):
+def _strict(expected: type) -> Callable[[Any, type], Any]:
     def hook(value: Any, _cls: type) -> Any:
         if expected is str and isinstance(value, str):
             return value if value.isascii() else _no_surrogate(value)
@@ -67,7 +68,7 @@ def _json_type(value: Any) -> str:
     return _PY_NAMES.get(type(value), type(value).__name__)
 
 
-def _reject(expected: type, value: Any):
+def _reject(expected: type, value: Any) -> NoReturn:
     raise TypeError(f"expected {_PY_NAMES.get(expected, expected.__name__)}, got {_json_type(value)}")
 
 
@@ -110,9 +111,11 @@ def _make(camel_case: bool) -> cattrs.Converter:
         lambda t: getattr(t, "__origin__", None) is list, list_hook
     )
 
-    def factory(cls: type):
+    def factory(cls: type) -> Callable[[Any, type], Any]:
         renames = {a.name: override(rename=camel(a.name)) for a in attrs.fields(cls)} if camel_case else {}
-        structure = make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=True, **renames)
+        # the renames are keyword arguments by field name, which the stub cannot know
+        structure: Callable[[Any, type], Any] = make_dict_structure_fn(
+            cls, conv, _cattrs_detailed_validation=True, **renames)  # type: ignore[arg-type]
 
         def structure_object(value: Any, target: type) -> Any:
             if not isinstance(value, dict):  # cattrs would read fields off any mapping-like value

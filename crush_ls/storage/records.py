@@ -61,5 +61,6 @@ class Message:
     def finish_reason(self) -> str | None:
         for part in reversed(self.parts):
             if part.get("type") == "finish":
-                return part.get("reason")
+                reason: str | None = part.get("reason")
+                return reason
         return None

@@ -96,8 +96,8 @@ def _repair(db: sqlite3.Connection, row: sqlite3.Row) -> int:
     return 1 + len(unanswered)
 
 
-def _results_after(db: sqlite3.Connection, session_id: str, seq: int) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
+def _results_after(db: sqlite3.Connection, session_id: str, seq: int) -> dict[object, dict[str, Any]]:
+    found: dict[object, dict[str, Any]] = {}  # by tool call id
     for (raw,) in db.execute("SELECT parts FROM messages WHERE session_id = ? AND role = 'tool' AND seq > ?",
                              (session_id, seq)):
         for part in json.loads(raw):

@@ -457,7 +457,7 @@ class Store:
                 "SELECT COALESCE(MAX(version), -1) FROM files WHERE path=? AND session_id=?",
                 (path, session_id),
             ).fetchone()
-            version = row[0] + 1
+            version: int = row[0] + 1
             self.db.execute(
                 "INSERT INTO files (id, session_id, path, content, version, created_at, run_id, message_id) "
                 "VALUES (?,?,?,?,?,?,?,?)",

@@ -108,8 +108,9 @@ class _Schema:
 class Tool:
     """Base class of the built-in tools. Subclasses set the class attributes."""
 
-    name: ClassVar[str]
-    description: ClassVar[str]
+    # Set by each class (an MCP tool sets them per instance).
+    name: str
+    description: str
     input_type: ClassVar[type]  # attrs class the input is structured into (and its schema)
     action: ClassVar[str] = ""
     asks_inside: ClassVar[bool] = False

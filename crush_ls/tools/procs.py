@@ -24,12 +24,14 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypedDict
 
 from ..settings.secrets import child_environment
 
 PR_SET_PDEATHSIG = 1
 
+_prctl: Callable[..., int] | None
 try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):  # not Linux: the reaper alone ties the groups to the server
@@ -89,7 +91,12 @@ class Reaper:
 REAPER = Reaper()
 
 
-def tied_to_server() -> dict[str, object]:
+class TiedToServer(TypedDict):
+    start_new_session: bool
+    preexec_fn: Callable[[], None]
+
+
+def tied_to_server() -> TiedToServer:
     """Keyword arguments of a subprocess call for a child tied to the server (call from the loop thread)."""
     REAPER.start()
     return {"start_new_session": True, "preexec_fn": _in_child}

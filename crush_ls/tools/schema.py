@@ -59,7 +59,7 @@ def _type_schema(kind: Any) -> dict[str, Any]:
     raise TypeError(f"no JSON schema for {kind!r}")
 
 
-def _field_schema(field: attrs.Attribute, kind: Any) -> dict[str, Any]:
+def _field_schema(field: attrs.Attribute[Any], kind: Any) -> dict[str, Any]:
     base = _type_schema(kind)
     schema = {"type": base.pop("type"), **field.metadata.get("schema", {}), **base}
     if field.metadata.get("description"):

@@ -170,7 +170,9 @@ class RipgrepRefused(Exception):
 
 
 def _batches(files: list[str]) -> list[list[str]]:
-    batches, current, size = [], [], 0
+    batches: list[list[str]] = []
+    current: list[str] = []
+    size = 0
     for path in files:
         limit = RG_FIRST_BATCH if not batches else RG_MAX_ARG_BYTES
         cost = len(os.fsencode(path)) + 1 if batches else 1

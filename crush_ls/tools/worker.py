@@ -64,7 +64,7 @@ async def run_search(job: dict[str, Any], timeout_s: float) -> tuple[list[str], 
 
 async def _read(stdout: Any, lines: list[str]) -> dict[str, Any]:
     while raw := await stdout.readline():
-        message = json.loads(raw)
+        message: dict[str, Any] = json.loads(raw)
         if "line" not in message:
             return message
         lines.append(message["line"])

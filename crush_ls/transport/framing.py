@@ -57,6 +57,11 @@ class Decoder(Protocol):
         """Bytes received and not yet part of a yielded item."""
         ...
 
+    @staticmethod
+    def frame(body: bytes) -> bytes:
+        """`body` framed the way this decoder reads it."""
+        ...
+
 
 def encode(message: Any) -> bytes:
     """One message as a Content-Length frame (ASCII JSON: lone surrogates stay escaped)."""
