@@ -275,6 +275,21 @@ describe('VS Code extension in code-server', { skip }, () => {
     assert.equal(await chatView.locator('.entry.user', { hasText: 'slow two' }).count(), 0, 'the queued prompt never ran');
   });
 
+  test('"take back" puts the last queued prompt back in the box', async () => {
+    await sendInView('slow three');
+    await chatView.locator('.entry.assistant.streaming', { hasText: 'tick' }).waitFor({ timeout: TIMEOUT });
+    await sendInView('slow four');
+    const queue = chatView.locator('#queue');
+    await queue.filter({ hasText: '1 queued' }).waitFor({ timeout: TIMEOUT });
+    await chatView.locator('#take-back').click();
+    await queue.waitFor({ state: 'hidden', timeout: TIMEOUT });
+    assert.equal(await chatView.locator('#prompt').inputValue(), 'slow four');
+    await chatView.locator('#prompt').fill('');
+    await chatView.locator('#cancel').click();
+    await chatView.locator('#busy').waitFor({ state: 'hidden', timeout: TIMEOUT });
+    assert.equal(await chatView.locator('.entry.user', { hasText: 'slow four' }).count(), 0, 'the prompt taken back never ran');
+  });
+
   test('a failed run is shown in the view and as an error notification', async () => {
     await sendInView('fail now');
     await chatView.locator('.entry.error', { hasText: 'scripted failure' }).first().waitFor({ timeout: TIMEOUT });
@@ -400,6 +415,60 @@ describe('VS Code extension in code-server', { skip }, () => {
       await activeEditor().filter({ hasText: 'beta' }).waitFor({ timeout: TIMEOUT });
       assert.doesNotMatch(await activeEditor().innerText(), /BETA/);
       await page.keyboard.press('Control+S'); // back as it was, for the tests after this one
+    });
+  });
+
+  test('the changed files are listed; the diff editor\'s Reject reverts one hunk of two', async () => {
+    await withFailureShot('failure-review.png', async () => {
+      const file = join(dirs.workspace, 'hunks.txt');
+      const lines = Array.from({ length: 12 }, (_, i) => `line ${i + 1}\n`);
+      writeFileSync(file, lines.join(''));
+      await sendInView('change two places');
+      await allowNextChange();
+      await chatView.locator('.entry.assistant .body', { hasText: 'Changed two places.' }).waitFor({ timeout: TIMEOUT });
+      const row = chatView.locator('#changes .change', { hasText: 'hunks.txt' });
+      await row.waitFor({ timeout: TIMEOUT });
+      assert.match(await row.innerText(), /M\s+hunks\.txt\s+\+2 -2/);
+      await shot('vscode-changes.png');
+      await row.locator('.change-path').click();
+      const diff = page.locator('.monaco-diff-editor');
+      await page.locator('.tabs-container .tab.active', { hasText: 'hunks.txt (Crush' }).waitFor({ timeout: TIMEOUT });
+      const reject = diff.locator('.codelens-decoration a', { hasText: 'Reject' });
+      await reject.first().waitFor({ timeout: TIMEOUT });
+      assert.equal(await reject.count(), 2, 'one Reject per hunk');
+      await shot('vscode-diff-review.png');
+      await reject.first().click();
+      // The list follows agent/review (change_reviewed): one hunk rejected, one left.
+      await row.filter({ hasText: '1 rejected' }).waitFor({ timeout: TIMEOUT });
+      await diff.locator('.codelens-decoration a', { hasText: 'Reject' }).nth(1).waitFor({ state: 'detached', timeout: TIMEOUT });
+      const expected = lines.map((l) => (l === 'line 11\n' ? 'LINE 11\n' : l)).join('');
+      assert.equal(readFileSync(file, 'utf8'), expected, 'the first hunk reverted, the second kept');
+    });
+  });
+
+  test('rewind asks naming the file, restores it, and is undone by "Undo rewind"', async () => {
+    await withFailureShot('failure-rewind.png', async () => {
+      const file = join(dirs.workspace, 'rewind.txt');
+      writeFileSync(file, 'original\n');
+      await sendInView('replace the rewind file');
+      await allowNextChange();
+      await chatView.locator('.entry.assistant .body', { hasText: 'Replaced it.' }).waitFor({ timeout: TIMEOUT });
+      assert.equal(readFileSync(file, 'utf8'), 'changed by the agent\n');
+      const user = chatView.locator('.entry.user', { hasText: 'replace the rewind file' });
+      await user.hover();
+      await user.locator('.rewind').click();
+      const dialog = page.locator('.monaco-dialog-box', { hasText: 'Rewind to before' });
+      await dialog.waitFor({ timeout: TIMEOUT });
+      assert.match(await dialog.innerText(), /rewind\.txt \(restored\)/);
+      await shot('vscode-rewind-confirm.png');
+      await dialog.getByRole('button', { name: 'Rewind', exact: true }).click();
+      await user.waitFor({ state: 'detached', timeout: TIMEOUT });
+      assert.equal(readFileSync(file, 'utf8'), 'original\n');
+      assert.equal(await chatView.locator('#prompt').inputValue(), 'replace the rewind file', 'the prompt is back in the box');
+      await chatView.locator('#unrewind').click();
+      await user.waitFor({ timeout: TIMEOUT });
+      assert.equal(readFileSync(file, 'utf8'), 'changed by the agent\n');
+      await chatView.locator('#prompt').fill('');
     });
   });
 

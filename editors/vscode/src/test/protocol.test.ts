@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -218,6 +218,72 @@ describe('crush-ls protocol layer', () => {
     assert.equal(errors.length, 1);
     assert.match(errors[0], /scripted failure/);
     assert.ok(chat.snapshot().entries.some((e) => e.role === 'error' && /scripted failure/.test(e.text)));
+    chat.dispose();
+  });
+
+  test('the changed files of a run are listed (agent/changes); rejecting one hunk of two reverts just it', async () => {
+    const file = join(server.folder, 'hunks.txt');
+    const lines = Array.from({ length: 12 }, (_, i) => `line ${i + 1}\n`);
+    writeFileSync(file, lines.join(''));
+    server.api.setPermissionHandler(async () => 'allow');
+    const chat = new ChatSession(server.api);
+    const listed = changeWhere(chat, (c) => (c.status.changes?.files.length ?? 0) > 0);
+    const { runId } = await chat.send('change two places');
+    await runCompleteOf(server.api, runId);
+    const { status } = await listed;
+    assert.equal(status.changes?.runId, runId);
+    assert.deepEqual(status.changes?.files, [{ path: 'hunks.txt', status: 'modified', additions: 2, removals: 2, hunks: 2, accepted: 0, rejected: 0 }]);
+    const change = chat.changeOf('hunks.txt');
+    assert.equal(change?.before, lines.join(''));
+    assert.deepEqual(change?.hunks.map((h) => h.status), ['pending', 'pending']);
+    const reviewed = changeWhere(chat, (c) => c.status.changes?.files[0]?.rejected === 1);
+    await chat.review('hunks.txt', 'reject', [change!.hunks[0].id]);
+    await reviewed; // after change_reviewed, relisted
+    assert.equal(readFileSync(file, 'utf8'), lines.map((l) => (l === 'line 11\n' ? 'LINE 11\n' : l)).join(''));
+    await assert.rejects(chat.review('hunks.txt', 'reject', [change!.hunks[0].id]), (e: CrushError) => e.reason === 'hunk_not_applicable');
+    chat.dispose();
+  });
+
+  test('rewind restores the file and hides the messages; unrewind brings both back', async () => {
+    const file = join(server.folder, 'rewind.txt');
+    writeFileSync(file, 'original\n');
+    server.api.setPermissionHandler(async () => 'allow');
+    const chat = new ChatSession(server.api);
+    const { runId } = await chat.send('replace the rewind file');
+    await runCompleteOf(server.api, runId);
+    assert.equal(readFileSync(file, 'utf8'), 'changed by the agent\n');
+    const user = chat.snapshot().entries.find((e) => e.role === 'user')!;
+    const transcript = chat.snapshot().entries.map((e) => [e.role, e.text]);
+    assert.deepEqual(transcript.at(-1), ['assistant', 'Replaced it.']);
+    const since = await chat.filesChangedSince(user.id);
+    assert.deepEqual(since.map((f) => [f.path, f.status]), [['rewind.txt', 'modified']]);
+    const rewound = await chat.rewind(user.id);
+    assert.deepEqual(rewound.restored, [{ path: 'rewind.txt', action: 'restored' }]);
+    assert.deepEqual(rewound.conflicts, []);
+    assert.equal(readFileSync(file, 'utf8'), 'original\n');
+    assert.deepEqual(chat.snapshot().entries, [], 'the messages are hidden');
+    assert.equal(chat.status().canUnrewind, true);
+    await chat.unrewind();
+    assert.equal(readFileSync(file, 'utf8'), 'changed by the agent\n');
+    assert.deepEqual(chat.snapshot().entries.map((e) => [e.role, e.text]), transcript);
+    chat.dispose();
+  });
+
+  test('take back (agent/popQueue) returns the last queued prompt, which never runs', async () => {
+    const chat = new ChatSession(server.api);
+    const first = await chat.send('slow take back one');
+    const second = await chat.send('slow take back two');
+    assert.equal(second.queued, true);
+    const secondDone = runCompleteOf(server.api, second.runId);
+    assert.equal(await chat.takeBack(), 'slow take back two');
+    assert.equal((await secondDone).finishReason, 'canceled');
+    assert.deepEqual(chat.status().queued, []);
+    assert.equal(await chat.takeBack(), undefined, 'nothing queued any more');
+    const firstDone = runCompleteOf(server.api, first.runId);
+    await chat.cancel();
+    await firstDone;
+    const users = (await server.api.messages(chat.sessionId!)).filter((m) => m.role === 'user');
+    assert.deepEqual(users.map((m) => m.parts.find((p) => p.type === 'text')), [{ type: 'text', text: 'slow take back one' }]);
     chat.dispose();
   });
 
