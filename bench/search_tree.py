@@ -1,14 +1,24 @@
-"""grep / glob / ls over a generated tree: the tools (in their worker) against ripgrep alone.
+"""grep / glob / ls over a generated tree: the tools (in their worker), with each engine, against ripgrep alone.
 
-    python bench/search_tree.py [FILES] [--keep DIR]
+    python bench/search_tree.py [FILES] [--keep DIR] [--runs N]
 
-Prints the median of 5 runs of each. The tree has FILES files (default
-10,900, issue 14's figure) of ~40 lines in directories of 50, a .gitignore
-and an ignored directory; one line in 1,000 files holds the needle.
+Prints the median of N runs (default 5) of each, and each tool's time over
+ripgrep's for the same question. The tree has FILES files (default 100,000,
+issue 14's target) of ~40 lines in directories of 50, a .gitignore and an
+ignored directory; one file in 1,000 holds the needle. `--keep DIR` builds
+the tree in DIR once and reuses it (a 100,000-file tree takes a minute or
+two to write).
+
+ripgrep alone is timed twice where the tool's answer needs more than
+ripgrep's default: `glob` and `grep` order files newest first, which ripgrep
+does only with `--sortr=modified` (single-threaded); `ls` is a tree of at
+most 1,000 entries, which ripgrep cannot print: its row is
+`rg --files --max-depth 3`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import statistics
@@ -16,15 +26,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crush_ls.tools.search import ripgrep
+from crush_ls.tools.walk import ripgrep
 from crush_ls.tools.worker import run_search
+
+BUILT = ".search_tree_built"  # in a --keep tree: how many files it has
 
 
 def make_tree(root: Path, files: int) -> None:
+    if (root / BUILT).exists() and (root / BUILT).read_text() == str(files):
+        return
     (root / ".gitignore").write_text("build/\n*.log\n")
     body = "".join(f"line {n} of some source text = value_{n}\n" for n in range(40))
     for i in range(files):
@@ -32,11 +48,12 @@ def make_tree(root: Path, files: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         text = body + ("the needle is here\n" if i % 1000 == 0 else "")
         (folder / f"file{i}.py").write_text(text)
-    (root / "build").mkdir()
+    (root / "build").mkdir(exist_ok=True)
     (root / "build" / "out.py").write_text("the needle is here\n")
+    (root / BUILT).write_text(str(files))
 
 
-def median_ms(fn, runs: int = 5) -> float:
+def median_ms(fn: Callable[[], object], runs: int) -> float:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -45,33 +62,60 @@ def median_ms(fn, runs: int = 5) -> float:
     return statistics.median(times)
 
 
-def tool(op: str, root: Path, **job) -> None:
+def tool(op: str, root: Path, **job: Any) -> None:
     lines, _ = asyncio.run(run_search({"op": op, "root": str(root), "start": str(root), **job}, 60))
     assert lines
 
 
+def rg_alone(rg: str, root: Path, *args: str) -> Callable[[], object]:
+    return lambda: subprocess.run([rg, "--no-config", *args, str(root)], capture_output=True, check=False)
+
+
+def rows(root: Path, rg: str | None, runs: int) -> list[tuple[str, float, float | None]]:
+    """(label, ms, ms of the ripgrep row it is compared with)."""
+    out: list[tuple[str, float, float | None]] = []
+
+    def row(label: str, fn: Callable[[], object], against: float | None = None) -> float:
+        ms = median_ms(fn, runs)
+        out.append((label, ms, against))
+        return ms
+
+    engines = ["ripgrep", "python"] if rg else ["python"]
+    row("worker floor: ls of an empty folder", lambda: tool("ls", root / "build", ignore=[], depth=1))
+    cases: list[tuple[str, list[list[str]], dict[str, Any]]] = [
+        ("grep needle", [["-n", "needle"], ["-n", "--sortr=modified", "needle"]],
+         {"op": "grep", "pattern": "needle", "include": None}),
+        ("grep 'value_3\\b' (every file)", [["-n", "--max-count=1", r"value_3\b"]],
+         {"op": "grep", "pattern": r"value_3\b", "include": None}),
+        ("glob **/*.py", [["--files"], ["--files", "--sortr=modified"]], {"op": "glob", "pattern": "**/*.py"}),
+        ("glob file1?.py", [["--files", "-g", "file1?.py"]], {"op": "glob", "pattern": "file1?.py"}),
+    ]
+    for label, rg_args, job in cases:
+        against = [row(f"  rg {' '.join(args)}", rg_alone(rg, root, *args)) for args in rg_args] if rg else [None]
+        for engine in engines:
+            row(f"{label}: tool, {engine}", lambda job=job, engine=engine: tool(root=root, engine=engine, **job),
+                min(a for a in against if a is not None) if rg else None)
+    ls_against = row("  rg --files --max-depth 3", rg_alone(rg, root, "--files", "--max-depth", "3")) if rg else None
+    row("ls (depth 3, 1000 entries): tool", lambda: tool("ls", root, ignore=[], depth=3), ls_against)
+    return out
+
+
 def main() -> None:
-    files = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 10_900
+    parser = argparse.ArgumentParser()
+    parser.add_argument("files", nargs="?", type=int, default=100_000)
+    parser.add_argument("--keep", type=Path, help="build the tree here once and reuse it")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        make_tree(root, files)
+        root = (args.keep or Path(tmp)).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        make_tree(root, args.files)
         rg = ripgrep()
-        print(f"tree: {files} files; ripgrep: {rg or 'not installed'}; cpus: {os.cpu_count()}")
-        rows = []
-        if rg:
-            rows.append(("ripgrep alone: rg -n needle", median_ms(
-                lambda: subprocess.run([rg, "--no-config", "-n", "needle", str(root)], capture_output=True))))
-            rows.append(("ripgrep alone, sorted by time", median_ms(
-                lambda: subprocess.run([rg, "--no-config", "-n", "--sortr=modified", "needle", str(root)],
-                                       capture_output=True))))
-            rows.append(("grep tool, ripgrep engine", median_ms(
-                lambda: tool("grep", root, pattern="needle", include=None, engine="ripgrep"))))
-        rows.append(("grep tool, Python engine", median_ms(
-            lambda: tool("grep", root, pattern="needle", include=None, engine="python"))))
-        rows.append(("glob tool: **/*.py", median_ms(lambda: tool("glob", root, pattern="**/*.py"))))
-        rows.append(("ls tool (depth 3)", median_ms(lambda: tool("ls", root, ignore=[], depth=3))))
-        for label, ms in rows:
-            print(f"{label:34} {ms:9.1f} ms")
+        print(f"tree: {args.files} files; ripgrep: {rg or 'not installed'}; cpus: {os.cpu_count()}; "
+              f"load: {os.getloadavg()[0]:.1f}")
+        for label, ms, against in rows(root, rg, args.runs):
+            ratio = f"  {ms / against:4.2f}x ripgrep" if against else ""
+            print(f"{label:48} {ms:9.1f} ms{ratio}")
 
 
 if __name__ == "__main__":

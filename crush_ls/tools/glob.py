@@ -8,7 +8,7 @@ from .base import Tool, ToolContext, ToolResult
 from .paths import ToolInputError
 from .schema import arg
 from .search import GLOB_MAX_RESULTS, GLOB_TIMEOUT_S
-from .worker import run_search
+from .worker import engine, run_search
 
 MAX_RESULTS = GLOB_MAX_RESULTS
 
@@ -46,7 +46,8 @@ class GlobTool(Tool):
     async def run(self, ctx: ToolContext, args: GlobInput) -> ToolResult:
         check_pattern(args.pattern)
         start = self.checked_path(ctx, args)
-        job: dict[str, object] = {"op": "glob", "root": str(ctx.root), "start": str(start), "pattern": args.pattern}
+        job: dict[str, object] = {"op": "glob", "root": str(ctx.root), "start": str(start), "pattern": args.pattern,
+                                  "engine": engine()}
         if ctx.files is not None:  # a document open in the editor exists, saved or not
             job["unsaved"] = [str(path) for path in ctx.files.open_texts(start) if not path.exists()]
         found, truncated = await run_search(job, GLOB_TIMEOUT_S)

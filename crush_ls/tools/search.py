@@ -6,10 +6,11 @@ and a process can be stopped at a deadline or on a cancel, a thread cannot.
 Each function calls `emit(line)` for each line of its result, in order, and
 returns whether the result was cut short.
 
-`grep` searches file contents with ripgrep when it is installed (the `rg`
-next to the Python that runs us, or on PATH) and the pattern is one ripgrep
-reads; otherwise with Python's `re`. Which files, in which order, and how a
-line is shown are decided here in both cases, so the output is the same.
+`glob` and `grep` walk the tree with ripgrep when it is installed (the `rg`
+next to the Python that runs us, or on PATH) and walks it as the Python walk
+does (walk.py); `grep` reads lines with ripgrep when it reads the pattern,
+otherwise with Python's `re`. Which files, in which order, and how a line is
+shown are decided here in every case, so the output is the same.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import shutil
 import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +27,18 @@ from typing import NamedTuple
 
 from .globs import compile_glob
 from .paths import ToolInputError, ensure_unchanged, is_inside, relative_display
-from .walk import Walker, WalkTimeout, entry_stat, is_binary, walk_files
+from .walk import (
+    Walker,
+    WalkTimeout,
+    deeper_crushignore,
+    deferred_crushignore_check,
+    is_binary,
+    python_files,
+    rg_files,
+    rg_plan,
+    ripgrep,
+    run_rg,
+)
 
 Emit = Callable[[str], None]
 
@@ -41,11 +52,17 @@ GREP_TIMEOUT_S = 20.0
 # Files handed to one ripgrep run: the newest first, so the first run usually has the 100 lines.
 RG_FIRST_BATCH = 256
 RG_MAX_ARG_BYTES = 96 * 1024
+# How ripgrep reads a file: binary files and encodings are judged here, as in the Python search.
+RG_READING = ("--text", "--encoding=none", "--crlf")
 
 
 # ---------------------------------------------------------------- ls
 def tree(root: Path, start: Path, ignore: list[str], depth: int, emit: Emit) -> bool:
-    """The tree under `start` (directories first, by name); True when cut at LS_MAX_ENTRIES."""
+    """The tree under `start` (directories first, by name); True when cut at LS_MAX_ENTRIES.
+
+    The Python walk's own entries, whatever the engine: ripgrep lists neither folders nor symlinks,
+    and the tree stops at LS_MAX_ENTRIES (a folder's entries are matched against the rules lazily).
+    """
     ensure_unchanged(start)  # the folder the permission decision saw, no symlink swapped in
     if not start.exists():
         raise ToolInputError(f"directory not found: {start}")
@@ -56,8 +73,9 @@ def tree(root: Path, start: Path, ignore: list[str], depth: int, emit: Emit) -> 
 
     def walk(directory: Path, level: int) -> bool:
         nonlocal shown
-        entries = [e for e in walker.entries(directory) if not any(fnmatch.fnmatch(e.name, p) for p in ignore)]
-        for entry in sorted(entries, key=lambda e: not e.is_dir(follow_symlinks=False)):
+        for entry in walker.entries(directory, dirs_first=True):
+            if any(fnmatch.fnmatch(entry.name, p) for p in ignore):
+                continue
             if shown >= LS_MAX_ENTRIES:
                 return False
             is_dir = entry.is_dir(follow_symlinks=False)
@@ -70,17 +88,45 @@ def tree(root: Path, start: Path, ignore: list[str], depth: int, emit: Emit) -> 
     return not walk(start, 0)
 
 
-# ---------------------------------------------------------------- glob
+# ---------------------------------------------------------------- the files glob and grep see
+def ripgrep_for(engine: str) -> str | None:
+    """The ripgrep binary the engine uses: `auto` when installed, `ripgrep` always, `python` never."""
+    rg = ripgrep() if engine in ("auto", "ripgrep") else None
+    if engine == "ripgrep" and rg is None:
+        raise ToolInputError("ripgrep is not installed")
+    return rg
+
+
+def visible_files(root: Path, start: Path, rg: str | None, deadline: float) -> tuple[list[str], bool]:
+    """The visible regular files under `start` (relative, "/"; any order), and whether the deadline cut the walk.
+
+    Walked by ripgrep when given one and it walks this tree as the Python walk does (walk.rg_plan).
+    """
+    listed = rg_files(rg, root, start, deadline) if rg is not None else None
+    if listed is not None:
+        return listed
+    files: list[str] = []
+    try:
+        files.extend(python_files(root, start, deadline))
+    except WalkTimeout:
+        return files, True
+    return files, False
+
+
 class Found(NamedTuple):
     path: str  # as the walk reached it (not resolved)
     rel: str  # relative to the search's start, with "/"
-    mtime: float
+    mtime: float  # in nanoseconds, as ripgrep compares them
     size: int
 
 
-def found(entry: os.DirEntry[str], rel: str) -> Found:
-    stat = entry_stat(entry)
-    return Found(entry.path, rel, stat.st_mtime if stat else 0.0, stat.st_size if stat else 0)
+def found(start: Path, rel: str) -> Found:
+    path = f"{start}/{rel}"  # not os.path.join: a tree has 100,000 of them
+    try:
+        stat = os.lstat(path)
+    except OSError:
+        return Found(path, rel, 0, 0)
+    return Found(path, rel, stat.st_mtime_ns, stat.st_size)
 
 
 def newest_first(files: list[Found]) -> list[Found]:
@@ -88,7 +134,9 @@ def newest_first(files: list[Found]) -> list[Found]:
     return sorted(files, key=lambda f: (-f.mtime, f.rel))
 
 
-def glob(root: Path, start: Path, pattern: str, emit: Emit, unsaved: list[str] | None = None) -> bool:
+# ---------------------------------------------------------------- glob
+def glob(root: Path, start: Path, pattern: str, emit: Emit, unsaved: list[str] | None = None,
+         engine: str = "auto") -> bool:
     """Files under `start` matching `pattern`, newest first, at most GLOB_MAX_RESULTS; `unsaved` are
     documents open in the editor and not on disk (they exist for the person: the newest of all)."""
     ensure_unchanged(start)  # the folder the permission decision saw, no symlink swapped in
@@ -97,35 +145,60 @@ def glob(root: Path, start: Path, pattern: str, emit: Emit, unsaved: list[str] |
     matches = compile_glob(pattern)
     files = [Found(path, rel, float("inf"), 0) for path in unsaved or ()
              if is_inside(start, Path(path)) and matches(rel := Path(path).relative_to(start).as_posix())]
-    timed_out = False
-    try:
-        for entry, rel in walk_files(root, start, deadline=time.monotonic() + GLOB_TIMEOUT_S):
-            if matches(rel):
-                files.append(found(entry, rel))
-    except WalkTimeout:
-        timed_out = True
+    rels, timed_out = visible_files(root, start, ripgrep_for(engine), time.monotonic() + GLOB_TIMEOUT_S)
+    files += [found(start, rel) for rel in rels if matches(rel)]
     for file in newest_first(files)[:GLOB_MAX_RESULTS]:
         emit(relative_display(root, Path(file.path)))
     return timed_out or len(files) > GLOB_MAX_RESULTS
 
 
 # ---------------------------------------------------------------- grep
-def candidates(root: Path, start: Path, include: str | None, deadline: float) -> list[str]:
-    """The files grep reads, newest first: visible, not over the size limit, not leading out."""
+class Candidates(NamedTuple):
+    """The files grep reads, newest first, and whether the walk was cut by the deadline."""
+
+    paths: list[str]
+    cut: bool
+
+
+def candidates(root: Path, start: Path, include: str | None, pattern: str, rg: str | None,
+               deadline: float) -> Candidates:
+    """The files grep reads: visible, matching `include`, not over the size limit.
+
+    With ripgrep, only those it finds a match in (`rg -l`, walking as `rg --files` does): the walk
+    and a first look at every file in one parallel run.
+    """
     ensure_unchanged(start)  # the folder the permission decision saw, no symlink swapped in
     if start.is_file():
-        return [str(start)] if start.stat().st_size <= GREP_MAX_FILE_BYTES else []
+        return Candidates([str(start)] if start.stat().st_size <= GREP_MAX_FILE_BYTES else [], False)
     if not start.is_dir():
         raise ToolInputError(f"path not found: {start}")
+    listed = rg_matching_files(rg, root, start, pattern, deadline) if rg is not None else None
+    rels, cut = listed if listed is not None else visible_files(root, start, rg, deadline)
     wanted = compile_glob(include) if include else None
-    # Inside the workspace, a symlink to a file outside is not read: that would need a person's yes.
-    confined = is_inside(root, start)
-    files = [
-        found(entry, rel) for entry, rel in walk_files(root, start, deadline)
-        if (wanted is None or wanted(rel))
-        and (not confined or not entry.is_symlink() or is_inside(root, Path(os.path.realpath(entry.path))))
-    ]
-    return [f.path for f in newest_first(files) if f.size <= GREP_MAX_FILE_BYTES]
+    files = [found(start, rel) for rel in rels if wanted is None or wanted(rel)]
+    return Candidates([f.path for f in newest_first(files) if f.size <= GREP_MAX_FILE_BYTES], cut)
+
+
+def rg_matching_files(rg: str, root: Path, start: Path, pattern: str, deadline: float) -> tuple[list[str], bool] | None:
+    """The visible files in which ripgrep finds `pattern` (as `rg_matches` reads them), and whether the
+    deadline cut the search; None when ripgrep cannot walk this tree alike or read the pattern."""
+    with tempfile.TemporaryDirectory(prefix="crush-ls-walk-") as scratch:
+        plan = rg_plan(root, start, Path(scratch))
+        if plan is None:
+            return None
+        check = deferred_crushignore_check(rg, plan)
+        try:
+            files, cut = run_rg(rg, plan, ["--files-with-matches", *RG_READING, "--regexp", pattern], deadline)
+        finally:
+            deeper = deeper_crushignore(check, plan, deadline)
+    return None if deeper or (not files and not cut and not rg_reads(rg, pattern)) else (files, cut)
+
+
+def rg_reads(rg: str, pattern: str) -> bool:
+    """Whether ripgrep accepts the pattern (it refuses look-around and back-references)."""
+    done = subprocess.run([rg, "--no-config", "--quiet", "--regexp", pattern, "--", "-"], input=b"",
+                          capture_output=True)
+    return not (done.returncode == 2 and b"regex" in done.stderr)
 
 
 def shown_line(display: str, number: int, line: str) -> str:
@@ -159,12 +232,6 @@ def python_matches(path: str, regex: re.Pattern[str], limit: int) -> list[tuple[
     return found
 
 
-def ripgrep() -> str | None:
-    """The ripgrep binary: the `ripgrep` package's, beside this Python, or one on PATH."""
-    beside = Path(sys.executable).parent / "rg"
-    return str(beside) if os.access(beside, os.X_OK) else shutil.which("rg")
-
-
 class RipgrepRefused(Exception):
     """ripgrep cannot read this pattern (look-around, back-references...): Python searches instead."""
 
@@ -188,8 +255,7 @@ def rg_matches(rg: str, pattern: str, files: list[str], limit: int,
                deadline: float) -> dict[str, list[tuple[int, str]]]:
     """Matching lines of `files` (all text, all under the size limit) as ripgrep finds them."""
     command = [rg, "--no-config", "--null", "--line-number", "--with-filename", "--no-heading", "--color=never",
-               # Binary files and encodings are judged here, as in the Python search.
-               "--text", "--encoding=none", "--crlf", f"--max-count={limit}", "--regexp", pattern, "--"]
+               *RG_READING, f"--max-count={limit}", "--regexp", pattern, "--"]
     done = subprocess.run(
         command + files, capture_output=True,
         timeout=max(0.1, deadline - time.monotonic()),
@@ -221,20 +287,15 @@ def grep(root: Path, start: Path, pattern: str, include: str | None, engine: str
     `texts` are the editor's texts of open documents: searched first, instead of their files."""
     regex = re.compile(pattern)
     deadline = time.monotonic() + GREP_TIMEOUT_S
-    try:
-        files = candidates(root, start, include, deadline)
-    except WalkTimeout:
-        return True
-    rg = ripgrep() if engine in ("auto", "ripgrep") else None
-    if engine == "ripgrep" and rg is None:
-        raise ToolInputError("ripgrep is not installed")
+    rg = ripgrep_for(engine)
+    files, cut = candidates(root, start, include, pattern, rg, deadline)
     lines = Lines(root, emit)
-    if texts and _grep_texts(start, include, files, texts, regex, lines):
+    if texts and _grep_texts(root, start, include, texts, regex, lines):
         return True
     files = [path for path in files if path not in (texts or {})]
     if rg is not None:
         try:
-            return _grep_rg(rg, pattern, files, lines, deadline)
+            return _grep_rg(rg, pattern, files, lines, deadline) or cut
         except RipgrepRefused:
             pass  # refused at its first run, before anything was shown
     for path in files:
@@ -242,16 +303,26 @@ def grep(root: Path, start: Path, pattern: str, include: str | None, engine: str
             return True
         if lines.add(path, python_matches(path, regex, lines.wanted())):
             return True
-    return False
+    return cut
 
 
-def _grep_texts(start: Path, include: str | None, files: list[str], texts: dict[str, str],
+def searched_on_disk(root: Path, start: Path, include: str | None, path: Path) -> bool:
+    """Whether grep reads `path` when it searches the disk (one file: no walk)."""
+    if path == start:
+        return start.is_file() and start.stat().st_size <= GREP_MAX_FILE_BYTES
+    if not Walker(root, start).is_visible_file(start, path):
+        return False
+    return (include is None or compile_glob(include)(path.relative_to(start).as_posix())) and (
+        found(start, path.relative_to(start).as_posix()).size <= GREP_MAX_FILE_BYTES)
+
+
+def _grep_texts(root: Path, start: Path, include: str | None, texts: dict[str, str],
                 regex: re.Pattern[str], lines: Lines) -> bool:
     """Grep the open documents that a search of the disk would read, and those not on disk."""
     wanted = compile_glob(include) if include else None
     for path, text in texts.items():
         on_disk = os.path.lexists(path)
-        if on_disk and path not in files:
+        if on_disk and not searched_on_disk(root, start, include, Path(path)):
             continue  # ignored, hidden or too large: as for the disk's files
         if not on_disk and (not is_inside(start, Path(path)) or (
                 wanted is not None and not wanted(Path(path).relative_to(start).as_posix()))):

@@ -4,16 +4,28 @@ Hidden entries (a name starting with "."), `.git`, `.crush`, `node_modules`
 and `__pycache__` are never entered. `.gitignore` and `.crushignore` apply
 hierarchically like git's: the rules of a directory cover everything below
 it, and the deepest rule that matches a path decides (so a `!pattern` below
-can re-include). Symlinked directories are never entered: they could lead
-out of the workspace.
+can re-include). Symlinks are never followed: a symlinked directory is not
+entered and a symlinked file is not one of the files (either could lead out
+of the workspace), nor is anything but a regular file (a FIFO would block a
+read).
+
+Two walks see exactly that: ripgrep's (`rg --files`, many times faster on a
+big tree) and the Python one below, which is the reference and the fallback
+when ripgrep is missing or the ignore files are ones ripgrep cannot apply
+the same way (`rg_plan` says which).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pathspec
 
@@ -32,13 +44,17 @@ def is_binary(head: bytes) -> bool:
     return b"\x00" in head[:BINARY_SNIFF]
 
 
+def _read_lines(path: Path) -> list[str] | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+
+
 def _load_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
     lines: list[str] = []
     for name in IGNORE_FILES:
-        try:
-            lines += (directory / name).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
+        lines += _read_lines(directory / name) or []
     return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
 
 
@@ -64,12 +80,17 @@ class IgnoreRules:
             below = "/".join(parts[depth:]) + ("/" if is_dir else "")
             result = spec.check_file(below)
             if result.include is not None:
-                return result.include
+                return bool(result.include)
         return False
 
 
 def skipped_name(name: str) -> bool:
     return name.startswith(".") or name in ALWAYS_SKIPPED
+
+
+def ignore_base(root: Path, start: Path) -> Path:
+    """Where ignore files are read from: the workspace folder when `start` is inside it."""
+    return root if is_inside(root, start) else start
 
 
 class Walker:
@@ -80,22 +101,43 @@ class Walker:
     """
 
     def __init__(self, root: Path, start: Path) -> None:
-        self.base = root if is_inside(root, start) else start
+        self.base = ignore_base(root, start)
         self.rules = IgnoreRules(self.base)
 
-    def entries(self, directory: Path) -> list[os.DirEntry[str]]:
-        """Visible entries of `directory`, by name (an unreadable directory has none)."""
+    def _visible(self, rel_dir: str, entry: os.DirEntry[str]) -> bool:
+        return not skipped_name(entry.name) and not self.rules.ignored(rel_dir + entry.name, is_dir=_is_dir(entry))
+
+    def entries(self, directory: Path, dirs_first: bool = False) -> Iterator[os.DirEntry[str]]:
+        """Visible entries of `directory` by name (directories first if asked; an unreadable one has none).
+
+        Lazy: `ls` stops at its limit without matching the rest of a huge folder against the rules.
+        """
         rel_dir = directory.relative_to(self.base).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
         try:
             with os.scandir(directory) as scan:
                 found = sorted(scan, key=lambda e: e.name)
         except OSError:
-            return []
-        return [
-            e for e in found
-            if not skipped_name(e.name) and not self.rules.ignored(rel_dir + e.name, is_dir=_is_dir(e))
-        ]
+            return
+        if dirs_first:
+            found.sort(key=lambda e: not e.is_dir(follow_symlinks=False))
+        yield from (e for e in found if self._visible(rel_dir, e))
+
+    def is_visible_file(self, start: Path, path: Path) -> bool:
+        """Whether the walk of `start` yields `path` (an absolute path as the walk would reach it)."""
+        if not is_inside(start, path) or path == start:
+            return False
+        rel = path.relative_to(self.base).as_posix()
+        below_start = path.relative_to(start).parts
+        above = len(Path(rel).parts) - len(below_start)
+        parts = rel.split("/")
+        for i in range(above, len(parts)):
+            if skipped_name(parts[i]) or self.rules.ignored("/".join(parts[: i + 1]), is_dir=i < len(parts) - 1):
+                return False
+        try:
+            return os.lstat(path).st_mode & 0o170000 == 0o100000  # a regular file, not a symlink
+        except OSError:
+            return False
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -105,33 +147,160 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def enters(entry: os.DirEntry[str]) -> bool:
-    """A directory the walk goes into: not a symlink to one."""
-    return _is_dir(entry) and not entry.is_symlink()
+def _regular(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
 
 
-def walk_files(root: Path, start: Path, deadline: float | None = None) -> Iterator[tuple[os.DirEntry[str], str]]:
-    """Yield (entry, path relative to `start` with "/") of every visible file under `start`.
-
-    A directory's files come before its subdirectories, each by name. The
-    entry's `path` is the file's path; its `stat()` is cached.
-    """
+def python_files(root: Path, start: Path, deadline: float | None = None) -> Iterator[str]:
+    """The paths (relative to `start`, with "/") of the visible regular files under `start`."""
     walker = Walker(root, start)
     pending = [(start, "")]
     while pending:
         if deadline is not None and time.monotonic() > deadline:
             raise WalkTimeout
         directory, rel_dir = pending.pop()
-        entries = walker.entries(directory)
-        for entry in entries:
-            if not _is_dir(entry):
-                yield entry, rel_dir + entry.name
-        # Reversed on the stack so that subdirectories come out by name.
-        pending += [(Path(e.path), rel_dir + e.name + "/") for e in reversed(entries) if enters(e)]
+        for entry in walker.entries(directory):
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((Path(entry.path), rel_dir + entry.name + "/"))
+            elif _regular(entry):
+                yield rel_dir + entry.name
 
 
-def entry_stat(entry: os.DirEntry[str]) -> os.stat_result | None:
+# ---------------------------------------------------------------- the same walk by ripgrep
+def ripgrep() -> str | None:
+    """The ripgrep binary: the `ripgrep` package's, beside this Python, or one on PATH."""
+    beside = Path(sys.executable).parent / "rg"
+    return str(beside) if os.access(beside, os.X_OK) else shutil.which("rg")
+
+
+class RgPlan(NamedTuple):
+    """How to have ripgrep walk `start` as the Python walk does."""
+
+    cwd: Path  # the ignore base: paths ripgrep prints are relative to it
+    args: list[str]  # flags, then the start relative to cwd (if not cwd itself)
+    prefix: str  # what ripgrep puts before a path relative to start ("./" or "sub/dir/")
+
+
+# Only .gitignore files (not .ignore, .rgignore, git's exclude or global files, nor any above the base),
+# with or without a git repository; hidden names and the always skipped names are never entered.
+RG_WALK_FLAGS = (
+    "--no-config", "--null", "--no-require-git", "--no-ignore-dot", "--no-ignore-global", "--no-ignore-exclude",
+    "--no-ignore-parent", "--no-messages", *(f"--glob=!{name}" for name in sorted(ALWAYS_SKIPPED)),
+)
+
+
+def _negates(lines: list[str]) -> bool:
+    return any(line.startswith("!") for line in lines)
+
+
+def _names_paths(line: str) -> bool:
+    """A rule naming a path (a "/" before its end): it means a path below the folder of its file."""
+    return "/" in line.rstrip().rstrip("/") and not line.startswith("#")
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\[]*?!#{}" else c for c in text)
+
+
+def _rebased(lines: list[str], rel_dir: str) -> list[str]:
+    """Rules of the ignore file of folder `rel_dir` as rules of an ignore file of the base (read from cwd)."""
+    out = []
+    for line in lines:
+        negated, rule = (line.startswith("!"), line[1:]) if line.startswith("!") else (False, line)
+        if _names_paths(rule):
+            rule = "/" + _glob_escape(rel_dir) + "/" + rule.removeprefix("/")
+        out.append(("!" if negated else "") + rule)
+    return out
+
+
+def rg_plan(root: Path, start: Path, scratch: Path) -> RgPlan | None:
+    """ripgrep's command for the walk of `start`, or None when it would not see the same files.
+
+    ripgrep reads .gitignore files where it walks, as the Python walk does,
+    but knows nothing of .crushignore and reads no ignore file above where
+    it starts. Those (the ones in the folders from the base down to `start`,
+    and `start`'s own .crushignore) are given as `--ignore-file`s (written
+    to `scratch` when their rules must be rebased on the base folder), which
+    rank below every .gitignore of the tree: exact when no rule there can
+    disagree with a later one, else the Python walk decides. A .crushignore
+    deeper in the tree is looked for separately (`deeper_crushignore`).
+    """
+    base = ignore_base(root, start)
+    rel_start = start.relative_to(base).as_posix() if start != base else ""
+    rules = IgnoreRules(base)
+    ignore_files: list[str] = []
+    folders = list(reversed(start.parents[: len(start.relative_to(base).parts)])) if rel_start else []
+    own = [_read_lines(start / name) for name in IGNORE_FILES]
+    if own[1] is not None and (_negates(own[1]) or _negates(own[0] or [])):
+        return None  # a .gitignore rule of `start` would outrank its .crushignore's
+    for folder in [*folders, start]:
+        if folder != base and rules.ignored(folder.relative_to(base).as_posix(), is_dir=True):
+            return None  # searching inside an ignored folder: the Python walk's reading decides
+        for name in IGNORE_FILES if folder != start else IGNORE_FILES[1:]:
+            lines = _read_lines(folder / name)
+            if lines is None:
+                continue
+            if folder != base and any(_names_paths(line.removeprefix("!")) for line in lines):
+                rebased = scratch / f"{len(ignore_files)}{name}"
+                rebased.write_text("\n".join(_rebased(lines, folder.relative_to(base).as_posix())) + "\n")
+                ignore_files.append(str(rebased))
+            else:
+                ignore_files.append(str(folder / name))
+    args = [*RG_WALK_FLAGS, *(f"--ignore-file={path}" for path in ignore_files)]
+    # Always a path: without one, ripgrep searches its stdin when that is not a terminal.
+    return RgPlan(base, [*args, "--", rel_start or "."], (rel_start or ".") + "/")
+
+
+def run_rg(rg: str, plan: RgPlan, flags: list[str], deadline: float) -> tuple[list[str], bool]:
+    """Paths (relative to the plan's start) ripgrep prints with `flags`; and whether the deadline cut it."""
+    command = [rg, *flags, *plan.args]
     try:
-        return entry.stat()
-    except OSError:
-        return None
+        out = subprocess.run(command, cwd=plan.cwd, capture_output=True, stdin=subprocess.DEVNULL,
+                             timeout=max(0.1, deadline - time.monotonic())).stdout
+        timed_out = False
+    except subprocess.TimeoutExpired as exc:
+        out, timed_out = exc.stdout or b"", True
+    names = out.split(b"\0")
+    names.pop()  # after the last NUL: nothing, or a name cut by the deadline
+    cut = len(plan.prefix)
+    return [os.fsdecode(name)[cut:] for name in names], timed_out
+
+
+def deferred_crushignore_check(rg: str, plan: RgPlan) -> subprocess.Popen[bytes]:
+    """Start looking for a .crushignore below the start (running beside the walk); see `deeper_crushignore`."""
+    return subprocess.Popen([rg, "--files", "--glob=.crushignore", *plan.args], cwd=plan.cwd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def deeper_crushignore(check: subprocess.Popen[bytes], plan: RgPlan, deadline: float) -> bool:
+    """Whether a folder the walk enters holds a .crushignore (the Python walk must decide then).
+
+    The glob whitelists the name, so it is found even where a .gitignore
+    ignores it (the Python walk reads it anyway), and folders are entered
+    as the walk enters them.
+    """
+    try:
+        out, _ = check.communicate(timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        check.kill()
+        check.communicate()
+        return True
+    cut = len(os.fsencode(plan.prefix))
+    return any(b"/" in name[cut:] for name in out.split(b"\0") if name)
+
+
+def rg_files(rg: str, root: Path, start: Path, deadline: float) -> tuple[list[str], bool] | None:
+    """What `python_files` yields (any order), listed by ripgrep, and whether the deadline cut it;
+    None when ripgrep cannot walk this tree as the Python walk does."""
+    with tempfile.TemporaryDirectory(prefix="crush-ls-walk-") as scratch:
+        plan = rg_plan(root, start, Path(scratch))
+        if plan is None:
+            return None
+        check = deferred_crushignore_check(rg, plan)
+        files, timed_out = run_rg(rg, plan, ["--files"], deadline)
+        if deeper_crushignore(check, plan, deadline):
+            return None
+    return files, timed_out

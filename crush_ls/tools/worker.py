@@ -11,8 +11,9 @@ and the lines so far are the result, marked truncated) or a cancel (killed at
 once). Nothing the worker does can hold the server's event loop: a
 catastrophic regex or glob only burns the worker's own time.
 
-`CRUSH_LS_SEARCH` picks grep's engine: `auto` (default: ripgrep when
-installed), `ripgrep` or `python`. The tests run both.
+`CRUSH_LS_SEARCH` picks how glob and grep walk the tree and how grep reads
+files: `auto` (default: ripgrep when installed), `ripgrep` or `python`. The
+tests run both.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def _run(job: dict[str, Any]) -> bool:
     if job["op"] == "ls":
         return search.tree(root, start, job["ignore"], job["depth"], emit)
     if job["op"] == "glob":
-        return search.glob(root, start, job["pattern"], emit, job.get("unsaved"))
+        return search.glob(root, start, job["pattern"], emit, job.get("unsaved"), job.get("engine", "auto"))
     return search.grep(root, start, job["pattern"], job["include"], job["engine"], emit, job.get("texts"))
 
 
