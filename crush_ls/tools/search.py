@@ -16,10 +16,10 @@ shown are decided here in every case, so the output is the same.
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import os
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import NamedTuple
 from .globs import compile_glob
 from .paths import ToolInputError, ensure_unchanged, is_inside, relative_display
 from .walk import (
+    Scratch,
     Walker,
     WalkTimeout,
     deeper_crushignore,
@@ -114,24 +115,20 @@ def visible_files(root: Path, start: Path, rg: str | None, deadline: float) -> t
 
 
 class Found(NamedTuple):
-    path: str  # as the walk reached it (not resolved)
+    """A file of the walk; tuples order them newest first (modification times in ns, as ripgrep compares
+    them), equal times by path, so the order never depends on the walk."""
+
+    age: float  # minus the modification time
     rel: str  # relative to the search's start, with "/"
-    mtime: float  # in nanoseconds, as ripgrep compares them
     size: int
 
 
 def found(start: Path, rel: str) -> Found:
-    path = f"{start}/{rel}"  # not os.path.join: a tree has 100,000 of them
     try:
-        stat = os.lstat(path)
+        stat = os.lstat(f"{start}/{rel}")  # not os.path.join: a tree has 100,000 of them
     except OSError:
-        return Found(path, rel, 0, 0)
-    return Found(path, rel, stat.st_mtime_ns, stat.st_size)
-
-
-def newest_first(files: list[Found]) -> list[Found]:
-    """Newest first (modification time); equal times by path, so the order never depends on the walk."""
-    return sorted(files, key=lambda f: (-f.mtime, f.rel))
+        return Found(0, rel, 0)
+    return Found(-stat.st_mtime_ns, rel, stat.st_size)
 
 
 # ---------------------------------------------------------------- glob
@@ -143,12 +140,12 @@ def glob(root: Path, start: Path, pattern: str, emit: Emit, unsaved: list[str] |
     if not start.is_dir():
         raise ToolInputError(f"directory not found: {start}")
     matches = compile_glob(pattern)
-    files = [Found(path, rel, float("inf"), 0) for path in unsaved or ()
+    files = [Found(-float("inf"), rel, 0) for path in unsaved or ()
              if is_inside(start, Path(path)) and matches(rel := Path(path).relative_to(start).as_posix())]
     rels, timed_out = visible_files(root, start, ripgrep_for(engine), time.monotonic() + GLOB_TIMEOUT_S)
     files += [found(start, rel) for rel in rels if matches(rel)]
-    for file in newest_first(files)[:GLOB_MAX_RESULTS]:
-        emit(relative_display(root, Path(file.path)))
+    for file in heapq.nsmallest(GLOB_MAX_RESULTS, files):
+        emit(relative_display(root, start / file.rel))
     return timed_out or len(files) > GLOB_MAX_RESULTS
 
 
@@ -175,15 +172,15 @@ def candidates(root: Path, start: Path, include: str | None, pattern: str, rg: s
     listed = rg_matching_files(rg, root, start, pattern, deadline) if rg is not None else None
     rels, cut = listed if listed is not None else visible_files(root, start, rg, deadline)
     wanted = compile_glob(include) if include else None
-    files = [found(start, rel) for rel in rels if wanted is None or wanted(rel)]
-    return Candidates([f.path for f in newest_first(files) if f.size <= GREP_MAX_FILE_BYTES], cut)
+    files = sorted(found(start, rel) for rel in rels if wanted is None or wanted(rel))
+    return Candidates([f"{start}/{f.rel}" for f in files if f.size <= GREP_MAX_FILE_BYTES], cut)
 
 
 def rg_matching_files(rg: str, root: Path, start: Path, pattern: str, deadline: float) -> tuple[list[str], bool] | None:
     """The visible files in which ripgrep finds `pattern` (as `rg_matches` reads them), and whether the
     deadline cut the search; None when ripgrep cannot walk this tree alike or read the pattern."""
-    with tempfile.TemporaryDirectory(prefix="crush-ls-walk-") as scratch:
-        plan = rg_plan(root, start, Path(scratch))
+    with Scratch() as scratch:
+        plan = rg_plan(root, start, scratch)
         if plan is None:
             return None
         check = deferred_crushignore_check(rg, plan)
@@ -313,7 +310,7 @@ def searched_on_disk(root: Path, start: Path, include: str | None, path: Path) -
     if not Walker(root, start).is_visible_file(start, path):
         return False
     return (include is None or compile_glob(include)(path.relative_to(start).as_posix())) and (
-        found(start, path.relative_to(start).as_posix()).size <= GREP_MAX_FILE_BYTES)
+        path.stat().st_size <= GREP_MAX_FILE_BYTES)
 
 
 def _grep_texts(root: Path, start: Path, include: str | None, texts: dict[str, str],

@@ -21,15 +21,17 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
-
-import pathspec
+from typing import TYPE_CHECKING, NamedTuple
 
 from .paths import is_inside
+
+if TYPE_CHECKING:
+    import tempfile
+
+    import pathspec
 
 IGNORE_FILES = (".gitignore", ".crushignore")
 ALWAYS_SKIPPED = {".git", ".crush", "node_modules", "__pycache__"}
@@ -55,7 +57,11 @@ def _load_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
     lines: list[str] = []
     for name in IGNORE_FILES:
         lines += _read_lines(directory / name) or []
-    return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+    if not lines:
+        return None
+    import pathspec  # here: a search ripgrep walks may never need it, and it costs the worker's start
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 class IgnoreRules:
@@ -216,7 +222,7 @@ def _rebased(lines: list[str], rel_dir: str) -> list[str]:
     return out
 
 
-def rg_plan(root: Path, start: Path, scratch: Path) -> RgPlan | None:
+def rg_plan(root: Path, start: Path, scratch: Scratch) -> RgPlan | None:
     """ripgrep's command for the walk of `start`, or None when it would not see the same files.
 
     ripgrep reads .gitignore files where it walks, as the Python walk does,
@@ -244,7 +250,7 @@ def rg_plan(root: Path, start: Path, scratch: Path) -> RgPlan | None:
             if lines is None:
                 continue
             if folder != base and any(_names_paths(line.removeprefix("!")) for line in lines):
-                rebased = scratch / f"{len(ignore_files)}{name}"
+                rebased = scratch.file(f"{len(ignore_files)}{name}")
                 rebased.write_text("\n".join(_rebased(lines, folder.relative_to(base).as_posix())) + "\n")
                 ignore_files.append(str(rebased))
             else:
@@ -295,8 +301,8 @@ def deeper_crushignore(check: subprocess.Popen[bytes], plan: RgPlan, deadline: f
 def rg_files(rg: str, root: Path, start: Path, deadline: float) -> tuple[list[str], bool] | None:
     """What `python_files` yields (any order), listed by ripgrep, and whether the deadline cut it;
     None when ripgrep cannot walk this tree as the Python walk does."""
-    with tempfile.TemporaryDirectory(prefix="crush-ls-walk-") as scratch:
-        plan = rg_plan(root, start, Path(scratch))
+    with Scratch() as scratch:
+        plan = rg_plan(root, start, scratch)
         if plan is None:
             return None
         check = deferred_crushignore_check(rg, plan)
@@ -304,3 +310,24 @@ def rg_files(rg: str, root: Path, start: Path, deadline: float) -> tuple[list[st
         if deeper_crushignore(check, plan, deadline):
             return None
     return files, timed_out
+
+
+class Scratch:
+    """A temporary folder for rebased ignore files, made only when one is written."""
+
+    def __init__(self) -> None:
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def file(self, name: str) -> Path:
+        if self._dir is None:
+            import tempfile
+
+            self._dir = tempfile.TemporaryDirectory(prefix="crush-ls-walk-")
+        return Path(self._dir.name) / name
+
+    def __enter__(self) -> Scratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
