@@ -71,13 +71,13 @@ def rg_alone(rg: str, root: Path, *args: str) -> Callable[[], object]:
     return lambda: subprocess.run([rg, "--no-config", *args, str(root)], capture_output=True, check=False)
 
 
-def rows(root: Path, rg: str | None, runs: int) -> list[tuple[str, float, float | None]]:
-    """(label, ms, ms of the ripgrep row it is compared with)."""
-    out: list[tuple[str, float, float | None]] = []
+def rows(root: Path, rg: str | None, runs: int) -> list[tuple[str, float, list[float]]]:
+    """(label, ms, ms of the ripgrep rows it is compared with)."""
+    out: list[tuple[str, float, list[float]]] = []
 
-    def row(label: str, fn: Callable[[], object], against: float | None = None) -> float:
+    def row(label: str, fn: Callable[[], object], against: list[float] | None = None) -> float:
         ms = median_ms(fn, runs)
-        out.append((label, ms, against))
+        out.append((label, ms, against or []))
         return ms
 
     engines = ["ripgrep", "python"] if rg else ["python"]
@@ -91,11 +91,11 @@ def rows(root: Path, rg: str | None, runs: int) -> list[tuple[str, float, float 
         ("glob file1?.py", [["--files", "-g", "file1?.py"]], {"op": "glob", "pattern": "file1?.py"}),
     ]
     for label, rg_args, job in cases:
-        against = [row(f"  rg {' '.join(args)}", rg_alone(rg, root, *args)) for args in rg_args] if rg else [None]
+        against = [row(f"  rg {' '.join(args)}", rg_alone(rg, root, *args)) for args in rg_args] if rg else []
         for engine in engines:
             row(f"{label}: tool, {engine}", lambda job=job, engine=engine: tool(root=root, engine=engine, **job),
-                min(a for a in against if a is not None) if rg else None)
-    ls_against = row("  rg --files --max-depth 3", rg_alone(rg, root, "--files", "--max-depth", "3")) if rg else None
+                against)
+    ls_against = [row("  rg --files --max-depth 3", rg_alone(rg, root, "--files", "--max-depth", "3"))] if rg else []
     row("ls (depth 3, 1000 entries): tool", lambda: tool("ls", root, ignore=[], depth=3), ls_against)
     return out
 
@@ -113,8 +113,9 @@ def main() -> None:
         rg = ripgrep()
         print(f"tree: {args.files} files; ripgrep: {rg or 'not installed'}; cpus: {os.cpu_count()}; "
               f"load: {os.getloadavg()[0]:.1f}")
+        print("(a tool's ratios are over each ripgrep row just above it, in order)")
         for label, ms, against in rows(root, rg, args.runs):
-            ratio = f"  {ms / against:4.2f}x ripgrep" if against else ""
+            ratio = ("  " + " / ".join(f"{ms / a:.2f}x" for a in against)) if against else ""
             print(f"{label:48} {ms:9.1f} ms{ratio}")
 
 
