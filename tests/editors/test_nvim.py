@@ -406,3 +406,105 @@ def test_agent_edit_of_unsaved_text_stays_in_the_buffer_and_is_undone_by_u(works
     assert result["saves"] == []
     assert (workspace / "hello.py").read_text() == HELLO  # never written under the person's unsaved text
     assert result["undone"] == {"lines": ["def hello():", '    return "unsaved"'], "modified": True}
+
+
+@pytest.mark.parametrize(("keys", "expected_range", "expected_text"), [
+    ("2GVj", {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 15}},
+     '    total = 0\n    for é in x:'),
+    ("3G5|vee", {"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 9}}, "for é"),
+], ids=["linewise", "characterwise"])
+def test_selection_and_files_go_with_the_prompt_as_context(workspace, keys, expected_range, expected_text):
+    (workspace / "app.py").write_text("def total(x):\n    total = 0\n    for é in x:\n        total += é\n")
+    (workspace / "notes.md").write_text("notes\n")
+    (workspace / "gone.md").write_text("gone\n")
+    options = {"model": {"provider": "echo"}, "streamIntervalMs": 0}
+    result = run_case(workspace, "context", options, file="app.py", other="notes.md", removed="gone.md", keys=keys)
+
+    lines = expected_range["start"]["line"] + 1, expected_range["end"]["line"] + 1
+    selection_label = f"selection app.py:{lines[0]}-{lines[1]}"
+    assert result["before_removal"][-5:] == [
+        "## Context for the next prompt (x removes an item)",
+        "- file notes.md", "- file gone.md", f"- {selection_label}", ""]
+    assert result["pending"][-4:] == [
+        "## Context for the next prompt (x removes an item)", "- file notes.md", f"- {selection_label}", ""]
+    assert result["lines"][:5] == ["## You", "explain this", "[context] file notes.md", f"[context] {selection_label}", ""]
+    assert "## Context for the next prompt (x removes an item)" not in result["lines"]
+    file_item, selection_item = result["sent"]
+    assert file_item == {"uri": result["uri"].replace("app.py", "notes.md"), "kind": "file"}  # the server reads the buffer
+    assert selection_item == {"uri": result["uri"], "kind": "selection", "range": expected_range, "text": expected_text}
+
+
+TWENTY = "".join(f"line {i}\n" for i in range(1, 21))
+
+
+def test_crush_diff_shows_the_hunks_and_reject_reverts_one(workspace):
+    (workspace / "app.txt").write_text(TWENTY)
+    changed = TWENTY.replace("line 2\n", "line two\n").replace("line 18\n", "line eighteen\n")
+    options = scripted(
+        {"step": 0, "events": [{"toolCall": {"name": "view", "input": {"file_path": "app.txt"}}}]},
+        {"step": 1, "events": [{"toolCall": {"name": "write", "input": {"file_path": "app.txt", "content": changed}}}]},
+        {"step": 2, "events": [{"text": "Changed two lines."}]},
+    )
+    options["permissions"] = {"mode": "ask", "allowedTools": ["view", "write"]}
+    result = run_case(workspace, "review", options, file="app.txt", reject_line=18, accept_line=2)
+
+    assert result["quickfix"]["title"] == "crush: files changed by the last turn"
+    [item] = result["quickfix"]["items"]
+    assert item["file"] == str(workspace / "app.txt") and item["lnum"] == 1
+    assert item["text"] == "modified +2 -2, 2 of 2 hunks to review"
+    assert set(result["windows"]) == {"crush://before/app.txt", str(workspace / "app.txt")}
+    assert result["on_file"]
+    assert result["before_lines"] == TWENTY.splitlines()
+    assert result["stops"] == [2, 18]  # ]c goes from hunk to hunk
+
+    rejected = result["after_reject"]
+    assert rejected["lines"] == changed.replace("line eighteen\n", "line 18\n").splitlines()
+    assert rejected["modified"] is False  # through the editor, then saved
+    assert (workspace / "app.txt").read_text() == changed.replace("line eighteen\n", "line 18\n")
+    assert rejected["statuses"] == ["pending", "rejected"]
+    assert rejected["stops"] == [2]
+
+    accepted = result["after_accept"]
+    assert accepted["statuses"] == ["accepted", "rejected"]
+    assert accepted["lines"] == rejected["lines"]  # accepting leaves the file alone
+    assert accepted["before"] == accepted["lines"]  # nothing left to review: no hunk in the diff
+    assert accepted["stops"] == []
+    assert result["undone"] == changed.splitlines()  # the rejection is one `u` in the buffer's history
+
+
+def test_crush_rewind_on_a_user_message_restores_files_and_unrewind_brings_them_back(workspace):
+    options = scripted(
+        {"when": "first", "events": [{"text": "First answer"}]},
+        {"when": "second", "step": 0, "events": [{"toolCall": {"name": "write", "input": {
+            "file_path": "new.txt", "content": "made by the agent\n"}}}]},
+        {"when": "second", "step": 1, "events": [{"text": "Wrote new.txt"}]},
+    )
+    options["permissions"] = {"mode": "ask", "allowedTools": ["write"]}
+    result = run_case(workspace, "rewind", options, first="first question", second="second question")
+
+    [call] = result["select_calls"]
+    assert call["kind"] == "crush.rewind" and call["items"] == ["Rewind", "Cancel"]
+    assert call["prompt"] == ('crush: rewind to before "second question"? It restores new.txt '
+                              "and hides the messages from there on")
+    assert result["rewound"]["restored"] == [{"path": "new.txt", "action": "deleted"}]
+    assert result["after"]["lines"] == ["## You", "first question", "", "## Crush", "First answer", ""]
+    assert result["after"]["prompt"] == ["second question"] and result["after"]["prompt_focused"]
+    assert result["unrewound"]["restored"] == [{"path": "new.txt", "action": "recreated"}]
+    assert (workspace / "new.txt").read_text() == "made by the agent\n"
+    assert result["after_unrewind"][:7] == ["## You", "first question", "", "## Crush", "First answer", "",
+                                            "## You"]
+    assert "Wrote new.txt" in result["after_unrewind"]
+
+
+def test_crush_take_back_puts_the_last_queued_prompt_back_in_the_prompt(workspace):
+    options = scripted(
+        {"when": "first", "events": [{"text": "one two three", "chunkSize": 2, "delayMs": 40}]},
+        {"when": "second", "events": [{"text": "never played"}]},
+    )
+    result = run_case(workspace, "take_back", options)
+
+    assert result["taken"]["prompt"] == "second prompt" and result["taken"]["runId"] == result["second"]
+    assert result["prompt"] == ["second prompt"]
+    assert "second prompt" not in result["after"]
+    assert result["lines"] == ["## You", "first slow prompt", "", "## Crush", "one two three", ""]
+    assert "idle" in result["status"]

@@ -346,4 +346,159 @@ function cases.agent_edit_undo()
   }
 end
 
+-- :CrushAdd of two files (one taken out again with `x` in the chat), then a
+-- selection (args.keys, in normal mode) with :'<,'>CrushChat, then a prompt.
+function cases.context()
+  vim.cmd.edit(args.other)
+  vim.cmd("CrushAdd")
+  vim.cmd.edit(args.removed)
+  vim.cmd("CrushAdd")
+  vim.cmd.edit(args.file)
+  vim.cmd("CrushAdd")
+  vim.cmd("CrushAdd!") -- and out again
+  vim.cmd("normal! " .. args.keys .. "\27")
+  vim.cmd("'<,'>CrushChat")
+  vim.cmd("stopinsert")
+  local before_removal = crush.chat_lines()
+  local chat_win = vim.fn.bufwinid("crush://chat")
+  vim.api.nvim_set_current_win(chat_win)
+  local line = vim.fn.index(before_removal, "- file " .. args.removed) + 1
+  vim.api.nvim_win_set_cursor(chat_win, { line, 0 })
+  vim.api.nvim_feedkeys("x", "mx", false)
+  local pending = crush.chat_lines()
+  local sent = nil -- agent/sendMessage's context as the plugin puts it on the wire
+  local crush_client = require("crush.client")
+  local request = crush_client.request
+  crush_client.request = function(method, params, callback)
+    if method == "agent/sendMessage" then
+      sent = params.context
+    end
+    return request(method, params, callback)
+  end
+  local run_id = crush.send(args.prompt or "explain this")
+  local done = wait_complete(run_id)
+  local messages = require("crush.client").request_sync("session/messages", { sessionId = crush.state.session_id }, TIMEOUT_MS)
+  local parts = {}
+  for _, part in ipairs(messages.messages[1].parts) do
+    if part.type == "context" then
+      table.insert(parts, part)
+    end
+  end
+  return { before_removal = before_removal, pending = pending, lines = crush.chat_lines(), run_complete = done,
+    context_parts = parts, sent = sent, uri = vim.uri_from_fname(vim.fn.fnamemodify(args.file, ":p")) }
+end
+
+local function wait_event(pattern)
+  local data = nil
+  vim.api.nvim_create_autocmd("User", { pattern = pattern, once = true, callback = function(ev) data = ev.data or {} end })
+  return function()
+    wait_for("User " .. pattern, function() return data ~= nil end)
+    return data
+  end
+end
+
+-- The lines `]c` stops at from the top of the current (diff) window.
+local function hunk_stops()
+  local stops = {}
+  vim.cmd("normal! gg")
+  for _ = 1, 10 do
+    local before = vim.fn.line(".")
+    vim.cmd("silent! normal! ]c")
+    if vim.fn.line(".") == before then
+      break
+    end
+    table.insert(stops, vim.fn.line("."))
+  end
+  return stops
+end
+
+-- A turn that changed an open file: :CrushChanges, :CrushDiff, :CrushReject on
+-- the hunk at args.reject_line, then :CrushAccept on the one at args.accept_line.
+function cases.review()
+  vim.cmd.edit(args.file)
+  local buf = vim.api.nvim_get_current_buf()
+  wait_complete(crush.send(args.prompt or "change two lines"))
+  local changes = wait_event("CrushChanges")
+  vim.cmd("CrushChanges")
+  changes()
+  local quickfix = vim.fn.getqflist({ title = true, items = true })
+  local items = vim.tbl_map(function(item)
+    return { file = vim.api.nvim_buf_get_name(item.bufnr), lnum = item.lnum, text = item.text }
+  end, quickfix.items)
+  vim.cmd("wincmd p") -- back from the quickfix window
+  local diffed = wait_event("CrushDiff")
+  vim.cmd("CrushDiff " .. args.file)
+  diffed()
+  local review = require("crush.review")
+  local before_lines = vim.api.nvim_buf_get_lines(review.diff.before_buf, 0, -1, false)
+  local windows = {}
+  for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+    if vim.wo[win].diff then
+      table.insert(windows, vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(win)))
+    end
+  end
+  local on_file = vim.api.nvim_get_current_buf() == buf
+  local stops = hunk_stops()
+
+  vim.api.nvim_win_set_cursor(0, { args.reject_line, 0 })
+  local reviewed = wait_event("CrushReviewed")
+  vim.cmd("CrushReject")
+  local rejected = reviewed()
+  local after_reject = { lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false), modified = vim.bo[buf].modified,
+    stops = hunk_stops(), statuses = vim.tbl_map(function(h) return h.status end, rejected.change.hunks) }
+
+  vim.api.nvim_win_set_cursor(0, { args.accept_line, 0 })
+  reviewed = wait_event("CrushReviewed")
+  vim.cmd("CrushAccept")
+  local accepted = reviewed()
+  local after_accept = { lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false), stops = hunk_stops(),
+    before = vim.api.nvim_buf_get_lines(review.diff.before_buf, 0, -1, false),
+    statuses = vim.tbl_map(function(h) return h.status end, accepted.change.hunks) }
+  vim.cmd("normal! u")
+  return {
+    quickfix = { title = quickfix.title, items = items }, windows = windows, on_file = on_file,
+    before_lines = before_lines, stops = stops, after_reject = after_reject, after_accept = after_accept,
+    undone = vim.api.nvim_buf_get_lines(buf, 0, -1, false),
+  }
+end
+
+-- Two prompts, then :CrushRewind on the second one's "## You" (confirmed), then :CrushUnrewind.
+function cases.rewind()
+  local calls = stub_select(function(items) return items[1] end)
+  wait_complete(crush.send(args.first))
+  wait_complete(crush.send(args.second))
+  local before = crush.chat_lines()
+  vim.cmd("CrushChat")
+  vim.cmd("stopinsert")
+  local chat_win = vim.fn.bufwinid("crush://chat")
+  vim.api.nvim_set_current_win(chat_win)
+  vim.api.nvim_win_set_cursor(chat_win, { vim.fn.index(before, args.second) + 1, 0 })
+  local rewound = wait_event("CrushRewound")
+  vim.cmd("CrushRewind")
+  local result = rewound()
+  local after = { lines = crush.chat_lines(),
+    prompt = vim.api.nvim_buf_get_lines(vim.fn.bufnr("crush://prompt"), 0, -1, false),
+    prompt_focused = vim.api.nvim_get_current_buf() == vim.fn.bufnr("crush://prompt") }
+  local unrewound = wait_event("CrushUnrewound")
+  vim.cmd("CrushUnrewind")
+  local unresult = unrewound()
+  return { before = before, select_calls = calls, rewound = result, after = after, unrewound = unresult,
+    after_unrewind = crush.chat_lines() }
+end
+
+-- A prompt queued behind a slow one, taken back with :CrushTakeBack.
+function cases.take_back()
+  local first = crush.send("first slow prompt")
+  local second = crush.send("second prompt")
+  wait_for("run_queued", function() return count("run_queued") > 0 end)
+  local taken = wait_event("CrushTakenBack")
+  vim.cmd("CrushTakeBack")
+  local result = taken()
+  local after = crush.chat_lines()
+  wait_complete(second)
+  wait_complete(first)
+  return { taken = result, second = second, after = after, lines = crush.chat_lines(), status = crush.status(),
+    prompt = vim.api.nvim_buf_get_lines(vim.fn.bufnr("crush://prompt"), 0, -1, false) }
+end
+
 return cases

@@ -8,6 +8,10 @@ local config = require("crush.config")
 
 local M = {
   entries = {},
+  -- The context items that go with the next prompt (:CrushAdd, :'<,'>CrushChat),
+  -- shown as the last block of the chat, below the entries.
+  pending = {},
+  pending_count = 0, -- lines of that block
   status = { state = "idle", queued = 0, model = nil, input_tokens = 0, output_tokens = 0, mcp = nil },
 }
 
@@ -76,9 +80,35 @@ end
 
 local renderers = {}
 
+-- "file src/app.py", "selection src/app.py:12-14": a context item in one line.
+function M.context_label(item)
+  local label = item.kind .. " " .. (item.path or item.uri)
+  if item.range then
+    label = string.format("%s:%d-%d", label, item.range.start.line + 1, item.range["end"].line + 1)
+  end
+  return label
+end
+
 function renderers.user(entry)
   local lines = { entry.queued and "## You (queued)" or "## You" }
   vim.list_extend(lines, split_lines(entry.text))
+  for _, item in ipairs(entry.context or {}) do
+    table.insert(lines, "[context] " .. M.context_label(item))
+  end
+  table.insert(lines, "")
+  return lines
+end
+
+local PENDING_HEADER = "## Context for the next prompt (x removes an item)"
+
+local function render_pending()
+  if #M.pending == 0 then
+    return {}
+  end
+  local lines = { PENDING_HEADER }
+  for _, item in ipairs(M.pending) do
+    table.insert(lines, "- " .. M.context_label(item))
+  end
   table.insert(lines, "")
   return lines
 end
@@ -142,6 +172,7 @@ function M.chat_buffer()
     map(chat_buf, "n", "<C-c>", function() require("crush").cancel() end, "crush: cancel the run")
     map(chat_buf, "n", "i", function() M.focus_prompt(true) end, "crush: type a prompt")
     map(chat_buf, "n", "<CR>", function() M.focus_prompt(true) end, "crush: type a prompt")
+    map(chat_buf, "n", "x", M.remove_pending_at_cursor, "crush: remove this context item")
     M.rerender()
   end
   return chat_buf
@@ -297,21 +328,47 @@ local function write_lines(first, last, lines)
   vim.bo[buf].modifiable = false
 end
 
--- Re-renders one entry in place; keeps the view following the end of the chat.
-function M.update(entry)
+-- Nothing rendered yet: the buffer holds only Neovim's one empty line.
+local function is_blank()
+  return block_start(#M.entries + 1) + M.pending_count == 0
+end
+
+-- Replaces `count` lines at `start` with `lines`; keeps the view following the end of the chat.
+local function replace_block(start, count, lines)
   local buf = M.chat_buffer()
   local win = M.chat_window()
   local following = win and vim.api.nvim_win_get_cursor(win)[1] >= vim.api.nvim_buf_line_count(buf) - 1
-  local lines = renderers[entry.kind](entry)
-  local start = block_start(entry.index)
-  local last = start + entry.line_count
-  if block_start(#M.entries + 1) == 0 then
-    last = -1 -- the buffer holds only Neovim's one empty line: replace it
-  end
-  write_lines(start, last, lines)
-  entry.line_count = #lines
+  write_lines(start, is_blank() and -1 or start + count, lines)
   if following then
     M.scroll_to_end()
+  end
+end
+
+-- Re-renders one entry in place.
+function M.update(entry)
+  M.chat_buffer() -- made (and rendered) first, so that the block counts below are its own
+  local lines = renderers[entry.kind](entry)
+  replace_block(block_start(entry.index), entry.line_count, lines)
+  entry.line_count = #lines
+end
+
+-- Shows `items` as the context of the next prompt (the block below the entries).
+function M.set_pending(items)
+  M.chat_buffer()
+  M.pending = items
+  local lines = render_pending()
+  replace_block(block_start(#M.entries + 1), M.pending_count, lines)
+  M.pending_count = #lines
+end
+
+-- `x` in the chat: drops the context item under the cursor from the next prompt.
+function M.remove_pending_at_cursor()
+  local first_item = block_start(#M.entries + 1) + 2 -- 1-based line of the first item, under the header
+  local index = vim.api.nvim_win_get_cursor(0)[1] - first_item + 1
+  if #M.pending > 0 and index >= 1 and index <= #M.pending then
+    local items = vim.deepcopy(M.pending)
+    table.remove(items, index)
+    M.set_pending(items)
   end
 end
 
@@ -321,6 +378,28 @@ function M.add(entry)
   entry.line_count = 0
   M.update(entry)
   return entry
+end
+
+-- Takes an entry out of the chat (a queued prompt taken back).
+function M.remove(entry)
+  if M.entries[entry.index] ~= entry then
+    return
+  end
+  local start = block_start(entry.index)
+  write_lines(start, start + entry.line_count, {})
+  table.remove(M.entries, entry.index)
+  for i = entry.index, #M.entries do
+    M.entries[i].index = i
+  end
+end
+
+-- Opens the chat with `text` in the prompt (a prompt taken back or rewound), the cursor at its end.
+function M.set_prompt(text)
+  local buf = M.prompt_buffer()
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, split_lines(text))
+  M.focus_prompt(false)
+  local last = vim.api.nvim_buf_line_count(buf)
+  vim.api.nvim_win_set_cursor(0, { last, #(vim.api.nvim_buf_get_lines(buf, last - 1, last, false)[1] or "") })
 end
 
 -- Moves an entry below the others (a queued prompt, once its run starts).
@@ -344,6 +423,9 @@ function M.rerender()
     entry.line_count = #block
     vim.list_extend(lines, block)
   end
+  local pending = render_pending()
+  M.pending_count = #pending
+  vim.list_extend(lines, pending)
   write_lines(0, -1, lines)
 end
 

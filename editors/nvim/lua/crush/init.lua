@@ -15,6 +15,8 @@ local state = {
   session_id = nil,
   runs = {}, -- runId -> "queued" | "running", until its run_complete
   user_by_run = {}, -- runId -> the user entry of that prompt
+  completion_notes = {}, -- runId -> the note its run_complete added ("[canceled]")
+  taken_back = {}, -- runId -> true: a queued prompt taken back (:CrushTakeBack), until its run_complete
   assistant_by_message = {}, -- messageId -> assistant entry
   tool_parts = {}, -- toolCallId -> tool part (its `entry` is the owner)
   last_run_complete = nil,
@@ -166,6 +168,32 @@ local function user_text(message)
   return table.concat(texts, "\n")
 end
 
+-- A path as the chat shows it: relative to the workspace folder when inside it.
+local function display_path(uri)
+  local ok, path = pcall(vim.uri_to_fname, uri)
+  if not ok then
+    return uri
+  end
+  local root = client.workspace() and vim.uri_to_fname(client.workspace()) or client.root_dir()
+  local relative = vim.fs.relpath and vim.fs.relpath(root, path)
+  if relative then
+    return relative
+  end
+  return vim.startswith(path, root .. "/") and path:sub(#root + 2) or path
+end
+
+-- The context parts of a stored user message, as the chat shows them.
+local function user_context(message)
+  local items = {}
+  for _, part in ipairs(message.parts or {}) do
+    if part.type == "context" then
+      table.insert(items, { uri = part.uri, kind = part.kind, range = part.range ~= vim.NIL and part.range or nil,
+        path = display_path(part.uri) })
+    end
+  end
+  return items
+end
+
 -- Adds the parts of a stored assistant message (history, or message_created).
 local function add_assistant_parts(entry, message)
   for _, part in ipairs(message.parts or {}) do
@@ -206,9 +234,12 @@ end
 function on.message_created(n)
   local message = n.message
   if message.role == "user" then
-    if not state.user_by_run[n.runId] then
-      state.user_by_run[n.runId] = chat.add({ kind = "user", text = user_text(message), run_id = n.runId })
+    local user = state.user_by_run[n.runId]
+    if not user then
+      user = chat.add({ kind = "user", text = user_text(message), run_id = n.runId, context = user_context(message) })
+      state.user_by_run[n.runId] = user
     end
+    user.message_id = message.id
   elseif message.role == "assistant" then
     local entry = assistant_entry(message.id, n.runId)
     if #entry.parts == 0 then -- what it holds already streamed in otherwise
@@ -258,13 +289,22 @@ function on.mcp_updated(n)
 end
 
 function on.run_complete(n)
+  local started = state.runs[n.runId] == "running"
   state.runs[n.runId] = nil
-  state.last_run_complete = n
-  if n.finishReason == "canceled" and not n.foldedInto then
-    note("[canceled]")
-  elseif n.finishReason == "max_tokens" then
-    note("[stopped: max tokens]")
+  if started or state.last_run_complete == nil then
+    state.last_run_complete = n -- the last turn (:CrushChanges); a queued run dropped unstarted is none
   end
+  local taken_back = state.taken_back[n.runId]
+  state.taken_back[n.runId] = nil
+  local shown = nil
+  if taken_back then
+    -- Its prompt is back in the prompt buffer: nothing ran, nothing to say.
+  elseif n.finishReason == "canceled" and not n.foldedInto then
+    shown = note("[canceled]")
+  elseif n.finishReason == "max_tokens" then
+    shown = note("[stopped: max tokens]")
+  end
+  state.completion_notes[n.runId] = shown
   vim.api.nvim_exec_autocmds("User", { pattern = "CrushRunComplete", data = n, modeline = false })
 end
 
@@ -286,6 +326,7 @@ local function reset_conversation(session_id)
   state.session_id = session_id
   state.runs = {}
   state.user_by_run = {}
+  state.completion_notes = {}
   state.assistant_by_message = {}
   state.tool_parts = {}
   chat.clear()
@@ -332,7 +373,7 @@ end
 local function show_history(messages)
   for _, message in ipairs(messages) do
     if message.role == "user" then
-      chat.add({ kind = "user", text = user_text(message) })
+      chat.add({ kind = "user", text = user_text(message), context = user_context(message), message_id = message.id })
     elseif message.role == "assistant" then
       local entry = assistant_entry(message.id, nil)
       add_assistant_parts(entry, message)
@@ -400,18 +441,130 @@ function M.sessions()
   end)
 end
 
+-- ---------------------------------------------------------------- context
+
+-- The context of the next prompt: items as agent/sendMessage takes them
+-- (protocol.md, "Editor context"), plus `path` for the chat and `buf`.
+local function pending()
+  return vim.deepcopy(chat.pending)
+end
+
+local function set_pending(items)
+  chat.set_pending(items)
+end
+
+local function same_item(a, b)
+  return a.kind == b.kind and a.uri == b.uri and vim.deep_equal(a.range, b.range)
+end
+
+-- Adds an item to the next prompt's context (once).
+function M.add_context(item)
+  item.path = item.path or display_path(item.uri)
+  local items = pending()
+  for _, existing in ipairs(items) do
+    if same_item(existing, item) then
+      return
+    end
+  end
+  table.insert(items, item)
+  set_pending(items)
+end
+
+-- Removes the items of `uri` (all kinds when `kind` is nil).
+function M.remove_context(uri, kind)
+  set_pending(vim.tbl_filter(function(item)
+    return not (item.uri == uri and (kind == nil or item.kind == kind))
+  end, pending()))
+end
+
+local function file_buffer(buf)
+  buf = (buf == nil or buf == 0) and vim.api.nvim_get_current_buf() or buf
+  if vim.bo[buf].buftype ~= "" or vim.api.nvim_buf_get_name(buf) == "" then
+    return nil
+  end
+  return buf
+end
+
+-- :CrushAdd: the current file goes with the next prompt (:CrushAdd! takes it out).
+function M.add_file(buf, remove)
+  buf = file_buffer(buf)
+  if not buf then
+    return vim.notify("crush: :CrushAdd needs a file buffer", vim.log.levels.WARN)
+  end
+  local uri = vim.uri_from_bufnr(buf)
+  if remove then
+    return M.remove_context(uri, "file")
+  end
+  M.add_context({ uri = uri, kind = "file", buf = buf })
+end
+
+-- A byte column of a line as an LSP character (the server's position encoding).
+local function character(buf, row, col)
+  local line = vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ""
+  local c = client.get()
+  local encoding = c and c.offset_encoding or "utf-16"
+  local ok, index = pcall(vim.str_utfindex, line, encoding, math.min(col, #line), false)
+  return ok and index or math.min(col, #line)
+end
+
+-- The selection of lines `line1`..`line2` (1-based) of `buf`: characterwise
+-- when it is the last visual selection made with `v`, whole lines otherwise.
+function M.selection(buf, line1, line2)
+  local start_pos, end_pos = vim.fn.getpos("'<"), vim.fn.getpos("'>")
+  local last = vim.api.nvim_buf_get_lines(buf, line2 - 1, line2, false)[1] or ""
+  local start_col, end_col = 0, #last -- bytes, end exclusive
+  if vim.fn.visualmode() == "v" and start_pos[2] == line1 and end_pos[2] == line2 then
+    start_col = start_pos[3] - 1
+    local char_at_end = vim.fn.strpart(last, math.min(end_pos[3], #last) - 1, 1, true)
+    end_col = math.min(end_pos[3] - 1 + #char_at_end, #last)
+  end
+  local text = vim.api.nvim_buf_get_text(buf, line1 - 1, start_col, line2 - 1, end_col, {})
+  return {
+    uri = vim.uri_from_bufnr(buf),
+    kind = "selection",
+    range = {
+      start = { line = line1 - 1, character = character(buf, line1 - 1, start_col) },
+      ["end"] = { line = line2 - 1, character = character(buf, line2 - 1, end_col) },
+    },
+    text = table.concat(text, "\n"),
+  }
+end
+
+-- The items as agent/sendMessage takes them. A file open in a buffer that the
+-- server does not mirror (outside the workspace) goes with its buffer's text.
+local function wire_context(items)
+  local wire = {}
+  for _, item in ipairs(items) do
+    local sent = { uri = item.uri, kind = item.kind, range = item.range, text = item.text }
+    local buf = item.buf and vim.api.nvim_buf_is_loaded(item.buf) and item.buf
+    if item.kind == "file" and buf and not vim.lsp.buf_is_attached(buf, client.client_id or -1) then
+      sent.text = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n") .. "\n"
+    end
+    table.insert(wire, sent)
+  end
+  return wire
+end
+
 -- ------------------------------------------------------------------- runs
 
--- Sends a prompt to the current session (made on first use); returns its runId.
-function M.send(text)
+-- Sends a prompt to the current session (made on first use), with the pending
+-- context (or `opts.context`); returns its runId.
+function M.send(text, opts)
   if type(text) ~= "string" or vim.trim(text) == "" then
     vim.notify("crush: the prompt is empty", vim.log.levels.WARN)
     return nil
   end
+  local items = (opts and opts.context) or pending()
+  if not (opts and opts.context) then
+    set_pending({})
+  end
   local run_id = new_run_id()
-  state.user_by_run[run_id] = chat.add({ kind = "user", text = text, run_id = run_id })
+  state.user_by_run[run_id] = chat.add({ kind = "user", text = text, run_id = run_id, context = items })
   with_session(function(session_id)
     local params = { sessionId = session_id, prompt = text, runId = run_id }
+    if #items > 0 then
+      params.context = wire_context(items)
+    end
     client.request("agent/sendMessage", params, function(err, result)
       if err then
         if err.data and err.data.reason == "session_not_found" and state.session_id == session_id then
@@ -430,6 +583,22 @@ function M.send(text)
     end)
   end)
   return run_id
+end
+
+-- A queued run taken back: its prompt leaves the chat, its run_complete says nothing.
+function M.forget_run(run_id)
+  if state.runs[run_id] then
+    state.taken_back[run_id] = true -- its run_complete is still to come
+  end
+  if state.user_by_run[run_id] then
+    chat.remove(state.user_by_run[run_id])
+  end
+  if state.completion_notes[run_id] then
+    chat.remove(state.completion_notes[run_id])
+  end
+  state.user_by_run[run_id] = nil
+  state.completion_notes[run_id] = nil
+  refresh_status()
 end
 
 -- Cancels the current session's active and queued runs.
@@ -480,7 +649,17 @@ end
 
 function M.create_commands()
   local command = vim.api.nvim_create_user_command
-  command("CrushChat", M.open, { desc = "Open the crush chat" })
+  command("CrushChat", function(args)
+    if args.range > 0 then
+      local buf = file_buffer(0)
+      if buf then
+        M.add_context(M.selection(buf, args.line1, args.line2))
+      end
+    end
+    M.open()
+  end, { range = true, desc = "Open the crush chat (from a selection: the selection goes with the next prompt)" })
+  command("CrushAdd", function(args) M.add_file(0, args.bang) end,
+    { bang = true, desc = "The current file goes with the next crush prompt (! takes it out)" })
   command("CrushCancel", M.cancel, { desc = "Cancel the running crush prompt" })
   command("CrushNew", function() M.new_session() end, { desc = "Start a new crush session" })
   command("CrushSessions", M.sessions, { desc = "Pick a crush session" })
@@ -489,6 +668,16 @@ function M.create_commands()
     M.install({ wait = args.bang, package = args.args ~= "" and args.args or nil })
   end, { nargs = "?", bang = true, desc = "Install crush-ls into a venv (! waits: for lazy.nvim's build)" })
   command("CrushMcp", M.mcp, { desc = "Show the MCP servers of the workspace and their state" })
+  local review = require("crush.review")
+  command("CrushChanges", function() review.changes() end, { desc = "The files the last crush turn changed (quickfix)" })
+  command("CrushDiff", function(args) review.open_diff(args.args) end,
+    { nargs = "?", complete = "file", desc = "Diff a file the agent changed: before (left) against the buffer" })
+  command("CrushAccept", function() review.review("accept") end, { desc = "Accept the crush hunk under the cursor" })
+  command("CrushReject", function() review.review("reject") end, { desc = "Reject (revert) the crush hunk under the cursor" })
+  command("CrushRewind", function(args) review.rewind(args.bang) end,
+    { bang = true, desc = "Rewind the session to before the user message under the cursor (! also overwrites hand edits)" })
+  command("CrushUnrewind", function(args) review.unrewind(args.bang) end, { bang = true, desc = "Undo the last rewind" })
+  command("CrushTakeBack", function() review.take_back() end, { desc = "Take the last queued prompt back into the prompt" })
 end
 
 -- :CrushInstall: crush-ls into stdpath("data")/crush-ls/venv; the next start uses it.
