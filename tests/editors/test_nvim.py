@@ -470,6 +470,7 @@ def test_crush_diff_shows_the_hunks_and_reject_reverts_one(workspace):
     assert accepted["before"] == accepted["lines"]  # nothing left to review: no hunk in the diff
     assert accepted["stops"] == []
     assert result["undone"] == changed.splitlines()  # the rejection is one `u` in the buffer's history
+    assert result["undone_twice"] == TWENTY.splitlines()  # and the agent's write (two edits) one more
 
 
 def test_crush_rewind_on_a_user_message_restores_files_and_unrewind_brings_them_back(workspace):

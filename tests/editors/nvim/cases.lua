@@ -455,10 +455,13 @@ function cases.review()
     before = vim.api.nvim_buf_get_lines(review.diff.before_buf, 0, -1, false),
     statuses = vim.tbl_map(function(h) return h.status end, accepted.change.hunks) }
   vim.cmd("normal! u")
+  local undone = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+  vim.cmd("normal! u")
   return {
+    undone_twice = vim.api.nvim_buf_get_lines(buf, 0, -1, false),
     quickfix = { title = quickfix.title, items = items }, windows = windows, on_file = on_file,
     before_lines = before_lines, stops = stops, after_reject = after_reject, after_accept = after_accept,
-    undone = vim.api.nvim_buf_get_lines(buf, 0, -1, false),
+    undone = undone,
   }
 end
 

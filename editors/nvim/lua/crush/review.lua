@@ -184,8 +184,14 @@ local function show_diff(change)
   close_diff()
   local win = file_window()
   vim.api.nvim_set_current_win(win)
-  vim.cmd.edit(vim.fn.fnameescape(vim.uri_to_fname(change.uri)))
-  local file_buf = vim.api.nvim_get_current_buf()
+  -- A loaded buffer is shown as it is: `:edit` would reload it, one more undo step.
+  local file_buf = require("crush.buffers").buffer_of(change.uri)
+  if file_buf then
+    vim.api.nvim_win_set_buf(win, file_buf)
+  else
+    vim.cmd.edit(vim.fn.fnameescape(vim.uri_to_fname(change.uri)))
+    file_buf = vim.api.nvim_get_current_buf()
+  end
   local filetype = vim.bo[file_buf].filetype
   vim.cmd("diffthis")
   vim.cmd("leftabove vsplit")
