@@ -509,3 +509,23 @@ def test_crush_take_back_puts_the_last_queued_prompt_back_in_the_prompt(workspac
     assert "second prompt" not in result["after"]
     assert result["lines"] == ["## You", "first slow prompt", "", "## Crush", "one two three", ""]
     assert "idle" in result["status"]
+
+
+def test_follow_agent_shows_the_edited_file_at_the_change_and_keeps_the_focus(workspace):
+    (workspace / "open.txt").write_text("open\n")
+    (workspace / "other.txt").write_text(TWENTY)
+    options = scripted(
+        {"step": 0, "events": [{"toolCall": {"name": "view", "input": {"file_path": "other.txt"}}}]},
+        {"step": 1, "events": [{"toolCall": {"name": "edit", "input": {
+            "file_path": "other.txt", "old_string": "line 15\n", "new_string": "line fifteen\n"}}}]},
+        {"step": 2, "events": [{"text": "Edited."}]},
+    )
+    options["permissions"] = {"mode": "ask", "allowedTools": ["view", "edit"]}
+    result = run_case(workspace, "follow", options, open="open.txt")
+
+    assert result["run_complete"]["finishReason"] == "end_turn"
+    assert result["file_window_shows"] == str(workspace / "other.txt")
+    assert result["cursor"] == [15, 0]
+    assert result["focus_kept"]
+    assert result["windows"] == 3  # the file, the chat and the prompt: no new split
+

@@ -504,4 +504,47 @@ function cases.take_back()
     prompt = vim.api.nvim_buf_get_lines(vim.fn.bufnr("crush://prompt"), 0, -1, false) }
 end
 
+-- follow_agent: the chat open and focused, the agent edits args.file (not open).
+function cases.follow()
+  require("crush.config").options.follow_agent = true
+  vim.cmd.edit(args.open)
+  local file_win = vim.api.nvim_get_current_win()
+  vim.cmd("CrushChat")
+  vim.cmd("stopinsert")
+  local prompt_win = vim.api.nvim_get_current_win()
+  local shown = false
+  local buffers = require("crush.buffers")
+  local show = buffers.show_document
+  buffers.show_document = function(...)
+    local answer = show(...)
+    shown = true
+    return answer
+  end
+  local done = wait_complete(crush.send(args.prompt or "edit the other file"))
+  wait_for("window/showDocument", function() return shown end)
+  return {
+    run_complete = done,
+    file_window_shows = vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(file_win)),
+    cursor = vim.api.nvim_win_get_cursor(file_win),
+    focus_kept = vim.api.nvim_get_current_win() == prompt_win,
+    windows = #vim.api.nvim_tabpage_list_wins(0),
+  }
+end
+
+-- Diagnostics of two buffers (set by a "linter" namespace, byte columns), then a
+-- run whose model calls the diagnostics tool for the workspace and for args.file.
+function cases.diagnostics()
+  local ns = vim.api.nvim_create_namespace("test.lint")
+  for _, item in ipairs(args.diagnostics) do
+    vim.cmd.edit(item.file)
+    local buf = vim.api.nvim_get_current_buf()
+    local line = vim.api.nvim_buf_get_lines(buf, item.lnum, item.lnum + 1, false)[1]
+    local col = assert(line:find(item.at, 1, true)) - 1
+    vim.diagnostic.set(ns, buf, { { lnum = item.lnum, col = col, end_col = col + #item.at, message = item.message,
+      severity = item.severity, source = "lint", code = item.code } })
+  end
+  local done = wait_complete(crush.send(args.prompt or "check the diagnostics"))
+  return { run_complete = done, tools = tool_results() }
+end
+
 return cases
