@@ -169,8 +169,11 @@ def candidates(root: Path, start: Path, include: str | None, pattern: str, rg: s
         return Candidates([str(start)] if start.stat().st_size <= GREP_MAX_FILE_BYTES else [], False)
     if not start.is_dir():
         raise ToolInputError(f"path not found: {start}")
-    listed = rg_matching_files(rg, root, start, pattern, deadline) if rg is not None else None
-    rels, cut = listed if listed is not None else visible_files(root, start, rg, deadline)
+    try:
+        listed = rg_matching_files(rg, root, start, pattern, deadline) if rg is not None else None
+    except RipgrepRefused:
+        listed = visible_files(root, start, rg, deadline)  # ripgrep walks, Python's re reads
+    rels, cut = listed if listed is not None else visible_files(root, start, None, deadline)
     wanted = compile_glob(include) if include else None
     files = sorted(found(start, rel) for rel in rels if wanted is None or wanted(rel))
     return Candidates([f"{start}/{f.rel}" for f in files if f.size <= GREP_MAX_FILE_BYTES], cut)
@@ -178,7 +181,8 @@ def candidates(root: Path, start: Path, include: str | None, pattern: str, rg: s
 
 def rg_matching_files(rg: str, root: Path, start: Path, pattern: str, deadline: float) -> tuple[list[str], bool] | None:
     """The visible files in which ripgrep finds `pattern` (as `rg_matches` reads them), and whether the
-    deadline cut the search; None when ripgrep cannot walk this tree alike or read the pattern."""
+    deadline cut the search; None when ripgrep cannot walk this tree alike; RipgrepRefused when it cannot
+    read the pattern."""
     with Scratch() as scratch:
         plan = rg_plan(root, start, scratch)
         if plan is None:
@@ -188,7 +192,9 @@ def rg_matching_files(rg: str, root: Path, start: Path, pattern: str, deadline: 
             files, cut = run_rg(rg, plan, ["--files-with-matches", *RG_READING, "--regexp", pattern], deadline)
         finally:
             deeper = deeper_crushignore(check, plan, deadline)
-    return None if deeper or (not files and not cut and not rg_reads(rg, pattern)) else (files, cut)
+    if not deeper and not files and not cut and not rg_reads(rg, pattern):
+        raise RipgrepRefused(pattern)
+    return None if deeper else (files, cut)
 
 
 def rg_reads(rg: str, pattern: str) -> bool:

@@ -184,3 +184,15 @@ async def test_grep_equal_times_are_ordered_by_path(workspace, call):
         age(workspace / name, 5)
     result = await call("grep", {"pattern": "hit"})
     assert result.content.splitlines()[1:] == ["a.txt:1: hit", "a/z.txt:1: hit", "b.txt:1: hit"]
+
+
+async def test_a_deeper_crushignore_and_rules_above_the_path_apply_to_glob_and_grep(workspace, call):
+    """ripgrep reads neither; the search hands it those above the path and leaves a deeper one to the Python walk."""
+    make(workspace, {".gitignore": "*.log\n", "src/.gitignore": "/gen/\n", "src/pkg/.crushignore": "secret.py\n",
+                     "src/pkg/secret.py": "hit\n", "src/pkg/ok.py": "hit\n", "src/gen/g.py": "hit\n",
+                     "src/pkg/x.log": "hit\n", "src/pkg/gen/kept.py": "hit\n"})
+    for path in (None, "src", "src/pkg"):
+        globbed = await call("glob", {"pattern": "**/*", "path": path})
+        assert sorted(globbed.content.splitlines()) == ["src/pkg/gen/kept.py", "src/pkg/ok.py"]
+        grepped = await call("grep", {"pattern": "hit", "path": path})
+        assert sorted(grepped.content.splitlines()[1:]) == ["src/pkg/gen/kept.py:1: hit", "src/pkg/ok.py:1: hit"]

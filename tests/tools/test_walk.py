@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crush_ls.tools.search import rg_matching_files, visible_files
+from crush_ls.tools.search import RipgrepRefused, rg_matching_files, visible_files
 from crush_ls.tools.walk import python_files, rg_files, ripgrep
 
 RG = ripgrep()
@@ -127,7 +127,8 @@ def test_rg_l_finds_the_visible_files_the_pattern_matches(tmp_path):
     expected = [rel for rel in python_files(tmp_path, tmp_path)
                 if regex.search((tmp_path / rel).read_bytes().decode("utf-8", "replace"))]
     assert sorted(listed[0]) == sorted(expected) == ["a/hit.py", "docs/crlf.md", "late.txt"]
-    assert rg_matching_files(RG, tmp_path, tmp_path, r"(a)\1", time.monotonic() + 30) is None  # Python's only
+    with pytest.raises(RipgrepRefused):  # Python's only
+        rg_matching_files(RG, tmp_path, tmp_path, r"(a)\1", time.monotonic() + 30)
 
 
 def test_rebased_rules_of_a_folder_with_glob_characters_in_its_name(tmp_path):
