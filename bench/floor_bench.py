@@ -1014,6 +1014,11 @@ def build_adapters(args: argparse.Namespace, cfg: Config) -> tuple[list[Adapter]
         ad.key, ad.label = "S5", "S5 crush-ls"
         adapters.append(ad)
         labels["S5"] = ad.label
+    if args.crush_ls_before:  # another build of crush-ls (e.g. a checkout of main) beside this one
+        ad = CrushLsAdapter(shlex.split(args.crush_ls_before), cfg, stream_interval_ms=args.crush_stream_interval_ms)
+        ad.key, ad.label = "S5b", "S5b crush-ls before"
+        adapters.append(ad)
+        labels["S5b"] = ad.label
     if not adapters:
         raise SystemExit("no server selected")
     return adapters, labels
@@ -1028,6 +1033,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--crush-ls", metavar="CMD", default=f"{shlex.quote(sys.executable)} -m crush_ls",
                     help="S5: the command that starts crush-ls on stdio (default: this Python's; '' leaves S5 out)")
+    ap.add_argument("--crush-ls-before", metavar="CMD",
+                    help="S5b: a second crush-ls to compare (e.g. 'env PYTHONPATH=/tmp/main python -m crush_ls')")
     ap.add_argument("--crush-cwd", metavar="DIR", help="working directory for CMD (default: the bench workspace)")
     ap.add_argument(
         "--crush-stream-interval-ms", type=int, default=0, help="streamIntervalMs sent to crush-ls (<0: leave out)"

@@ -11,7 +11,7 @@ A decoder never gives up on its stream. A malformed header is reported as a
 `FrameError` and the decoder resynchronises on the next `Content-Length:`;
 a frame over `max_frame` bytes is reported and its body skipped unread.
 The terminal client imports this module: it must stay free of pygls and of
-anything slow to import.
+anything slow to import (orjson takes a millisecond).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import orjson
 
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 MAX_FRAME_ENV = "CRUSH_LS_MAX_FRAME"  # bytes; a frame above it is refused unread
@@ -63,9 +65,27 @@ class Decoder(Protocol):
         ...
 
 
+def dumps(message: Any) -> bytes:
+    """Compact ASCII JSON, as `json.dumps(message, separators=(",", ":"))` writes it.
+
+    orjson is 8x faster on a notification (1 µs against 8 µs: the largest cost of
+    a streamed delta); what it cannot write as json does (non-ASCII text, which
+    the wire carries `\\u` escaped; lone surrogates, integers beyond 64 bits,
+    keys that are not strings) is left to json.
+    """
+    try:
+        body = orjson.dumps(message)
+    except TypeError:  # orjson.JSONEncodeError
+        pass
+    else:
+        if body.isascii():
+            return body
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
 def encode(message: Any) -> bytes:
     """One message as a Content-Length frame (ASCII JSON: lone surrogates stay escaped)."""
-    return ContentLength.frame(json.dumps(message, separators=(",", ":")).encode())
+    return ContentLength.frame(dumps(message))
 
 
 def max_frame_from_env(default: int = DEFAULT_MAX_FRAME) -> int:

@@ -10,7 +10,6 @@ three hops per message, took 17 ms under load: research/pygls.md section 8).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import stat
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol
 
 from . import envelope
-from .framing import ContentLength, Decoder, FrameError, max_frame_from_env
+from .framing import ContentLength, Decoder, FrameError, dumps, max_frame_from_env
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +186,7 @@ class Connection(asyncio.Protocol):
 
     def send(self, message: dict[str, Any]) -> None:
         if self._writer is not None:
-            self._writer.write(self._decoder.frame(json.dumps(message, separators=(",", ":")).encode()))
+            self._writer.write(self._decoder.frame(dumps(message)))
 
     def data_received(self, data: bytes) -> None:
         if self.ended.done():
