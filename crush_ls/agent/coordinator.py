@@ -78,10 +78,12 @@ class Coordinator:
 
     # ------------------------------------------------------------------ queries
     def line(self, session_id: str) -> SessionLine:
-        line = self._lines.get(session_id)
-        if line is None:
-            line = self._lines[session_id] = SessionLine()
-        return line
+        """The session's line; an idle session has none kept (an empty one is returned, not stored)."""
+        return self._lines.get(session_id) or SessionLine()
+
+    def tracked(self) -> int:
+        """Sessions with runs in their line: idle ones are forgotten, so this never grows with sessions seen."""
+        return len(self._lines)
 
     def is_busy(self, session_id: str) -> bool:
         line = self._lines.get(session_id)
@@ -122,7 +124,9 @@ class Coordinator:
     # ------------------------------------------------------------------ accepting
     def accept(self, run: Run) -> tuple[bool, int]:
         """Take an accepted run into its session's line; returns (queued, position)."""
-        line = self.line(run.session_id)
+        line = self._lines.get(run.session_id)
+        if line is None:
+            line = self._lines[run.session_id] = SessionLine()
         self.live_run_ids.add(run.id)
         if run.mode == "steer" and line.active is not None and not line.active.summarize:
             run.state = STEERING
@@ -248,3 +252,5 @@ class Coordinator:
             for position, steered in enumerate(leftover[1:], start=1):  # now waiting behind another
                 steered.events.emit({"type": "run_queued", "position": position})
         line.worker = None
+        if self._lines.get(session_id) is line:  # idle: the next accept starts a new line
+            del self._lines[session_id]

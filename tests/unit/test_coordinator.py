@@ -268,3 +268,18 @@ async def test_pending_delta_goes_out_before_any_other_notification():
         ("text_delta", "d"), ("message_finished", None), ("text_delta", "e"), ("run_complete", "e"),
     ]
     assert events.completed
+
+
+async def test_idle_sessions_are_not_kept(turns):
+    # A workspace sees many sessions over its life: only those with runs keep a line.
+    for n in range(50):
+        turns.accept(f"r{n}", session=f"s{n}")
+        turns.gate(f"r{n}").set()
+    assert turns.coordinator.tracked() == 50
+    for n in range(50):
+        await turns.idle(f"s{n}")
+    assert turns.coordinator.tracked() == 0
+    assert turns.accept("again", session="s7") == (False, 0)  # a forgotten session takes runs as before
+    turns.gate("again").set()
+    await turns.idle("s7")
+    assert turns.outcome["again"] == "finished" and turns.coordinator.tracked() == 0
