@@ -86,6 +86,11 @@ class Agent:
             self._tools = self._tool_factory()
         return self._tools
 
+    def prepare(self) -> None:
+        """Build the tools now, while nothing streams: their modules take ~50 ms to import, which the
+        first turn would otherwise spend on the event loop (every other session's stream waits)."""
+        self.builtin_tools  # noqa: B018 - the property builds them
+
     def set_provider(self, provider: Provider) -> None:
         """Use another model from the next run on (a running turn keeps the one it started with)."""
         self.models.replace(provider)
