@@ -59,7 +59,13 @@ class RunEvents:
         if self._interval == 0:
             self.flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._interval, self.flush)
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self._on_timer)
+
+    def _on_timer(self) -> None:
+        # The timer has fired: cancelling it now would count it as a cancelled timer still in the
+        # loop's heap (one per flush; with many sessions streaming the loop keeps rebuilding its heap).
+        self._timer = None
+        self.flush()
 
     def flush(self) -> None:
         if self._timer is not None:
