@@ -119,6 +119,11 @@ class HeldDeltas:
         self._dropping: set[tuple[Any, Any, str]] = set()  # (run, message, kind) past the budget
         self.dropped = 0
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held and nothing being dropped: a delta offered now would be written at once."""
+        return not self._runs and not self._dropping
+
     def offer(self, body: dict[str, Any], behind: bool) -> bool:
         """True when the delta is held or dropped instead of being written now."""
         key = (body.get("runId"), body.get("messageId"), body["type"])
@@ -199,6 +204,9 @@ class CrushServer(LanguageServer):
     # ------------------------------------------------------------------ backend.Client
     def send(self, body: dict[str, Any]) -> None:
         behind = self._backpressure is not None and self._backpressure.behind
+        if not behind and self._deltas.idle:  # the usual case, per streamed delta: nothing held back
+            self._write_notification(body)
+            return
         if body.get("type") in DELTAS and self._deltas.offer(body, behind):
             return
         self._deltas.release(body.get("runId"), ended=body.get("type") == "run_complete")
