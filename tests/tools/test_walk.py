@@ -135,3 +135,9 @@ def test_rebased_rules_of_a_folder_with_glob_characters_in_its_name(tmp_path):
     make(tmp_path, {"we[i]rd *!#/.gitignore": "/b/x.py\n*.log\n!/b/x.log\n", "we[i]rd *!#/b/x.py": "",
                     "we[i]rd *!#/b/y.py": "", "we[i]rd *!#/b/x.log": "", "we[i]rd *!#/b/z.log": ""})
     assert same(tmp_path, tmp_path / "we[i]rd *!#" / "b") == ["x.log", "y.py"]
+
+
+@pytest.mark.xfail(strict=True, reason="pathspec lets `*` outrank a later `!*/` on a folder; git and ripgrep do not")
+def test_the_whitelist_idiom_reincludes_folders(tmp_path):
+    make(tmp_path, {".gitignore": "*\n!*/\n!*.py\n", "a.py": "", "b.txt": "", "sub/c.py": "", "sub/d.txt": ""})
+    assert same(tmp_path) == ["a.py", "sub/c.py"]
