@@ -33,7 +33,7 @@ async function answer(
     stream.progress('Crush is working…');
     // VS Code's chips (the current file unless the person removed it, #file, #selection) go as context.
     const editorContext = await contextOfReferences(request.references);
-    connection.output.info(`@crush: context ${editorContext.map((c) => `${c.kind} ${c.uri}`).join(', ') || '(none)'}; references ${request.references.map((r) => r.id).join(', ') || '(none)'}`);
+    connection.output.debug(`@crush: context ${editorContext.map((c) => `${c.kind} ${c.uri}`).join(', ') || '(none)'}; references ${request.references.map((r) => r.id).join(', ') || '(none)'}`);
     const run = await streamRun(
       api,
       { sessionId, prompt: request.prompt, attachments: attachmentsOf(request.references), context: editorContext },

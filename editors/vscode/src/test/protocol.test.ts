@@ -241,6 +241,12 @@ describe('crush-ls protocol layer', () => {
     await reviewed; // after change_reviewed, relisted
     assert.equal(readFileSync(file, 'utf8'), lines.map((l) => (l === 'line 11\n' ? 'LINE 11\n' : l)).join(''));
     await assert.rejects(chat.review('hunks.txt', 'reject', [change!.hunks[0].id]), (e: CrushError) => e.reason === 'hunk_not_applicable');
+    // Accepting the file's pending hunks (the other one) marks it and leaves the file alone.
+    const accepted = changeWhere(chat, (c) => c.status.changes?.files[0]?.accepted === 1);
+    await chat.review('hunks.txt', 'accept');
+    const after = (await accepted).status.changes?.files[0];
+    assert.deepEqual([after?.accepted, after?.rejected], [1, 1]);
+    assert.match(readFileSync(file, 'utf8'), /^line 2$[\s\S]*^LINE 11$/m);
     chat.dispose();
   });
 
