@@ -19,8 +19,10 @@ as the edit tools do); the rest on disk.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from ..protocol import shapes
 from ..protocol.errors import HunkNotApplicable, InvalidParams, NothingToUnrewind
 from ..storage import Session
 from ..tools.base import EditorConflict
-from ..tools.editing import unified_diff, write_locked
+from ..tools.editing import write_locked
 from ..tools.tracked import UNREADABLE, read_state
 from . import hunks as hunk_text
 from .workspace import Workspace
@@ -101,12 +103,33 @@ def change_to_wire(root: Path, change: PathChange, reviews: dict[tuple[str, str]
     }
     if binary or too_large:
         return wire
-    diff, additions, removals = unified_diff(change.before or "", change.after or "", rel)
-    found = hunk_text.hunks(rel, change.before, change.after)
+    found = _hunks(rel, change.before, change.after)
+    diff, additions, removals = hunk_text.unified(rel, found)
     wire["before"], wire["after"], wire["diff"] = change.before, change.after, diff
     wire["additions"], wire["removals"] = additions, removals
     wire["hunks"] = [h.to_wire(_status(reviews.get((change.path, h.id)))) for h in found]
     return wire
+
+
+_HUNKS: OrderedDict[bytes, list[hunk_text.Hunk]] = OrderedDict()
+HUNKS_KEPT = 512
+
+
+def _hunks(rel: str, before: str | None, after: str | None) -> list[hunk_text.Hunk]:
+    """Editors ask again after every run and review: the same texts give the same hunks. Kept by a
+    digest of the texts (not the texts: a cache of them could hold gigabytes); never mutated."""
+    digest = hashlib.blake2b(rel.encode("utf-8", "surrogatepass"), digest_size=20)
+    for side in (before, after):  # each side: its length and text, or "-" for no file
+        digest.update(b"-" if side is None else f"\0{len(side)}\0{side}".encode("utf-8", "surrogatepass"))
+    key = digest.digest()
+    found = _HUNKS.get(key)
+    if found is None:
+        found = _HUNKS[key] = hunk_text.hunks(rel, before, after)
+        if len(_HUNKS) > HUNKS_KEPT:
+            _HUNKS.popitem(last=False)
+    else:
+        _HUNKS.move_to_end(key)
+    return found
 
 
 def _status(decision: str | None) -> shapes.HunkStatus:
@@ -135,6 +158,35 @@ async def write_current(workspace: Workspace, session_id: str, path: Path, text:
         await files.write_text(session_id, path, text, based_on)
     else:
         await asyncio.to_thread(write_locked, path, text)
+
+
+def _covered(workspace: Workspace, path: Path) -> bool:
+    files = workspace.agent.files
+    return files is not None and files.covers(path)
+
+
+async def read_all(workspace: Workspace, session_id: str, paths: list[Path]) -> dict[Path, str | object | None]:
+    """`read_current` of many files: those on disk in one worker-thread call (a rewind of 200 files)."""
+    on_disk = [path for path in paths if not _covered(workspace, path)]
+    found = await asyncio.to_thread(lambda: {path: read_state(path) for path in on_disk})
+    for path in paths:
+        if path not in found:
+            found[path] = await read_current(workspace, session_id, path)
+    return found
+
+
+async def write_all(workspace: Workspace, session_id: str, writes: list[tuple[Path, str | None, str | None]]) -> None:
+    """`write_current` of many (path, text, based_on): those on disk in one worker-thread call."""
+    on_disk = [(path, text) for path, text, _based_on in writes if text is None or not _covered(workspace, path)]
+
+    def write_disk() -> None:
+        for path, text in on_disk:
+            _remove(path) if text is None else write_locked(path, text)
+
+    await asyncio.to_thread(write_disk)
+    for path, text, based_on in writes:
+        if text is not None and _covered(workspace, path):
+            await write_current(workspace, session_id, path, text, based_on)
 
 
 def _remove(path: Path) -> None:
@@ -174,7 +226,7 @@ async def review(workspace: Workspace, session: Session, path_param: str,
     change = next((c for c in ranged_changes(await store.file_history(session.id)) if c.path == key), None)
     if change is None:
         raise HunkNotApplicable(f"{rel} has no change of the agent in this session to review.")
-    by_id = {h.id: h for h in hunk_text.hunks(rel, change.before, change.after)}
+    by_id = {h.id: h for h in _hunks(rel, change.before, change.after)}
     reviews = await store.hunk_reviews(session.id)
     for hunk_id, _decision in decisions:
         if hunk_id not in by_id:
@@ -224,30 +276,29 @@ def _action(old: object, new: str | None) -> str:
 async def rewind(workspace: Workspace, session: Session, message_id: str, force: bool) -> shapes.RewindResult:
     store = workspace.store
     from_seq, _role = await _user_message(workspace, session, message_id, "messageId")
-    rows = await store.file_history(session.id)
+    plan: list[tuple[Path, str | None, str | None]] = []  # (file, its state to restore, the agent's last)
+    for key, versions in sorted(_by_path(await store.file_history(session.id)).items()):
+        inside = [i for i, row in enumerate(versions) if _owned(row, None, from_seq)]
+        if inside:
+            target = versions[inside[0] - 1]["content"] if inside[0] > 0 else None
+            plan.append((Path(key), target, [row for row in versions if not row["hidden"]][-1]["content"]))
+    currents = await read_all(workspace, session.id, [path for path, _target, _latest in plan])
     restored: list[shapes.RestoredFile] = []
     conflicts: list[shapes.Conflict] = []
     written: list[dict[str, Any]] = []
-    for key, versions in sorted(_by_path(rows).items()):
-        inside = [i for i, row in enumerate(versions) if _owned(row, None, from_seq)]
-        if not inside:
-            continue
-        target = versions[inside[0] - 1]["content"] if inside[0] > 0 else None
-        latest = [row for row in versions if not row["hidden"]][-1]["content"]
-        path, rel = Path(key), relative(workspace.root, key)
-        current = await read_current(workspace, session.id, path)
+    writes: list[tuple[Path, str | None, str | None]] = []
+    for path, target, latest in plan:
+        current, rel = currents[path], relative(workspace.root, str(path))
         if current is UNREADABLE:
             conflicts.append({"path": rel, "reason": "it is not a text file now"})
-            continue
-        if current != latest and not force:
+        elif current != latest and not force:
             conflicts.append({"path": rel, "reason": "changed since the agent's last change"})
-            continue
-        if current == target:
-            continue
-        based_on = current if isinstance(current, str) else None
-        await write_current(workspace, session.id, path, target, based_on)
-        restored.append({"path": rel, "action": _action(current, target)})  # type: ignore[typeddict-item]
-        written.append({"path": key, "previous": based_on, "restored": target})
+        elif current != target:
+            based_on = current if isinstance(current, str) else None
+            writes.append((path, target, based_on))
+            restored.append({"path": rel, "action": _action(current, target)})  # type: ignore[typeddict-item]
+            written.append({"path": str(path), "previous": based_on, "restored": target})
+    await write_all(workspace, session.id, writes)
     rewind_id = uuid.uuid4().hex
     summary = session.summary_message_id
     last_seq = await store.last_seq(session.id)
@@ -269,19 +320,19 @@ async def unrewind(workspace: Workspace, session: Session, force: bool) -> shape
         raise NothingToUnrewind(f"Session {session.id!r} has no rewind to undo.")
     if await store.last_seq(session.id) > last["last_seq"]:
         raise NothingToUnrewind("A prompt was sent since the last rewind: it can no longer be undone.")
+    paths = [Path(file["path"]) for file in last["files"]]
+    currents = await read_all(workspace, session.id, paths)
     restored: list[shapes.RestoredFile] = []
     conflicts: list[shapes.Conflict] = []
-    for file in last["files"]:
-        path, rel = Path(file["path"]), relative(workspace.root, file["path"])
-        current = await read_current(workspace, session.id, path)
+    writes: list[tuple[Path, str | None, str | None]] = []
+    for path, file in zip(paths, last["files"], strict=True):
+        current, rel = currents[path], relative(workspace.root, file["path"])
         if current is UNREADABLE or (current != file["restored"] and not force):
             conflicts.append({"path": rel, "reason": "changed since the rewind"})
-            continue
-        if current == file["previous"]:
-            continue
-        based_on = current if isinstance(current, str) else None
-        await write_current(workspace, session.id, path, file["previous"], based_on)
-        restored.append({"path": rel, "action": _action(current, file["previous"])})  # type: ignore[typeddict-item]
+        elif current != file["previous"]:
+            writes.append((path, file["previous"], current if isinstance(current, str) else None))
+            restored.append({"path": rel, "action": _action(current, file["previous"])})  # type: ignore[typeddict-item]
+    await write_all(workspace, session.id, writes)
     shown = await store.set_hidden(session.id, last["id"], None)
     await store.rewind_undone(last["id"])
     if last["summary_message_id"] is not None:

@@ -26,6 +26,7 @@ class Hunk:
     new_start: int  # the same in the text after
     new: list[str]
     lines: list[str]  # " ", "-", "+" then the line, without its line end
+    raw: list[str]  # the same with their line ends, as the unified diff writes them
 
     def header(self) -> str:
         return f"@@ -{_range(self.old_start, len(self.old))} +{_range(self.new_start, len(self.new))} @@"
@@ -52,16 +53,30 @@ def hunks(path: str, before: str | None, after: str | None) -> list[Hunk]:
     found = []
     for group in difflib.SequenceMatcher(None, old, new, autojunk=False).get_grouped_opcodes(CONTEXT):
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
-        lines: list[str] = []
+        raw: list[str] = []
         for tag, a1, a2, b1, b2 in group:
             if tag == "equal":
-                lines += [" " + line.rstrip("\r\n") for line in old[a1:a2]]
+                raw += [" " + line for line in old[a1:a2]]
                 continue
-            lines += ["-" + line.rstrip("\r\n") for line in old[a1:a2]]
-            lines += ["+" + line.rstrip("\r\n") for line in new[b1:b2]]
+            raw += ["-" + line for line in old[a1:a2]]
+            raw += ["+" + line for line in new[b1:b2]]
+        lines = [line.rstrip("\r\n") for line in raw]
         digest = hashlib.sha1(f"{path}\0{i1}\0{j1}\0".encode() + "\n".join(lines).encode("utf-8", "replace"))
-        found.append(Hunk(digest.hexdigest()[:12], i1, old[i1:i2], j1, new[j1:j2], lines))
+        found.append(Hunk(digest.hexdigest()[:12], i1, old[i1:i2], j1, new[j1:j2], lines, raw))
     return found
+
+
+def unified(path: str, found: list[Hunk]) -> tuple[str, int, int]:
+    """The unified diff of the hunks (as tools.editing.unified_diff writes it) and its +/- counts."""
+    if not found:
+        return "", 0, 0
+    out = [f"--- a/{path}\n", f"+++ b/{path}\n"]
+    for hunk in found:
+        out.append(hunk.header() + "\n")
+        out += [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in hunk.raw]
+    additions = sum(1 for hunk in found for line in hunk.lines if line.startswith("+"))
+    removals = sum(1 for hunk in found for line in hunk.lines if line.startswith("-"))
+    return "".join(out), additions, removals
 
 
 class NotApplicable(Exception):

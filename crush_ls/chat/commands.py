@@ -22,6 +22,8 @@ HELP = """\
 Enter sends · Esc-Enter or a trailing \\ adds a line · Ctrl-C cancels the turn · Ctrl-D quits
 /new  start a new session          /sessions  list this folder's sessions
 /session ID  switch to a session   /model [PROVIDER:MODEL]  show or change the model
+/changes [PATH]  files changed, a diff   /rewind [N]  list prompts, go back before prompt N
+/unrewind  undo the last rewind    /unqueue  take back the last queued prompt
 /help  this text                   /exit  quit"""
 
 
@@ -151,6 +153,10 @@ async def slash_command(app: ChatApp, line: str) -> str | None:
     elif name == "session" and arg:
         await app.open_session(session_id=arg)
         view.info(f"session {app.session_id}")
+    elif name in ("changes", "rewind", "unrewind", "unqueue"):
+        from . import review
+
+        await (review.unqueue(app) if name == "unqueue" else getattr(review, name)(app, arg))
     elif name == "model":
         if arg:
             from .options import UsageError, parse_model

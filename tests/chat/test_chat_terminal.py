@@ -209,3 +209,37 @@ def test_questions_stay_out_of_a_pipe_of_the_terminal_view(terminal, write_scrip
     text = out.read_text()
     assert "Finished the file task." in text and "end_turn" in text
     assert "Permission needed" not in text and "[y] allow" not in text
+
+
+def test_changes_rewind_and_unrewind_in_the_loop(terminal, write_script, workspace: Path):
+    script = write_script([{"when": "make", **step} for step in WRITE_THEN_DONE]
+                          + [{"events": [{"text": "Just talking."}]}])
+    term = terminal("chat", "--yolo", "--script", script)
+    term.expect("❯")
+    term.send("make the file\r")
+    term.expect("Finished the file task.")
+    term.expect("❯")
+    term.send("/changes\r")
+    term.expect(r"A hello\.txt  \+1 -0")
+    term.expect("❯")
+    term.send("/changes hello.txt\r")
+    term.expect(r"@@ -0,0 \+1 @@\n\+hi")
+    term.expect("❯")
+    term.send("/rewind\r")
+    term.expect("1  make the file")
+    term.expect("❯")
+    term.send("/rewind 1\r")
+    term.expect("deleted hello.txt")
+    term.expect("messages hidden")
+    term.expect("❯")
+    assert not (workspace / "hello.txt").exists()
+    term.send("/unrewind\r")
+    term.expect("recreated hello.txt")
+    term.expect("rewind undone")
+    term.expect("❯")
+    assert (workspace / "hello.txt").read_text() == "hi\n"
+    term.send("/unqueue\r")
+    term.expect("nothing is queued")
+    term.expect("❯")
+    term.send("\x04")
+    assert term.wait() == 0
