@@ -34,6 +34,7 @@ from ..protocol.errors import HunkNotApplicable, InvalidParams, NothingToUnrewin
 from ..storage import Session
 from ..tools.base import EditorConflict
 from ..tools.editing import write_locked
+from ..tools.paths import ToolInputError
 from ..tools.tracked import UNREADABLE, read_state
 from . import hunks as hunk_text
 from .workspace import Workspace
@@ -175,18 +176,29 @@ async def read_all(workspace: Workspace, session_id: str, paths: list[Path]) -> 
     return found
 
 
-async def write_all(workspace: Workspace, session_id: str, writes: list[tuple[Path, str | None, str | None]]) -> None:
-    """`write_current` of many (path, text, based_on): those on disk in one worker-thread call."""
+async def write_all(workspace: Workspace, session_id: str,
+                    writes: list[tuple[Path, str | None, str | None]]) -> dict[Path, str]:
+    """`write_current` of many (path, text, based_on), those on disk in one worker-thread call.
+    Returns why each file that could not be written was not (the others are written)."""
     on_disk = [(path, text) for path, text, _based_on in writes if text is None or not _covered(workspace, path)]
 
-    def write_disk() -> None:
+    def write_disk() -> dict[Path, str]:
+        failed = {}
         for path, text in on_disk:
-            _remove(path) if text is None else write_locked(path, text)
+            try:
+                _remove(path) if text is None else write_locked(path, text)
+            except (OSError, ToolInputError) as exc:
+                failed[path] = f"could not be written: {exc}"
+        return failed
 
-    await asyncio.to_thread(write_disk)
+    failed = await asyncio.to_thread(write_disk)
     for path, text, based_on in writes:
         if text is not None and _covered(workspace, path):
-            await write_current(workspace, session_id, path, text, based_on)
+            try:
+                await write_current(workspace, session_id, path, text, based_on)
+            except (EditorConflict, ToolInputError) as exc:
+                failed[path] = f"the editor did not take the change: {exc}"
+    return failed
 
 
 def _remove(path: Path) -> None:
@@ -262,8 +274,8 @@ async def _take_back(workspace: Workspace, session: Session, path: Path, rel: st
     new = None if change.before is None and reverted == "" else reverted
     try:
         await write_current(workspace, session.id, path, new, text if current is not None else None)
-    except EditorConflict as exc:
-        raise HunkNotApplicable(f"hunk {ids} of {rel}: the editor's text changed meanwhile ({exc}); "
+    except (EditorConflict, ToolInputError) as exc:
+        raise HunkNotApplicable(f"hunk {ids} of {rel}: the editor did not take the change ({exc}); "
                                 "nothing was changed.") from exc
     await workspace.store.add_file_version(session.id, str(path), new)  # a state, not a change of the agent's
 
@@ -298,7 +310,9 @@ async def rewind(workspace: Workspace, session: Session, message_id: str, force:
             writes.append((path, target, based_on))
             restored.append({"path": rel, "action": _action(current, target)})  # type: ignore[typeddict-item]
             written.append({"path": str(path), "previous": based_on, "restored": target})
-    await write_all(workspace, session.id, writes)
+    failed = await write_all(workspace, session.id, writes)
+    restored, written = _without_failed(workspace, failed, restored, conflicts), [
+        w for w in written if Path(w["path"]) not in failed]
     rewind_id = uuid.uuid4().hex
     summary = session.summary_message_id
     last_seq = await store.last_seq(session.id)
@@ -332,13 +346,22 @@ async def unrewind(workspace: Workspace, session: Session, force: bool) -> shape
         elif current != file["previous"]:
             writes.append((path, file["previous"], current if isinstance(current, str) else None))
             restored.append({"path": rel, "action": _action(current, file["previous"])})  # type: ignore[typeddict-item]
-    await write_all(workspace, session.id, writes)
+    restored = _without_failed(workspace, await write_all(workspace, session.id, writes), restored, conflicts)
     shown = await store.set_hidden(session.id, last["id"], None)
     await store.rewind_undone(last["id"])
     if last["summary_message_id"] is not None:
         session.summary_message_id = last["summary_message_id"]
     _session_changed(workspace, session)
     return {"rewindId": last["id"], "restored": restored, "conflicts": conflicts, "shownMessages": shown}
+
+
+def _without_failed(workspace: Workspace, failed: dict[Path, str], restored: list[shapes.RestoredFile],
+                    conflicts: list[shapes.Conflict]) -> list[shapes.RestoredFile]:
+    """The files written; those that could not be are conflicts, saying why."""
+    by_rel = {relative(workspace.root, str(path)): reason for path, reason in failed.items()}
+    conflicts += [{"path": rel, "reason": reason} for rel, reason in by_rel.items()]
+    conflicts.sort(key=lambda c: c["path"])
+    return [r for r in restored if r["path"] not in by_rel]
 
 
 def _session_changed(workspace: Workspace, session: Session) -> None:

@@ -12,7 +12,7 @@ import base64
 import logging
 import uuid
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -35,6 +35,7 @@ from .registry import CLOSE_TIMEOUT, WorkspaceRegistry
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _is_base64(text: str) -> bool:
@@ -66,6 +67,8 @@ class Backend(WorkspaceRegistry):
         if (params.prompt is None or not params.prompt.strip()) and not has_text_attachment:
             raise EmptyPrompt("The prompt is empty: send some text (or a text attachment).")
         session = workspace.session(params.session_id)
+        if session.id in workspace.rewinding:
+            raise SessionBusy(f"Session {session.id!r} is being rewound; send the prompt once that is answered.")
         workspace.require_open("; no new prompts are accepted")
         run = workspace.agent.new_run(
             session.id, params.run_id or uuid.uuid4().hex, params.prompt or "", attachments, params.mode
@@ -147,23 +150,33 @@ class Backend(WorkspaceRegistry):
         return changes.review(workspace, session, params.path, decisions)
 
     def rewind(self, params: RewindParams) -> Awaitable[shapes.RewindResult]:
-        workspace, session = self._idle_session(params.workspace, params.session_id, "rewind")
         if not params.message_id:
             raise InvalidParams("agent/rewind: messageId is missing @ params.messageId")
-        return changes.rewind(workspace, session, params.message_id, params.force)
+        workspace, session = self._idle_session(params.workspace, params.session_id, "rewind")
+        return self._rewinding(workspace, session.id, changes.rewind(workspace, session, params.message_id,
+                                                                     params.force))
 
     def unrewind(self, params: UnrewindParams) -> Awaitable[shapes.UnrewindResult]:
         workspace, session = self._idle_session(params.workspace, params.session_id, "unrewind")
-        return changes.unrewind(workspace, session, params.force)
+        return self._rewinding(workspace, session.id, changes.unrewind(workspace, session, params.force))
+
+    @staticmethod
+    async def _rewinding(workspace: Workspace, session_id: str, work: Awaitable[T]) -> T:
+        """Prompts (and other rewinds) of the session are refused until `work` is done."""
+        try:
+            return await work
+        finally:
+            workspace.rewinding.discard(session_id)
 
     def _idle_session(self, workspace_uri: str | None, session_id: str | None, what: str) -> tuple[Workspace, Any]:
         workspace = self.workspace(workspace_uri)
         session = workspace.session(session_id)
         coordinator = workspace.agent.coordinator
-        if coordinator.is_busy(session.id) or coordinator.line(session.id).waiting:
-            raise SessionBusy(f"Session {session.id!r} is running a prompt; {what} it when it is idle "
-                              "(agent/cancel ends the run).")
+        if coordinator.is_busy(session.id) or coordinator.line(session.id).waiting or session.id in workspace.rewinding:
+            raise SessionBusy(f"Session {session.id!r} is running a prompt (or a rewind); {what} it when it is "
+                              "idle (agent/cancel ends a run).")
         workspace.require_open()
+        workspace.rewinding.add(session.id)  # taken at once: a prompt right behind this request is refused
         return workspace, session
 
     def models(self, workspace_uri: str | None) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class Workspace:
         self.closing = False
         self.close_task: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.rewinding: set[str] = set()  # sessions an agent/rewind or agent/unrewind is changing: no prompts
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Start a background task owned by this workspace (kept until it ends)."""
