@@ -144,3 +144,18 @@ def folded(updates: list[Any]) -> dict[str, Any]:
         elif kind == "plan":
             plan = [e.model_dump() for e in update.entries]
     return {"text": text, "thought": thought, "calls": calls, "plan": plan}
+
+
+TURN = (
+    {"step": 0, "events": [
+        {"reasoning": "The user wants a file."},
+        {"text": "Writing it.", "chunkSize": 4, "delayMs": 30},  # 30 ms apart: not joined
+        {"toolCall": {"name": "write", "input": {"file_path": "hello.py", "content": "print('hi')\n"}}},
+        {"usage": {"inputTokens": 120, "outputTokens": 30}},
+    ]},
+    {"step": 1, "events": [{"toolCall": {"name": "todos", "input": {"todos": [
+        {"content": "Write hello.py", "status": "completed"},
+        {"content": "Run it", "status": "pending"},
+    ]}}}]},
+    {"step": 2, "events": [{"text": "Done."}, {"usage": {"inputTokens": 200, "outputTokens": 5}}]},
+)

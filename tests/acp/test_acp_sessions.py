@@ -8,8 +8,7 @@ import json
 import acp
 import pytest
 
-from .harness import agent, folded, say
-from .test_acp_turn import TURN
+from .harness import TURN, agent, folded, say
 
 
 async def test_load_replays_what_was_streamed_in_a_new_process(tmp_path) -> None:

@@ -9,21 +9,7 @@ import sys
 import acp
 import pytest
 
-from .harness import agent, folded, say, tool
-
-TURN = (
-    {"step": 0, "events": [
-        {"reasoning": "The user wants a file."},
-        {"text": "Writing it.", "chunkSize": 4, "delayMs": 30},  # 30 ms apart: not joined
-        {"toolCall": {"name": "write", "input": {"file_path": "hello.py", "content": "print('hi')\n"}}},
-        {"usage": {"inputTokens": 120, "outputTokens": 30}},
-    ]},
-    {"step": 1, "events": [{"toolCall": {"name": "todos", "input": {"todos": [
-        {"content": "Write hello.py", "status": "completed"},
-        {"content": "Run it", "status": "pending"},
-    ]}}}]},
-    {"step": 2, "events": [{"text": "Done."}, {"usage": {"inputTokens": 200, "outputTokens": 5}}]},
-)
+from .harness import TURN, agent, folded, say, tool
 
 
 async def test_initialize_advertises_v1_and_the_real_capabilities(tmp_path) -> None:

@@ -25,7 +25,8 @@ from lsprotocol import types
 from pytest_lsp.client import client_capabilities
 
 from crush_ls.backend.documents import apply_change, offset_of, position_of
-from tests.conftest import AgentClient, client_factory, scripted
+from tests.conftest import AgentClient, client_factory
+from tests.e2e.runs import steps as scripted_steps
 
 
 @attrs.define
@@ -157,9 +158,7 @@ def ready(editor: Any, like: str = "vscode") -> Editor:
 def steps(*calls: dict[str, Any], text: str = "done") -> dict[str, Any]:
     """initializationOptions with a scripted model making one tool call per step, then saying `text`,
     and every tool call allowed."""
-    responses = [{"step": n, "events": [{"toolCall": call}]} for n, call in enumerate(calls)]
-    return {"model": scripted(*responses, {"step": len(calls), "events": [{"text": text}]}),
-            "permissions": {"mode": "allow"}}
+    return {"model": scripted_steps(*calls, text=text), "permissions": {"mode": "allow"}}
 
 
 async def run(editor: Editor, prompt: str = "go") -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ import pytest
 from crush_ls.providers import local_model_available
 from tests.conftest import AgentClient, say, scripted, server_env
 from tests.e2e.expect import refused_with
-from tests.e2e.runs import stored
+from tests.e2e.runs import run, stored
+from tests.processes import open_connections
 from tests.providers import fake_openai as openai
 from tests.providers.fake_vendor import Hold
 
@@ -226,15 +227,13 @@ async def test_set_model_with_a_script_path_takes_effect_before_the_next_prompt(
 
 
 async def test_a_model_replaced_by_set_model_lets_go_of_its_connections(start):
-    from tests.e2e.test_titles_summaries import model, open_connections, run
-    from tests.providers import fake_openai as openai
-
     with openai.FakeOpenAI([openai.text_stream("one"), openai.text_stream("two")], titles="T") as main:
-        client = await start({"model": model(main)})
+        model = {"provider": "openai", "model": "gpt-test", "baseUrl": main.base_url, "apiKey": SECRET}
+        client = await start({"model": model})
         session = await client.new_session()
         await run(client, session, "first")  # the first model keeps its connection alive
         await client.wait_for(lambda n: n["type"] == "session_updated" and n["session"]["title"] == "T")
-        await client.call("agent/setModel", {"workspace": client.ws_uri, "model": model(main)})
+        await client.call("agent/setModel", {"workspace": client.ws_uri, "model": model})
         await run(client, session, "second")
         port = int(main.origin.rsplit(":", 1)[1])
         assert open_connections(client._server.pid, port) == 1  # the current model's only

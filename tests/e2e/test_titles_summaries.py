@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ import pytest
 
 from tests.conftest import AgentClient, read_db
 from tests.e2e.expect import refused_with
-from tests.e2e.runs import assert_runs_end_once, barrier, finish_reason, roles, stored, text
+from tests.e2e.runs import assert_runs_end_once, barrier, finish_reason, roles, run, stored, text
+from tests.processes import open_connections
 from tests.providers import fake_anthropic as anthropic
 from tests.providers import fake_openai as openai
 from tests.providers.fake_vendor import FakeVendorServer, Hold, Status
@@ -46,13 +46,6 @@ def near(a: float, b: float) -> bool:
 
 async def get_session(client: AgentClient, session_id: str) -> dict[str, Any]:
     return await client.call("session/get", {"workspace": client.ws_uri, "sessionId": session_id})
-
-
-async def run(client: AgentClient, session_id: str, prompt: str) -> tuple[str, dict[str, Any]]:
-    run_id = (await client.send(session_id, prompt))["runId"]
-    done = await client.completed(run_id)
-    assert_runs_end_once(client.notes, [run_id])
-    return run_id, done
 
 
 async def summarize(client: AgentClient, session_id: str) -> dict[str, Any]:
@@ -196,22 +189,6 @@ async def test_a_failed_title_falls_back_to_the_prompt_start(start):
     assert done["finishReason"] == "end_turn"
     assert len(small.requests) == 1  # tried once, not retried
     assert not [n for n in client.notes if n["type"] == "agent_error"]  # a failed title is no agent_error
-
-
-def open_connections(pid: int, port: int) -> int:
-    """Established TCP connections of process `pid` to 127.0.0.1:`port` (Linux /proc)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith("socket:["):
-                inodes.add(target[len("socket:["):-1])
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        remote_port, state, inode = int(fields[2].split(":")[1], 16), fields[3], fields[9]
-        count += remote_port == port and state == "01" and inode in inodes  # 01: ESTABLISHED
-    return count
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="counts sockets through Linux /proc")

@@ -7,33 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import scripted, server_env
-from tests.e2e.test_tools_e2e import start_sleeper, steps
-from tests.tools.test_tool_bash import wait_dead
+from tests.conftest import server_env
+from tests.e2e.escapes import OUTSIDE_READS, Swapper, commit_all, git
+from tests.e2e.runs import one_call_per_prompt, racing_runs, run_each, start_sleeper, steps
+from tests.processes import children, wait_dead
 
 ENGINES = ["python", "ripgrep"]
-
-
-def children(pid: int, marker: str) -> list[int]:
-    """Processes whose parent is `pid` and whose command line holds `marker`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and marker in cmdline:
-            found.append(int(entry))
-    return found
 
 
 async def status(client) -> dict:
@@ -90,38 +72,6 @@ async def test_bash_processes_die_with_a_killed_server(start, workspace):
 
 
 # ---------------------------------------------------------------- bash that asks, git that runs nothing
-def git(folder: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True,
-                   env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"})
-
-
-def commit_all(folder: Path) -> None:
-    git(folder, "init", "-q", ".")
-    git(folder, "add", "-A")
-    git(folder, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
-
-
-def one_call_per_prompt(calls: list[dict]) -> dict:
-    """A model that, for the prompt `[i]`, makes call i and then says done."""
-    responses = [{"when": f"[{i}]", "step": 0, "events": [{"toolCall": call}]} for i, call in enumerate(calls)]
-    return scripted(*responses, {"events": [{"text": "done"}]})
-
-
-async def run_each(client, count: int) -> list[dict]:
-    """One run per call; the tool_result of each."""
-    session = await client.new_session()
-    results = []
-    for i in range(count):
-        run_id = (await client.send(session, f"[{i}]"))["runId"]
-        await client.completed(run_id)
-        results.append(next(n for n in client.of_run(run_id) if n["type"] == "tool_result"))
-    return results
-
-
-OUTSIDE_READS = [
-    "git show HEAD:../outside/secret.txt", "git log -p", "git show HEAD", "git diff HEAD", "git log --stat",
-    "ls -RL", "ls -lL door", "du -L", "wc --files0-from=list", "cat HEAD:../outside/secret.txt",
-]
 
 
 async def test_read_only_commands_ask_before_reading_outside(start, tmp_path):
@@ -204,43 +154,6 @@ async def test_safe_git_commands_run_no_configured_program(start, workspace):
 
 
 # ---------------------------------------------------------------- time of check, time of use
-SWAP = """
-import os, sys
-link, inside, outside, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-spare = link + ".new"
-for n in range(limit):
-    os.symlink(outside if n % 2 else inside, spare)
-    os.replace(spare, link)
-"""
-
-
-class Swapper:
-    """Swaps `link` between a file inside and one outside as fast as it can, in a process of its own
-    (bounded: it stops by itself after `limit` swaps, and is killed when the test is done)."""
-
-    def __init__(self, link: Path, inside: Path, outside: Path, limit: int = 20_000_000) -> None:
-        self.args = [sys.executable, "-c", SWAP, str(link), str(inside), str(outside), str(limit)]
-        self.link, self.inside = link, inside
-
-    def __enter__(self) -> Swapper:
-        os.symlink(self.inside, self.link)
-        self.proc = subprocess.Popen(self.args)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
-async def racing_runs(client, calls_per_run: int, runs: int) -> list[dict]:
-    """`runs` runs of up to `calls_per_run` racing calls each (a denial ends a run early)."""
-    session = await client.new_session()
-    results = []
-    for _ in range(runs):
-        run_id = (await client.send(session, "race"))["runId"]
-        await client.completed(run_id, timeout=30)
-        results += [n for n in client.of_run(run_id) if n["type"] == "tool_result"]
-    return results
 
 
 async def test_a_symlink_swapped_during_the_decision_never_leads_a_view_out(start, workspace, tmp_path):

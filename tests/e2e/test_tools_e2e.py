@@ -8,19 +8,9 @@ import asyncio
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
 
-from tests.conftest import AgentClient, scripted
-from tests.e2e.runs import assert_runs_end_once
-from tests.tools.test_tool_bash import assert_all_dead, read_fifo
-
-SLEEPER = "sleep 30 & echo $$ $! > pids; sleep 30"
-
-
-def steps(*calls: dict[str, Any], text: str = "done") -> dict[str, Any]:
-    """A model that makes one tool call per step, then says `text`."""
-    responses = [{"step": n, "events": [{"toolCall": call}]} for n, call in enumerate(calls)]
-    return scripted(*responses, {"step": len(calls), "events": [{"text": text}]})
+from tests.e2e.runs import assert_runs_end_once, start_sleeper, steps
+from tests.processes import assert_all_dead
 
 
 def file_history(folder: Path, path: Path) -> list[str | None]:
@@ -54,17 +44,6 @@ async def test_view_then_edit_reports_the_diff_and_keeps_history(start, workspac
     await client.shutdown_session()
     real = Path(os.path.realpath(target))
     assert file_history(workspace, real) == ["def main():\n    return 1\n", "def main():\n    return 2\n"]
-
-
-async def start_sleeper(start: Any, workspace: Path) -> tuple[AgentClient, str, str, list[int]]:
-    """A run whose bash call is running; returns the client, session, run and the command's pids."""
-    os.mkfifo(workspace / "pids")
-    model = steps({"name": "bash", "input": {"command": SLEEPER}})
-    client = await start({"model": model, "permissions": {"mode": "allow"}})
-    session = await client.new_session()
-    run_id = (await client.send(session, "sleep"))["runId"]
-    pids = [int(p) for p in (await read_fifo(workspace / "pids")).split()]
-    return client, session, run_id, pids
 
 
 async def test_cancelling_the_run_kills_the_command_group(start, workspace):

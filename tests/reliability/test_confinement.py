@@ -10,16 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_tool_safety import (
-    OUTSIDE_READS,
-    Swapper,
-    commit_all,
-    one_call_per_prompt,
-    racing_runs,
-    run_each,
-)
-from tests.e2e.test_tools_e2e import steps
-from tests.tools.test_tool_confinement import CALLS
+from tests.e2e.escapes import OUTSIDE_READS, Swapper, commit_all
+from tests.e2e.runs import one_call_per_prompt, racing_runs, run_each, steps
+from tests.tools.inputs import CALLS
 
 SECRET = "TOP SECRET 5f1c"
 SECRET_NAME = "secret-5f1c.txt"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import server_env
-from tests.e2e.test_tool_safety import one_call_per_prompt, run_each
+from tests.e2e.runs import one_call_per_prompt, run_each
 
 KEYS = {"OPENAI_API_KEY": "sk-probe-openai-5f1c", "ANTHROPIC_API_KEY": "sk-ant-probe-5f1c",
         "GEMINI_API_KEY": "probe-gemini-5f1c", "GITHUB_TOKEN": "ghp_probe5f1c0123456789",

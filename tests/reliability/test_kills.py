@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import random
-import select
 import signal
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import scripted
+from tests.processes import pid_ended
 from tests.raw import RawServer
 from tests.reliability.hostile import SEED, scale
 
@@ -81,17 +81,6 @@ def sleepers() -> list[int]:
     return found
 
 
-def wait_dead(pid: int, timeout: float = 10) -> bool:
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([fd], [], [], timeout)[0])
-    finally:
-        os.close(fd)
-
-
 def check_after_restart(folder: Path, server: RawServer, announced: set[str], started: set[str]) -> tuple[int, int]:
     """What the previous server told is there and finished; (messages stored, of them finished as interrupted)."""
     listed = server.request("session/list", {})["result"]["sessions"]
@@ -137,7 +126,7 @@ def test_sigkills_during_turns_lose_nothing_announced_and_leave_nothing_running(
             server.close()
         for pid in sleepers():
             outlived += 1
-            assert wait_dead(pid), f"bash command {pid} outlived the killed server"
+            assert pid_ended(pid, timeout=10), f"bash command {pid} outlived the killed server"
     assert interrupted, "no kill landed in the middle of a turn: the seed tests nothing"
     with capsys.disabled():
         print(f"\nkills: {KILLS}, messages announced {len(announced)}, prompts started {len(started)}, "

@@ -5,59 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
-from pathlib import Path
 
 import pytest
 
 from crush_ls.tools import builtin_tools
 from crush_ls.tools.bash import MAX_OUTPUT
-
-
-def living_members(pgid: int) -> list[int]:
-    """Processes of the group that are not dead (zombies waiting for a reaper are dead)."""
-    alive = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
-        if int(pgrp) == pgid and state not in ("Z", "X"):
-            alive.append(int(entry))
-    return alive
-
-
-async def wait_dead(pid: int, timeout: float = 5.0) -> bool:
-    """Await a process's end through a pidfd (readable once it has exited)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        ready, _, _ = await asyncio.to_thread(select.select, [fd], [], [], timeout)
-        return bool(ready)
-    finally:
-        os.close(fd)
-
-
-async def read_fifo(path: Path, timeout: float = 10.0) -> str:
-    reading = asyncio.ensure_future(asyncio.to_thread(path.read_text))
-    done, _ = await asyncio.wait({reading}, timeout=timeout)
-    if not done:
-        # Nobody wrote: open the other end ourselves so the blocked reader thread returns.
-        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-        await reading
-        pytest.fail("the command never wrote its process ids")
-    return reading.result()
-
-
-async def assert_all_dead(pgid: int, pids: list[int]) -> None:
-    for pid in pids:
-        assert await wait_dead(pid), f"process {pid} is still running"
-    assert living_members(pgid) == []
+from tests.processes import assert_all_dead, living_members, read_fifo
 
 
 async def test_runs_in_the_workspace_with_output_and_exit_code(workspace, call):

@@ -13,17 +13,8 @@ import pytest
 from crush_ls.permissions import Permissions, granted
 from crush_ls.settings import PermissionSettings
 from crush_ls.tools import ToolInputError, builtin_tools
+from tests.tools.inputs import CALLS
 
-# For each tool, its input with the path put in (and what a call would write).
-CALLS: dict[str, Any] = {
-    "view": lambda p: {"file_path": p},
-    "ls": lambda p: {"path": p},
-    "glob": lambda p: {"pattern": "*", "path": p},
-    "grep": lambda p: {"pattern": "x", "path": p},
-    "write": lambda p: {"file_path": p, "content": "pwned"},
-    "edit": lambda p: {"file_path": p, "old_string": "", "new_string": "pwned"},
-    "multiedit": lambda p: {"file_path": p, "edits": [{"old_string": "", "new_string": "pwned"}]},
-}
 ESCAPES = ["dotdot", "absolute", "symlinked_dir", "symlinked_file"]
 
 
