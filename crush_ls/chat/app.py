@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .server import AgentServer, ServerExited
+from .child import AgentServer, ServerExited
 from .view import JsonView, TerminalView
 
 EXIT_OK = 0

@@ -13,9 +13,9 @@ from typing import Any
 from rich.text import Text
 
 from .app import EXIT_CANCELED, EXIT_ERROR, EXIT_OK, EXIT_USAGE, ChatApp, exit_code, print_server_exit
+from .child import AgentServer, ServerExited
 from .options import init_options, workspace_folder
 from .rpc import RpcError
-from .server import AgentServer, ServerExited
 from .view import JsonView, TerminalView, render_transcript, session_header, sessions_table
 
 HELP = """\

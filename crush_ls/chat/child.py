@@ -1,4 +1,4 @@
-"""The crush-ls server as a child process, spoken to over its stdio (PROTOCOL.md).
+"""The crush-ls server as a child process, spoken to over its stdio (docs/protocol.md).
 
 `AgentServer` starts `python -m crush_ls` in the workspace folder, runs the
 `initialize` handshake and offers the requests the terminal client needs.
