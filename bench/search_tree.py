@@ -85,6 +85,8 @@ def rows(root: Path, rg: str | None, runs: int) -> list[tuple[str, float, list[f
     cases: list[tuple[str, list[list[str]], dict[str, Any]]] = [
         ("grep needle", [["-n", "needle"], ["-n", "--sortr=modified", "needle"]],
          {"op": "grep", "pattern": "needle", "include": None}),
+        ("grep needle, include file1*.py", [["-n", "-g", "file1*.py", "needle"]],
+         {"op": "grep", "pattern": "needle", "include": "file1*.py"}),
         ("grep 'value_3\\b' (every file)", [["-n", "--max-count=1", r"value_3\b"]],
          {"op": "grep", "pattern": r"value_3\b", "include": None}),
         ("glob **/*.py", [["--files"], ["--files", "--sortr=modified"]], {"op": "glob", "pattern": "**/*.py"}),

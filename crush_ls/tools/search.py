@@ -170,7 +170,7 @@ def candidates(root: Path, start: Path, include: str | None, pattern: str, rg: s
     if not start.is_dir():
         raise ToolInputError(f"path not found: {start}")
     try:
-        listed = rg_matching_files(rg, root, start, pattern, deadline) if rg is not None else None
+        listed = rg_matching_files(rg, root, start, pattern, deadline, include) if rg is not None else None
     except RipgrepRefused:
         listed = visible_files(root, start, rg, deadline)  # ripgrep walks, Python's re reads
     rels, cut = listed if listed is not None else visible_files(root, start, None, deadline)
@@ -179,17 +179,27 @@ def candidates(root: Path, start: Path, include: str | None, pattern: str, rg: s
     return Candidates([f"{start}/{f.rel}" for f in files if f.size <= GREP_MAX_FILE_BYTES], cut)
 
 
-def rg_matching_files(rg: str, root: Path, start: Path, pattern: str, deadline: float) -> tuple[list[str], bool] | None:
+# An `include` ripgrep's file types read as crush-ls's globs do: names of plain characters, `*` (not `**`),
+# `?`, one `{a,b}`. Given to ripgrep as a type, it only narrows what ripgrep reads (a type, unlike --glob, never
+# brings back an ignored file); the include is still matched here.
+RG_TYPE_INCLUDE = re.compile(r"[\w.\-*?]*(?:\{[\w.\-*?]+(?:,[\w.\-*?]+)+\}[\w.\-*?]*)?")
+
+
+def rg_matching_files(rg: str, root: Path, start: Path, pattern: str, deadline: float,
+                      include: str | None = None) -> tuple[list[str], bool] | None:
     """The visible files in which ripgrep finds `pattern` (as `rg_matches` reads them), and whether the
     deadline cut the search; None when ripgrep cannot walk this tree alike; RipgrepRefused when it cannot
-    read the pattern."""
+    read the pattern. A simple `include` (RG_TYPE_INCLUDE) narrows what ripgrep reads."""
+    narrow = ["--type-add", f"crushinclude:{include}", "--type=crushinclude"] if (
+        include and RG_TYPE_INCLUDE.fullmatch(include) and "**" not in include) else []
     with Scratch() as scratch:
         plan = rg_plan(root, start, scratch)
         if plan is None:
             return None
         check = deferred_crushignore_check(rg, plan)
         try:
-            files, cut = run_rg(rg, plan, ["--files-with-matches", *RG_READING, "--regexp", pattern], deadline)
+            files, cut = run_rg(rg, plan, ["--files-with-matches", *narrow, *RG_READING, "--regexp", pattern],
+                                deadline)
         finally:
             deeper = deeper_crushignore(check, plan, deadline)
     if not deeper and not files and not cut and not rg_reads(rg, pattern):

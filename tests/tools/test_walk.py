@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from crush_ls.tools.globs import compile_glob
 from crush_ls.tools.search import RipgrepRefused, rg_matching_files, visible_files
 from crush_ls.tools.walk import python_files, rg_files, ripgrep
 
@@ -141,3 +142,16 @@ def test_rebased_rules_of_a_folder_with_glob_characters_in_its_name(tmp_path):
 def test_the_whitelist_idiom_reincludes_folders(tmp_path):
     make(tmp_path, {".gitignore": "*\n!*/\n!*.py\n", "a.py": "", "b.txt": "", "sub/c.py": "", "sub/d.txt": ""})
     assert same(tmp_path) == ["a.py", "sub/c.py"]
+
+
+@pytest.mark.parametrize("include", ["*.py", "*.{md,txt}", "?.py", "hit*", "x*y.py", "*.p[y]", "**/*.py", "a/*.py", "**.py"])
+def test_rg_l_with_an_include_finds_what_the_include_keeps(tmp_path, include):
+    make(tmp_path, {"a.py": "needle\n", "a/hit.py": "needle\n", "a/b.md": "needle\n", "c.txt": "needle\n",
+                    "xzy.py": "needle\n", "hit.rs": "needle\n", "ab.py": "needle\n", "none.py": "other\n",
+                    ".gitignore": "ignored.py\n", "ignored.py": "needle\n"})
+    assert RG is not None
+    listed = rg_matching_files(RG, tmp_path, tmp_path, "needle", time.monotonic() + 30, include)
+    assert listed is not None
+    wanted = compile_glob(include)
+    expected = [rel for rel in python_files(tmp_path, tmp_path) if "needle" in (tmp_path / rel).read_text()]
+    assert sorted(rel for rel in listed[0] if wanted(rel)) == sorted(rel for rel in expected if wanted(rel))
