@@ -22,10 +22,11 @@ from ..settings import Settings
 from ..storage import DEFAULT_TITLE, Message, Session, Store
 from ..tools import Tool
 from ..tools.base import Files
+from ..tools.diagnostics import DiagnosticsSource
 from .coordinator import Coordinator, Run
 from .events import RunEvents, Send
 from .models import ProviderPool
-from .prompt import system_prompt
+from .prompt import system_prompt, workspace_listing
 from .titles import ask_for_title, asks_a_model, fallback_title
 from .turn import CANCELED, ERROR, SUMMARY_PROMPT, Turn, run_complete_body
 from .usage import RunUsage, cost
@@ -52,6 +53,7 @@ class Agent:
         send: Send,
         spawn: Callable[[Any], asyncio.Task[Any]],
         files: Files | None = None,
+        diagnostics: DiagnosticsSource | None = None,
     ) -> None:
         self.workspace_uri = workspace_uri
         self.root = root
@@ -67,6 +69,7 @@ class Agent:
         self.send = send
         self.spawn = spawn
         self.files = files  # the editor's buffers for the file tools (ACP fs/*); None: the disk
+        self.diagnostics = diagnostics  # the editor's diagnostics (agent/diagnostics); None: not given
         self.coordinator = Coordinator(self.execute, self.complete_unstarted)
         self._system_prompts: dict[bool, str] = {}
 
@@ -98,11 +101,15 @@ class Agent:
     async def close_providers(self) -> None:
         await self.models.close()
 
-    def system_prompt(self, with_tools: bool) -> str:
-        """Built once per workspace (it reads the context files); models without tools hear of none."""
+    async def system_prompt(self, with_tools: bool) -> str:
+        """Built once per workspace (it reads the context files); models without tools hear of none,
+        and are told what the workspace holds, as it is now (they cannot look)."""
         if with_tools not in self._system_prompts:
             self._system_prompts[with_tools] = system_prompt(self.root, list(self.builtin_tools) if with_tools else [])
-        return self._system_prompts[with_tools]
+        if with_tools:
+            return self._system_prompts[with_tools]
+        return self._system_prompts[with_tools] + "\n" + await asyncio.to_thread(
+            workspace_listing, self.root, frozenset(Path(self.settings.data_directory).parts[:1]))
 
     def tools_for(self, session_id: str) -> dict[str, Tool]:
         """The workspace's tools and those of the session's own MCP servers."""
@@ -127,10 +134,10 @@ class Agent:
 
     # ------------------------------------------------------------------ runs
     def new_run(self, session_id: str, run_id: str, prompt: str, attachments: list[dict[str, Any]],
-                mode: str = "queue") -> Run:
+                mode: str = "queue", context: list[dict[str, Any]] | None = None) -> Run:
         events = RunEvents(self.send, self.workspace_uri, session_id, run_id, self.settings.stream_interval_ms)
         return Run(id=run_id, session_id=session_id, prompt=prompt, attachments=attachments,
-                   events=events, mode=mode)
+                   events=events, mode=mode, context=context or [])
 
     def new_summary_run(self, session_id: str, run_id: str) -> Run:
         """A run that writes the session's summary (agent/summarize) instead of answering a prompt."""

@@ -53,6 +53,8 @@ class Run:
     folded: list[Run] = attrs.Factory(list)  # steered runs folded into this one
     task: asyncio.Task[None] | None = None
     summarize: bool = False  # an `agent/summarize` run, not a prompt
+    # Editor context items (checked, their files named; agent/context.py); read into parts when the run starts.
+    context: list[dict[str, Any]] = attrs.Factory(list)
 
 
 @attrs.define(eq=False)

@@ -38,7 +38,9 @@ from ..providers.base import (
 from ..settings.secrets import redact, redact_json
 from ..storage import DEFAULT_TITLE, Message, Session, Store, now
 from ..tools.base import Files, Tool, ToolContext, ToolResult
+from ..tools.diagnostics import DiagnosticsSource
 from ..tools.paths import ToolInputError
+from .context import context_part, read_context
 from .coordinator import Run
 from .events import RunEvents
 from .usage import RunUsage
@@ -76,12 +78,13 @@ class TurnDeps(Protocol):
     store: Store
     permissions: Permissions
     files: Files | None  # the editor's buffers for the file tools (ACP fs/*); None: the disk
+    diagnostics: DiagnosticsSource | None  # the editor's diagnostics (agent/diagnostics)
 
     def tools_for(self, session_id: str) -> dict[str, Tool]:
         """The workspace's tools and those of the session's own MCP servers."""
         ...
 
-    def system_prompt(self, with_tools: bool) -> str: ...
+    async def system_prompt(self, with_tools: bool) -> str: ...
 
     def tool_specs(self, session_id: str | None = None) -> list[ToolSpec]: ...
 
@@ -113,8 +116,10 @@ def text_attachment(attachment: dict[str, Any]) -> bool:
     return attachment.get("text") is not None or mime.startswith("text/")
 
 
-def user_parts(prompt: str, attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The user message: the prompt with text attachments inlined, other attachments as binary parts."""
+def user_parts(prompt: str, attachments: list[dict[str, Any]],
+               context: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The user message: the prompt with text attachments inlined, the editor context's parts
+    (agent/context.py), other attachments as binary parts."""
     inlined: list[str] = []
     binary: list[dict[str, Any]] = []
     for att in attachments:
@@ -134,7 +139,7 @@ def user_parts(prompt: str, attachments: list[dict[str, Any]]) -> list[dict[str,
     if inlined:
         attached = "<system_info>Attached files:</system_info>\n" + "\n".join(inlined)
         text = (prompt + "\n\n" if prompt.strip() else "") + attached
-    return [{"type": "text", "text": text}, *binary]
+    return [{"type": "text", "text": text}, *(context or []), *binary]
 
 
 class Turn:
@@ -166,6 +171,7 @@ class Turn:
             return
         session = self.store.sessions[self.run.session_id]
         first_prompt = session.message_count == 0
+        await self.read_context(self.run)
         self.queue_user_message(start=True)  # the prompt is on disk before its run_started goes out
         self.history = await self.deps.history(self.run.session_id)  # read behind that write: it holds the prompt
         await self.announce()
@@ -255,22 +261,32 @@ class Turn:
         self.created(message)
         await self.announce()
 
+    async def read_context(self, run: Run) -> None:
+        """The run's editor context read into its parts (files, selections, diagnostics), once."""
+        if run.context and "type" not in run.context[0]:
+            run.context = await read_context(run.context, self.deps.root, run.session_id, self.deps.files,
+                                             self.deps.diagnostics)
+
+    @staticmethod
+    def prompt_parts(run: Run) -> list[dict[str, Any]]:
+        # Items not read (a run cancelled before it started) are stored as the client sent them.
+        context = [c if "type" in c else context_part(c) for c in run.context]
+        return user_parts(run.prompt, run.attachments, context)
+
     def queue_user_message(self, start: bool = False) -> None:
-        self.user_message = self.store.create_message(
-            self.run.session_id, "user", user_parts(self.run.prompt, self.run.attachments)
-        )
+        self.user_message = self.store.create_message(self.run.session_id, "user", self.prompt_parts(self.run))
         if start:
             self.unannounced.append((self.user_message.id, self.events, {"type": "run_started"}))
         self.created(self.user_message)
 
     async def fold_steered(self) -> None:
-        for steered in self.deps.take_steered(self.run.session_id):
-            message = self.store.create_message(
-                self.run.session_id, "user", user_parts(steered.prompt, steered.attachments)
-            )
+        steered_runs = self.deps.take_steered(self.run.session_id)
+        self.run.folded.extend(steered_runs)  # first: each gets its run_complete whatever happens next
+        for steered in steered_runs:
+            await self.read_context(steered)
+            message = self.store.create_message(self.run.session_id, "user", self.prompt_parts(steered))
             self.history.append(message)
             self.created(message, steered.events)
-            self.run.folded.append(steered)
         await self.announce()
 
     async def new_assistant_message(self, is_summary: bool = False) -> Message:
@@ -285,7 +301,7 @@ class Turn:
 
     async def model_step(self, step: int) -> str:
         call = ModelCall(
-            system=self.deps.system_prompt(self.provider.info.supports_tools),
+            system=await self.deps.system_prompt(self.provider.info.supports_tools),
             messages=[m.for_model() for m in self.history],
             tools=self.deps.tool_specs(self.run.session_id) if self.provider.info.supports_tools else [],
             prompt=self.run.prompt,

@@ -22,6 +22,7 @@ from ..tools.base import EditorConflict
 from ..tools.editing import read_text, write_locked
 from ..tools.paths import ToolInputError
 from .client import Client, ClientDeclined
+from .diagnostics import ClientDiagnostics
 from .documents import Document, Documents, position_of, text_edits
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,9 @@ class EditorFiles:
     """`tools.base.Files` for an LSP client: its open documents, edited through the editor."""
 
     def __init__(self, client: Client, documents: Documents, follow: Callable[[], bool],
-                 where: Callable[[Path], tuple[str, str]]) -> None:
+                 where: Callable[[Path], tuple[str, str]], diagnostics: ClientDiagnostics | None = None) -> None:
         self._client = client
+        self.diagnostics = diagnostics  # the client answers agent/diagnostics: edits report the file's
         self.documents = documents
         self._follow = follow  # initializationOptions.followAgent
         self._where = where  # a path as a person reads it (relative to its workspace), and its URI
@@ -81,12 +83,13 @@ class EditorFiles:
         return None
 
     async def after_edit(self, session_id: str, path: Path, old: str, new: str) -> str | None:
-        """Follow the agent: show the changed lines (not awaited: the tool call goes on)."""
+        """Follow the agent: show the changed lines (not awaited: the tool call goes on).
+        The note: the file's diagnostics once the editor has checked the change."""
         if self._follow() and self._client.capabilities.show_document:
             task = asyncio.ensure_future(self._show(path, old, new))
             self.shown.add(task)
             task.add_done_callback(self.shown.discard)
-        return None
+        return await self.diagnostics.after_edit(path) if self.diagnostics is not None else None
 
     # ------------------------------------------------------------------ the steps
     def _document(self, path: Path) -> Document:

@@ -10,18 +10,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import uuid
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 
+from ..agent.context import MAX_ITEMS as MAX_CONTEXT_ITEMS
 from ..protocol import shapes
 from ..protocol.encode import message_to_wire, model_to_wire
 from ..protocol.errors import CrushError, EmptyPrompt, InvalidParams, SessionBusy, StorageFailed
 from ..protocol.params import (
     CancelParams,
     ChangesParams,
+    ContextItem,
     ModelSelection,
     ReviewParams,
     RewindParams,
@@ -30,9 +34,10 @@ from ..protocol.params import (
 )
 from ..providers import create_provider, local_model_available, reads_files, with_files_read
 from ..settings import ModelConfig
+from ..tools.paths import is_inside, relative_display
 from . import changes
 from .registry import CLOSE_TIMEOUT, WorkspaceRegistry
-from .workspace import Workspace
+from .workspace import Workspace, uri_to_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,21 +65,52 @@ class Backend(WorkspaceRegistry):
         if params.run_id is not None and params.run_id in coordinator.live_run_ids:
             raise InvalidParams(f"agent/sendMessage: runId {params.run_id!r} is already used by a run that has "
                                 "not completed @ params.runId")
+        context = self._checked_context(params.context, workspace)
         workspace.require_model()
         attachments = [a.to_dict() for a in params.attachments]
         has_text_attachment = any(a.text is not None or (a.mime_type or "").startswith("text/")
                                   for a in params.attachments)
-        if (params.prompt is None or not params.prompt.strip()) and not has_text_attachment:
-            raise EmptyPrompt("The prompt is empty: send some text (or a text attachment).")
+        if (params.prompt is None or not params.prompt.strip()) and not has_text_attachment and not context:
+            raise EmptyPrompt("The prompt is empty: send some text (or a text attachment, or editor context).")
         session = workspace.session(params.session_id)
         if session.id in workspace.rewinding:
             raise SessionBusy(f"Session {session.id!r} is being rewound; send the prompt once that is answered.")
         workspace.require_open("; no new prompts are accepted")
         run = workspace.agent.new_run(
-            session.id, params.run_id or uuid.uuid4().hex, params.prompt or "", attachments, params.mode
+            session.id, params.run_id or uuid.uuid4().hex, params.prompt or "", attachments, params.mode, context
         )
         queued, position = coordinator.accept(run)
         return {"accepted": True, "runId": run.id, "sessionId": session.id, "queued": queued, "position": position}
+
+    def _checked_context(self, items: list[ContextItem], workspace: Workspace) -> list[dict[str, Any]]:
+        """The context items with their files named (PROTOCOL "Editor context"), or InvalidParams."""
+        if len(items) > MAX_CONTEXT_ITEMS:
+            raise InvalidParams(f"agent/sendMessage: at most {MAX_CONTEXT_ITEMS} context items, got {len(items)} "
+                                "@ params.context")
+        checked = []
+        for index, item in enumerate(items):
+            at = f"@ params.context[{index}]"
+            try:
+                path = Path(os.path.realpath(uri_to_path(item.uri))) if item.uri.startswith("file:") else None
+            except ValueError:
+                path = None
+            if path is None:
+                raise InvalidParams(f"agent/sendMessage: {item.uri!r} is not a file: URI {at}.uri")
+            if item.kind == "selection" and item.range is None:
+                raise InvalidParams(f"agent/sendMessage: a selection needs its range {at}.range")
+            r = item.range
+            if r is not None and (r.end.line, r.end.character) < (r.start.line, r.start.character):
+                raise InvalidParams(f"agent/sendMessage: the range ends before it starts {at}.range")
+            inside = is_inside(workspace.root, path)
+            if item.text is None and not inside:
+                raise InvalidParams(f"agent/sendMessage: {item.uri} is outside the workspace folder; crush-ls "
+                                    f"reads no file outside it for a client: send the item's text {at}.uri")
+            if item.text is None and item.kind == "diagnostics" and self.diagnostics is None:
+                raise InvalidParams("agent/sendMessage: diagnostics without text need a client that answers "
+                                    f"agent/diagnostics (capabilities.experimental.crush.diagnostics) {at}.text")
+            checked.append({**item.to_dict(), "path": relative_display(workspace.root, path),
+                            "file": str(path) if inside else None})
+        return checked
 
     def cancel(self, params: CancelParams) -> dict[str, Any]:
         workspace = self.workspace(params.workspace)

@@ -27,6 +27,7 @@ from ..storage import DB_NAME, Store, prepare_data_directory
 from ..tools import builtin_tools
 from ..tools.paths import is_inside, relative_display
 from .client import Client, WorkspaceAsker
+from .diagnostics import ClientDiagnostics
 from .documents import Documents
 from .editor import EditorFiles
 from .workspace import Workspace, uri_to_path
@@ -49,7 +50,10 @@ class WorkspaceRegistry:
         self.open_errors: dict[str, str] = {}  # why a folder could not be opened, by URI
         # The editor's open documents (LSP document sync) and the file tools' way to them.
         self.documents = Documents(self._in_a_workspace, client.capabilities.position_encoding)
-        self.editor = EditorFiles(client, self.documents, lambda: self.init_options.follow_agent, self._where)
+        # The editor's diagnostics (agent/diagnostics), when the client declared it gives them.
+        self.diagnostics = ClientDiagnostics(client, self._where) if client.capabilities.diagnostics else None
+        self.editor = EditorFiles(client, self.documents, lambda: self.init_options.follow_agent, self._where,
+                                  self.diagnostics)
 
     # ------------------------------------------------------------------ workspaces
     def open_workspace(self, uri: str) -> Workspace | None:
@@ -87,7 +91,8 @@ class WorkspaceRegistry:
                          lambda body: self.client.send({**body, "workspace": uri}))
         agent = Agent(
             workspace_uri=uri, root=root, settings=settings, store=store, provider=provider,
-            small_provider=lambda: self._small_provider(workspace), tools=builtin_tools, extra_tools=mcp.tools,
+            small_provider=lambda: self._small_provider(workspace), tools=lambda: builtin_tools(self.diagnostics),
+            extra_tools=mcp.tools, diagnostics=self.diagnostics,
             permissions=Permissions(settings.permissions, WorkspaceAsker(self.client, uri)),
             send=self.client.send, spawn=lambda coro: workspace.spawn(coro),
             # The editor's buffers: ACP's fs/* when the client serves them, else the LSP documents.

@@ -36,6 +36,7 @@ class ChatApp:
         self.view = view
         self.yolo = yolo
         self.session_id: str | None = None
+        self.context: list[dict[str, Any]] = []  # editor context items for the next prompt (`/add`)
         self._runs: dict[object, asyncio.Future[dict[str, Any]]] = {}  # by runId
         self._main_task: asyncio.Task[Any] | None = None
         self._cancel_task: asyncio.Task[Any] | None = None
@@ -110,14 +111,17 @@ class ChatApp:
     # -- a turn ---------------------------------------------------------------
 
     async def run_turn(self, prompt: str) -> dict[str, Any]:
-        """Send `prompt`, show the run, and return its `run_complete`."""
+        """Send `prompt` (with the `/add`ed context), show the run, and return its `run_complete`."""
         run_id = f"chat-{uuid.uuid4().hex[:12]}"
         done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._runs[run_id] = done  # before sending: notifications may follow the response at once
         self.view.begin_run()
         self._on_interrupt = lambda: self._cancel_run(run_id)
         try:
-            await self.server.ws_call("agent/sendMessage", sessionId=self.session_id, prompt=prompt, runId=run_id)
+            extra = {"context": self.context} if self.context else {}
+            await self.server.ws_call("agent/sendMessage", sessionId=self.session_id, prompt=prompt, runId=run_id,
+                                      **extra)
+            self.context = []  # sent with this prompt, stored with it
             await self._wait(done)
             return done.result()
         finally:

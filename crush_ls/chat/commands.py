@@ -8,6 +8,7 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -24,6 +25,7 @@ Enter sends · Esc-Enter or a trailing \\ adds a line · Ctrl-C cancels the turn
 /session ID  switch to a session   /model [PROVIDER:MODEL]  show or change the model
 /changes [PATH]  files changed, a diff   /rewind [N]  list prompts, go back before prompt N
 /unrewind  undo the last rewind    /unqueue  take back the last queued prompt
+/add PATH[:FROM-TO]  send a file (or its lines) with the next prompt · /add  list · /drop  forget them
 /help  this text                   /exit  quit"""
 
 
@@ -157,6 +159,17 @@ async def slash_command(app: ChatApp, line: str) -> str | None:
         from . import review
 
         await (review.unqueue(app) if name == "unqueue" else getattr(review, name)(app, arg))
+    elif name == "add":
+        if arg:
+            try:
+                app.context.append(context_item(app.server.folder, arg))
+            except ValueError as exc:
+                view.error(str(exc))
+        view.info("with the next prompt: " + (", ".join(context_label(c, app.server.folder) for c in app.context)
+                                              or "nothing"))
+    elif name == "drop":
+        app.context = []
+        view.info("with the next prompt: nothing")
     elif name == "model":
         if arg:
             from .options import UsageError, parse_model
@@ -171,6 +184,32 @@ async def slash_command(app: ChatApp, line: str) -> str | None:
             view.error(f"unknown command /{name}")
         view.info(HELP)
     return None
+
+
+def context_item(folder: Path, arg: str) -> dict[str, Any]:
+    """`/add src/app.py` (the file) or `/add src/app.py:12-20` (those lines, one-based) as a context item."""
+    path_text, lines = arg, ""
+    if ":" in arg and arg.rpartition(":")[2].replace("-", "").isdigit():
+        path_text, _, lines = arg.rpartition(":")
+    path = (folder / Path(path_text).expanduser()).resolve()
+    if not path.is_file():
+        raise ValueError(f"/add: {path_text} is not a file")
+    if not lines:
+        return {"uri": path.as_uri(), "kind": "file"}
+    first, _, last = lines.partition("-")
+    start, end = int(first), int(last or first)
+    if start < 1 or end < start:
+        raise ValueError(f"/add: {lines} is not a range of lines (FROM-TO, from 1)")
+    return {"uri": path.as_uri(), "kind": "selection",
+            "range": {"start": {"line": start - 1, "character": 0}, "end": {"line": end, "character": 0}}}
+
+
+def context_label(item: dict[str, Any], folder: Path) -> str:
+    path = Path(item["uri"].removeprefix("file://"))
+    shown = str(path.relative_to(folder.resolve())) if path.is_relative_to(folder.resolve()) else str(path)
+    if "range" in item:
+        shown += f":{item['range']['start']['line'] + 1}-{item['range']['end']['line']}"
+    return shown
 
 
 # -- sessions ----------------------------------------------------------------------

@@ -480,9 +480,23 @@ def _render_part(part: dict[str, Any], role: str | None, results: dict[Any, dict
         return block.render()
     if kind == "tool_result":  # a result whose call is not in the session
         return Group(Text(f"↳ {part.get('name', '')}", style="dim"), *render_tool_result(part))
+    if kind == "context":
+        return Text(f"[{part.get('kind')} {context_place(part)}]", style="dim")
     if kind == "binary":
         return Text(f"[attachment {part.get('path') or ''} {part.get('mimeType', '')}]", style="dim")
     if kind == "finish" and part.get("reason") not in (None, "end_turn", "tool_use"):
         style = FINISH_STYLES.get(part["reason"], "yellow")
         return Text(f"── {part['reason']} {part.get('message') or ''}".rstrip(), style=style)
     return None
+
+
+def context_place(part: dict[str, Any]) -> str:
+    """Where an editor context part is from: `app.py`, or `app.py:3-4` for a selection (one-based lines)."""
+    place = str(part.get("path") or part.get("uri") or "")
+    r = part.get("range")
+    if part.get("kind") == "selection" and isinstance(r, dict):
+        first, last = r["start"]["line"] + 1, r["end"]["line"] + 1
+        if r["end"]["character"] == 0 and last > first:
+            last -= 1
+        place += f":{first}-{last}"
+    return place

@@ -65,6 +65,10 @@ def conversation(messages: list[dict[str, Any]]) -> list[VendorTurn]:
         parts = message.get("parts") or []
         if role == "user":
             content = [p for p in parts if _is_user_content(p)]
+            context = context_text(parts)
+            if context:  # the editor's context is read right after the prompt's own text
+                at = next((i + 1 for i, p in enumerate(content) if p["type"] == "text"), 0)
+                content.insert(at, {"type": "text", "text": context})
             if content:
                 turns.append(UserTurn(content))
         elif role == "assistant":
@@ -120,3 +124,22 @@ def binary_note(part: dict[str, Any]) -> str:
     """What a model reads in place of an attachment its API cannot take."""
     name = part.get("path") or "attachment"
     return f"[{name} ({part.get('mimeType') or 'unknown type'}) is attached but cannot be shown to this model]"
+
+
+def context_text(parts: list[dict[str, Any]]) -> str:
+    """What a model reads of a user message's `context` parts (editor context, PROTOCOL section 2)."""
+    blocks = [_context_block(p) for p in parts if p.get("type") == "context"]
+    return "<editor_context>\n" + "\n".join(blocks) + "\n</editor_context>" if blocks else ""
+
+
+def _context_block(part: dict[str, Any]) -> str:
+    kind = part.get("kind") or "file"
+    attrs_text = f"path='{part.get('path') or part.get('uri')}'"
+    lines = part.get("range")
+    if kind == "selection" and isinstance(lines, dict):
+        first, last = lines["start"]["line"] + 1, lines["end"]["line"] + 1
+        if lines["end"]["character"] == 0 and last > first:
+            last -= 1  # an end at the start of a line leaves that line out
+        attrs_text += f" lines='{first}-{last}'"
+    text = str(part.get("text") or "")
+    return f"<{kind} {attrs_text}>\n{text}{'' if text.endswith(chr(10)) or not text else chr(10)}</{kind}>"

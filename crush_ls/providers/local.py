@@ -296,7 +296,11 @@ def fit_to_window(model: LoadedModel, system: str, chat: list[dict[str, str]], r
     if system and len(model.chat_tokens([{"role": "system", "content": system}])) > model.n_ctx // 2:
         log.info("local model: the system prompt is too long for a %d-token window; using a short one",
                  model.n_ctx)
-        system = SHORT_SYSTEM
+        # The workspace listing (agent/prompt.py) is what keeps the model from inventing files: kept if it fits.
+        at = system.find("<workspace>")
+        short = SHORT_SYSTEM + ("\n" + system[at:] if at >= 0 else "")
+        fits = len(model.chat_tokens([{"role": "system", "content": short}])) <= model.n_ctx // 2
+        system = short if fits else SHORT_SYSTEM
     head = [{"role": "system", "content": system}] if system else []
     # The fewest oldest messages to leave out (a bisection: long sessions
     # would otherwise be tokenized once per message), then start at a user's.

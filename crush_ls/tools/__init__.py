@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..permissions import Access
     from .base import Tool, ToolContext, ToolResult
+    from .diagnostics import DiagnosticsSource
     from .paths import ToolInputError
 
 _EXPORTS = {"Access": "base", "Tool": "base", "ToolContext": "base", "ToolResult": "base",
@@ -26,7 +27,8 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
 
 
-def builtin_tools() -> dict[str, Tool]:
+def builtin_tools(diagnostics: DiagnosticsSource | None = None) -> dict[str, Tool]:
+    """Crush's tools; `diagnostics` only with a client that gives the editor's (agent/diagnostics)."""
     from .bash import BashTool
     from .edit import EditTool
     from .fetch import FetchTool
@@ -42,6 +44,10 @@ def builtin_tools() -> dict[str, Tool]:
         ViewTool(), LsTool(), GlobTool(), GrepTool(), WriteTool(), EditTool(), MultiEditTool(),
         BashTool(), FetchTool(), TodosTool(),
     ]
+    if diagnostics is not None:
+        from .diagnostics import DiagnosticsTool
+
+        tools.append(DiagnosticsTool(diagnostics))
     return {tool.name: tool for tool in sorted(tools, key=lambda t: t.name)}
 
 

@@ -243,3 +243,30 @@ def test_changes_rewind_and_unrewind_in_the_loop(terminal, write_script, workspa
     term.expect("❯")
     term.send("\x04")
     assert term.wait() == 0
+
+
+def test_add_sends_a_file_and_lines_with_the_next_prompt_and_the_transcript_shows_them(terminal, write_script,
+                                                                                       run_cli, workspace: Path):
+    (workspace / "app.py").write_text("a = 1\nb = 2\nc = 3\n")
+    term = terminal("chat", "--script", write_script([{"events": [{"text": "Read them."}]}]))
+    term.expect("❯")
+    term.send("/add README.md\r")
+    term.expect(r"with the next prompt: README\.md")
+    term.send("/add app.py:2-3\r")
+    term.expect(r"with the next prompt: README\.md, app\.py:2-3")
+    term.send("/add nope.py\r")
+    term.expect(r"/add: nope\.py is not a file")
+    term.send("look\r")
+    term.expect("Read them.")
+    term.expect("end_turn")
+    term.expect("❯")
+    term.send("/add\r")
+    term.expect("with the next prompt: nothing")  # sent with the prompt, then forgotten
+    term.send("\x04")
+    assert term.wait() == 0
+
+    (user, *_rest) = stored_messages(run_cli)
+    assert [(p["type"], p.get("kind"), p.get("text")) for p in user["parts"]] == [
+        ("text", None, "look"), ("context", "file", "# demo\n"), ("context", "selection", "b = 2\nc = 3\n")]
+    shown = run_cli("sessions", "show").stdout
+    assert "[file README.md]" in shown and "[selection app.py:2-3]" in shown

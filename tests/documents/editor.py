@@ -115,8 +115,8 @@ class Editor(AgentClient):
         return position_of(text, offset, self.encoding)
 
 
-def editor_factory() -> Editor:
-    editor = client_factory(Editor())
+def editor_factory(editor: Editor | None = None) -> Editor:
+    editor = client_factory(editor or Editor())
     assert isinstance(editor, Editor)
 
     @editor.feature(types.WORKSPACE_APPLY_EDIT)
