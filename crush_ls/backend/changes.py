@@ -24,6 +24,7 @@ import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from ..tools.tracked import UNREADABLE, read_state
 from . import hunks as hunk_text
 from .workspace import Workspace
 
+WRITERS = 8  # threads writing a rewind's files
 MAX_TEXT = 1 << 20  # larger sides are `tooLarge`: no texts, diff or hunks
 DECIDED = {"accept": "accepted", "reject": "rejected"}
 
@@ -182,16 +184,21 @@ async def write_all(workspace: Workspace, session_id: str,
     Returns why each file that could not be written was not (the others are written)."""
     on_disk = [(path, text) for path, text, _based_on in writes if text is None or not _covered(workspace, path)]
 
-    def write_disk() -> dict[Path, str]:
-        failed = {}
-        for path, text in on_disk:
-            try:
-                _remove(path) if text is None else write_locked(path, text)
-            except (OSError, ToolInputError) as exc:
-                failed[path] = f"could not be written: {exc}"
-        return failed
+    def write_one(path: Path, text: str | None) -> tuple[Path, str | None]:
+        try:
+            _remove(path) if text is None else write_locked(path, text)
+        except (OSError, ToolInputError) as exc:
+            return path, f"could not be written: {exc}"
+        return path, None
 
-    failed = await asyncio.to_thread(write_disk)
+    def write_disk() -> dict[Path, str]:
+        # In parallel: closing a file truncated and rewritten waits for its blocks on ext4 (auto_da_alloc),
+        # 3 ms a file on a busy disk; 8 threads wait together (200 files: 600 -> 80 ms).
+        with ThreadPoolExecutor(WRITERS) as pool:
+            outcomes = list(pool.map(lambda item: write_one(*item), on_disk))
+        return {path: error for path, error in outcomes if error is not None}
+
+    failed = await asyncio.to_thread(write_disk) if on_disk else {}
     for path, text, based_on in writes:
         if text is not None and _covered(workspace, path):
             try:

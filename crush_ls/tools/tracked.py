@@ -4,8 +4,8 @@ A command can change or delete any file, and only the files the session has
 viewed or edited can be compared: their text is read before the command and
 again after it, and each that changed is kept as a change of the run, like
 an edit (agent/changes, agent/rewind). Files a command creates that the
-session never saw are not tracked. Bounded: at most MAX_FILES files of at
-most MAX_BYTES each, text only.
+session never saw are not tracked. Bounded: the MAX_FILES files the session
+touched last, of at most MAX_BYTES each and MAX_TOTAL together, text only.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 from .base import ToolContext
 from .editing import keep_change
 
-MAX_FILES = 500
+MAX_FILES = 200
 MAX_BYTES = 1024 * 1024
+MAX_TOTAL = 8 * 1024 * 1024  # read before every command: the newest files first, the rest not compared
 UNREADABLE = object()  # a directory, a binary or too large a file: not compared
 
 Snapshot = dict[Path, "str | object | None"]
@@ -42,7 +43,13 @@ def read_state(path: Path) -> str | object | None:
 
 
 def _read_all(paths: list[Path]) -> Snapshot:
-    return {path: read_state(path) for path in paths}
+    found: Snapshot = {}
+    total = 0
+    for path in paths:
+        state = read_state(path) if total < MAX_TOTAL else UNREADABLE
+        total += len(state) if isinstance(state, str) else 0
+        found[path] = state
+    return found
 
 
 async def snapshot(ctx: ToolContext) -> Snapshot:
@@ -51,9 +58,10 @@ async def snapshot(ctx: ToolContext) -> Snapshot:
 
 
 async def keep_command_changes(ctx: ToolContext, before: Snapshot) -> None:
-    after = await asyncio.to_thread(_read_all, list(before))
-    for path, old in before.items():
-        new = after[path]
+    compared = [path for path, state in before.items() if state is not UNREADABLE]
+    after = await asyncio.to_thread(lambda: {path: read_state(path) for path in compared})
+    for path in compared:
+        old, new = before[path], after[path]
         if old is UNREADABLE or new is UNREADABLE or new == old:
             continue
         await keep_change(ctx, path, old if isinstance(old, str) else None, new if isinstance(new, str) else None)
