@@ -174,6 +174,9 @@ function M.start()
   stderr.cmd, stderr.lines = cmd, {}
   local started, id = pcall(vim.lsp.start, {
     name = "crush",
+    -- The server confirms each agent edit by the didChange that follows it:
+    -- Neovim's default 150 ms debounce would be the most of every edit's time.
+    flags = { debounce_text_changes = config.options.debounce_ms },
     cmd = cmd,
     root_dir = M.root_dir(),
     init_options = init_options(),

@@ -23,6 +23,10 @@ M.defaults = {
   -- Follow the agent: show each file it edits, at the change, in a file window
   -- (the focus stays where it is). Sent as initializationOptions.followAgent.
   follow_agent = false,
+  -- How long the crush client holds back your buffer changes before it sends
+  -- them (flags.debounce_text_changes). 0: at once, so the agent's edits are
+  -- confirmed at once (an edit tool call takes ~17 ms instead of ~140 ms).
+  debounce_ms = 0,
 }
 
 M.options = vim.deepcopy(M.defaults)
