@@ -429,9 +429,14 @@ def test_selection_and_files_go_with_the_prompt_as_context(workspace, keys, expe
         "## Context for the next prompt (x removes an item)", "- file notes.md", f"- {selection_label}", ""]
     assert result["lines"][:5] == ["## You", "explain this", "[context] file notes.md", f"[context] {selection_label}", ""]
     assert "## Context for the next prompt (x removes an item)" not in result["lines"]
+    assert result["reloaded"] == result["lines"]  # the history shows the context as the live chat did
     file_item, selection_item = result["sent"]
     assert file_item == {"uri": result["uri"].replace("app.py", "notes.md"), "kind": "file"}  # the server reads the buffer
     assert selection_item == {"uri": result["uri"], "kind": "selection", "range": expected_range, "text": expected_text}
+    file_part, selection_part = result["context_parts"]  # stored with the user message (session/messages)
+    assert file_part["kind"] == "file" and file_part["uri"] == file_item["uri"] and file_part["text"] == "notes\n"
+    assert selection_part["kind"] == "selection" and selection_part["uri"] == result["uri"]
+    assert selection_part["range"] == expected_range and selection_part["text"] == expected_text
 
 
 TWENTY = "".join(f"line {i}\n" for i in range(1, 21))
@@ -529,3 +534,26 @@ def test_follow_agent_shows_the_edited_file_at_the_change_and_keeps_the_focus(wo
     assert result["focus_kept"]
     assert result["windows"] == 3  # the file, the chat and the prompt: no new split
 
+
+
+def test_the_diagnostics_tool_reads_vim_diagnostic(workspace):
+    (workspace / "app.py").write_text('def f(y):\n    return 1\nx = "é" + y\n')
+    (workspace / "util.py").write_text("import os\n")
+    options = scripted(
+        {"step": 0, "events": [{"toolCall": {"name": "diagnostics", "input": {}}}]},
+        {"step": 1, "events": [{"toolCall": {"name": "diagnostics", "input": {"file_path": "util.py"}}}]},
+        {"step": 2, "events": [{"text": "Checked."}]},
+    )
+    diagnostics = [
+        {"file": "app.py", "lnum": 2, "at": "y", "message": "y is undefined", "severity": 1, "code": "E1"},
+        {"file": "util.py", "lnum": 0, "at": "os", "message": "os is unused", "severity": 2, "code": "W2"},
+    ]
+    result = run_case(workspace, "diagnostics", options, diagnostics=diagnostics)
+
+    everything, util = result["tools"]
+    assert not everything["isError"] and not util["isError"], result["tools"]
+    # the column counts UTF-16 characters (é is one), as LSP does, not bytes
+    assert everything["content"] == ("2 diagnostics in the workspace:\n"
+                                     "error app.py:3:11 [lint][E1] y is undefined\n"
+                                     "warning util.py:1:8 [lint][W2] os is unused")
+    assert util["content"] == "1 diagnostic in util.py:\nwarning util.py:1:8 [lint][W2] os is unused"

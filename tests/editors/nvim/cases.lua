@@ -384,8 +384,11 @@ function cases.context()
       table.insert(parts, part)
     end
   end
-  return { before_removal = before_removal, pending = pending, lines = crush.chat_lines(), run_complete = done,
-    context_parts = parts, sent = sent, uri = vim.uri_from_fname(vim.fn.fnamemodify(args.file, ":p")) }
+  local live = crush.chat_lines()
+  crush.load_session({ id = crush.state.session_id })
+  wait_for("the history", function() return #loaded_sessions > 0 end)
+  return { before_removal = before_removal, pending = pending, lines = live, run_complete = done,
+    reloaded = crush.chat_lines(), context_parts = parts, sent = sent, uri = vim.uri_from_fname(vim.fn.fnamemodify(args.file, ":p")) }
 end
 
 local function wait_event(pattern)
