@@ -422,18 +422,21 @@ def test_selection_and_files_go_with_the_prompt_as_context(workspace, keys, expe
 
     lines = expected_range["start"]["line"] + 1, expected_range["end"]["line"] + 1
     selection_label = f"selection app.py:{lines[0]}-{lines[1]}"
-    assert result["before_removal"][-5:] == [
+    assert result["before_removal"][-6:] == [
         "## Context for the next prompt (x removes an item)",
-        "- file notes.md", "- file gone.md", f"- {selection_label}", ""]
-    assert result["pending"][-4:] == [
-        "## Context for the next prompt (x removes an item)", "- file notes.md", f"- {selection_label}", ""]
-    assert result["lines"][:5] == ["## You", "explain this", "[context] file notes.md", f"[context] {selection_label}", ""]
+        "- file notes.md", "- file gone.md", "- diagnostics app.py", f"- {selection_label}", ""]
+    assert result["pending"][-5:] == ["## Context for the next prompt (x removes an item)",
+                                      "- file notes.md", "- diagnostics app.py", f"- {selection_label}", ""]
+    assert result["lines"][:6] == ["## You", "explain this", "[context] file notes.md", "[context] diagnostics app.py",
+                                   f"[context] {selection_label}", ""]
     assert "## Context for the next prompt (x removes an item)" not in result["lines"]
     assert result["reloaded"] == result["lines"]  # the history shows the context as the live chat did
-    file_item, selection_item = result["sent"]
+    file_item, diagnostics_item, selection_item = result["sent"]
+    assert diagnostics_item == {"uri": result["uri"], "kind": "diagnostics"}
     assert file_item == {"uri": result["uri"].replace("app.py", "notes.md"), "kind": "file"}  # the server reads the buffer
     assert selection_item == {"uri": result["uri"], "kind": "selection", "range": expected_range, "text": expected_text}
-    file_part, selection_part = result["context_parts"]  # stored with the user message (session/messages)
+    file_part, diagnostics_part, selection_part = result["context_parts"]  # stored with the user message
+    assert diagnostics_part["text"] == "warning app.py:4:9 [lint] total is shadowed"  # asked of the plugin
     assert file_part["kind"] == "file" and file_part["uri"] == file_item["uri"] and file_part["text"] == "notes\n"
     assert selection_part["kind"] == "selection" and selection_part["uri"] == result["uri"]
     assert selection_part["range"] == expected_range and selection_part["text"] == expected_text

@@ -485,17 +485,23 @@ local function file_buffer(buf)
   return buf
 end
 
--- :CrushAdd: the current file goes with the next prompt (:CrushAdd! takes it out).
-function M.add_file(buf, remove)
+-- :CrushAdd [file|diagnostics]: the current file, or its diagnostics (the
+-- server asks them with agent/diagnostics), goes with the next prompt;
+-- :CrushAdd! takes it out again.
+function M.add_file(buf, remove, kind)
+  kind = (kind == nil or kind == "") and "file" or kind
+  if kind ~= "file" and kind ~= "diagnostics" then
+    return vim.notify("crush: :CrushAdd takes file or diagnostics, not " .. kind, vim.log.levels.WARN)
+  end
   buf = file_buffer(buf)
   if not buf then
     return vim.notify("crush: :CrushAdd needs a file buffer", vim.log.levels.WARN)
   end
   local uri = vim.uri_from_bufnr(buf)
   if remove then
-    return M.remove_context(uri, "file")
+    return M.remove_context(uri, kind)
   end
-  M.add_context({ uri = uri, kind = "file", buf = buf })
+  M.add_context({ uri = uri, kind = kind, buf = buf })
 end
 
 -- A byte column of a line as an LSP character (the server's position encoding).
@@ -658,8 +664,12 @@ function M.create_commands()
     end
     M.open()
   end, { range = true, desc = "Open the crush chat (from a selection: the selection goes with the next prompt)" })
-  command("CrushAdd", function(args) M.add_file(0, args.bang) end,
-    { bang = true, desc = "The current file goes with the next crush prompt (! takes it out)" })
+  command("CrushAdd", function(args) M.add_file(0, args.bang, args.args) end, {
+    bang = true,
+    nargs = "?",
+    complete = function() return { "file", "diagnostics" } end,
+    desc = "The current file (or its diagnostics) goes with the next crush prompt (! takes it out)",
+  })
   command("CrushCancel", M.cancel, { desc = "Cancel the running crush prompt" })
   command("CrushNew", function() M.new_session() end, { desc = "Start a new crush session" })
   command("CrushSessions", M.sessions, { desc = "Pick a crush session" })
