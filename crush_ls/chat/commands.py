@@ -17,7 +17,7 @@ from .app import EXIT_CANCELED, EXIT_ERROR, EXIT_OK, EXIT_USAGE, ChatApp, exit_c
 from .child import AgentServer, ServerExited
 from .options import init_options, workspace_folder
 from .rpc import RpcError
-from .view import JsonView, TerminalView, render_transcript, session_header, sessions_table
+from .view import JsonView, TerminalView, context_place, render_transcript, session_header, sessions_table
 
 HELP = """\
 Enter sends · Esc-Enter or a trailing \\ adds a line · Ctrl-C cancels the turn · Ctrl-D quits
@@ -207,9 +207,7 @@ def context_item(folder: Path, arg: str) -> dict[str, Any]:
 def context_label(item: dict[str, Any], folder: Path) -> str:
     path = Path(item["uri"].removeprefix("file://"))
     shown = str(path.relative_to(folder.resolve())) if path.is_relative_to(folder.resolve()) else str(path)
-    if "range" in item:
-        shown += f":{item['range']['start']['line'] + 1}-{item['range']['end']['line']}"
-    return shown
+    return context_place({**item, "path": shown})
 
 
 # -- sessions ----------------------------------------------------------------------

@@ -27,6 +27,8 @@ from rich.spinner import Spinner
 from rich.syntax import Syntax
 from rich.text import Text
 
+from ..protocol.params import range_lines
+
 TERMINAL_TOOL_STATUSES = {"completed", "failed", "canceled"}
 STATUS_MARKS = {
     "pending": ("○", "dim"),
@@ -495,8 +497,6 @@ def context_place(part: dict[str, Any]) -> str:
     place = str(part.get("path") or part.get("uri") or "")
     r = part.get("range")
     if part.get("kind") == "selection" and isinstance(r, dict):
-        first, last = r["start"]["line"] + 1, r["end"]["line"] + 1
-        if r["end"]["character"] == 0 and last > first:
-            last -= 1
-        place += f":{first}-{last}"
+        first, last = range_lines(r)
+        place += f":{first + 1}-{last + 1}"
     return place

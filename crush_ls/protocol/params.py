@@ -68,6 +68,13 @@ class ContextItem:
         return item
 
 
+def range_lines(r: dict[str, Any]) -> tuple[int, int]:
+    """The zero-based first and last line a wire Range covers: an end at character 0 of a
+    later line leaves that line out (an editor's whole-line selection ends there)."""
+    first, last = r["start"]["line"], r["end"]["line"]
+    return first, last - 1 if r["end"]["character"] == 0 and last > first else last
+
+
 def range_to_dict(r: Range) -> dict[str, Any]:
     return {"start": {"line": r.start.line, "character": r.start.character},
             "end": {"line": r.end.line, "character": r.end.character}}

@@ -12,6 +12,8 @@ from typing import Any
 
 import attrs
 
+from ..protocol.params import range_lines
+
 MISSING_RESULT = "Error: the tool call did not complete, so it has no result."
 
 
@@ -137,9 +139,7 @@ def _context_block(part: dict[str, Any]) -> str:
     attrs_text = f"path='{part.get('path') or part.get('uri')}'"
     lines = part.get("range")
     if kind == "selection" and isinstance(lines, dict):
-        first, last = lines["start"]["line"] + 1, lines["end"]["line"] + 1
-        if lines["end"]["character"] == 0 and last > first:
-            last -= 1  # an end at the start of a line leaves that line out
-        attrs_text += f" lines='{first}-{last}'"
+        first, last = range_lines(lines)
+        attrs_text += f" lines='{first + 1}-{last + 1}'"
     text = str(part.get("text") or "")
     return f"<{kind} {attrs_text}>\n{text}{'' if text.endswith(chr(10)) or not text else chr(10)}</{kind}>"

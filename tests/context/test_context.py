@@ -75,13 +75,21 @@ async def test_context_items_are_stored_shown_and_read_by_the_model(diagnosing, 
 
 async def test_a_long_file_is_cut_and_marked(start, workspace):
     (workspace / "big.txt").write_text("x" * 50_000)
+    (workspace / "huge.txt").write_text("y" * 1_000_000)  # read only as far as the limit needs
+    (workspace / "huge.py").write_text("pass\n" * 200_000 + "def last(): ...\n")
     client = await start({"model": {"provider": "echo"}})
     session = await client.new_session()
-    run = (await client.send(session, "size?", context=[{"uri": (workspace / "big.txt").as_uri(), "kind": "file"}]))
+    context = [{"uri": (workspace / "big.txt").as_uri(), "kind": "file"},
+               {"uri": (workspace / "huge.txt").as_uri(), "kind": "file"},
+               {"uri": (workspace / "huge.py").as_uri(), "kind": "selection",
+                "range": {"start": {"line": 200_000, "character": 0}, "end": {"line": 200_000, "character": 5}}}]
+    run = await client.send(session, "size?", context=context)
     await client.completed(run["runId"])
-    part = (await client.session_messages(session))[0]["parts"][1]
-    assert part["truncated"] is True
-    assert part["text"] == "x" * 32_000 + "\n[cut: 18000 more characters]"
+    big, huge, last = (await client.session_messages(session))[0]["parts"][1:]
+    assert big["truncated"] is True
+    assert big["text"] == "x" * 32_000 + "\n[cut: 18000 more characters]"
+    assert huge["text"] == "y" * 32_000 + "\n[cut: at least 96000 more characters]"
+    assert last["text"] == "def last(): ...\n" and "truncated" not in last
 
 
 async def test_an_unreadable_file_says_so_and_the_prompt_runs(start, workspace):
