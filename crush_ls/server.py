@@ -22,6 +22,7 @@ import functools
 import gc
 import inspect
 import itertools
+import json
 import logging
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,10 +44,11 @@ from . import __version__
 from . import protocol as p
 from .protocol.capabilities import ClientCapabilities
 from .protocol.convert import structure_params
+from .protocol.encode import EncodedJson
 from .protocol.errors import ClientDeclined, CrushError, InvalidParams, ServerShuttingDown
 from .settings import InitOptions, parse_init_options
 from .transport import envelope
-from .transport.framing import encode
+from .transport.framing import ContentLength, encode
 from .transport.stdio import Backpressure, Writer
 
 if TYPE_CHECKING:
@@ -350,13 +352,19 @@ class CrushServer(LanguageServer):
             future.set_result(data.get("result"))
 
     def _reply(self, msg_id: Any, result: Any) -> None:
+        if isinstance(result, EncodedJson):  # JSON text already (session/messages): spliced in as it is
+            self._write_answer(f'{{"jsonrpc":"2.0","id":{json.dumps(msg_id)},"result":{result.text}}}'.encode())
+            return
         self._write_answer({"jsonrpc": "2.0", "id": msg_id, "result": result})
 
     def _reply_error(self, msg_id: Any, error: dict[str, Any]) -> None:
         self._write_answer({"jsonrpc": "2.0", "id": msg_id, "error": error})
 
-    def _write_answer(self, message: dict[str, Any]) -> None:
-        self.protocol.write_json(message)
+    def _write_answer(self, message: dict[str, Any] | bytes) -> None:
+        if isinstance(message, bytes):
+            self.protocol.write_body(message)
+        else:
+            self.protocol.write_json(message)
         flush = getattr(self.protocol.writer, "flush", None)
         if flush is not None:  # answers go out at once; notifications are batched per loop turn
             flush()
@@ -578,7 +586,7 @@ def session_get(ls: CrushServer, params: p.SessionParams) -> Any:
 
 @request(p.SESSION_MESSAGES, p.SessionParams)
 def session_messages(ls: CrushServer, params: p.SessionParams) -> Any:
-    return ls.backend.session_messages(params.workspace, params.session_id)
+    return ls.backend.session_messages_json(params.workspace, params.session_id)
 
 
 @request(p.SESSION_RENAME, p.RenameSessionParams)
@@ -637,6 +645,11 @@ class CrushProtocol(LanguageServerProtocol):
         """Write one message of plain JSON types through pygls' writer (`self.writer`, set by `set_writer`)."""
         if self.writer is not None:
             self.writer.write(encode(message))
+
+    def write_body(self, body: bytes) -> None:
+        """Write one message already encoded as JSON."""
+        if self.writer is not None:
+            self.writer.write(ContentLength.frame(body))
 
 
 def pygls_handle(ls: CrushServer, data: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import os
 import uuid
@@ -20,7 +21,7 @@ import attrs
 
 from ..agent.context import MAX_ITEMS as MAX_CONTEXT_ITEMS
 from ..protocol import shapes
-from ..protocol.encode import message_to_wire, model_to_wire
+from ..protocol.encode import EncodedJson, model_to_wire
 from ..protocol.errors import CrushError, EmptyPrompt, InvalidParams, SessionBusy, StorageFailed
 from ..protocol.params import (
     CancelParams,
@@ -295,12 +296,21 @@ class Backend(WorkspaceRegistry):
         return workspace.session_wire(workspace.session(session_id))
 
     def session_messages(self, workspace_uri: str | None, session_id: str | None) -> Awaitable[dict[str, Any]]:
+        answer = self.session_messages_json(workspace_uri, session_id)
+
+        async def parsed() -> dict[str, Any]:
+            result: dict[str, Any] = json.loads((await answer).text)
+            return result
+
+        return parsed()
+
+    def session_messages_json(self, workspace_uri: str | None, session_id: str | None) -> Awaitable[EncodedJson]:
+        """`session_messages` as the JSON text it is answered with (what the server sends)."""
         workspace = self.workspace(workspace_uri)
         session = workspace.session(session_id)
 
-        async def read() -> dict[str, Any]:
-            messages = await workspace.store.list_messages(session.id)
-            return {"messages": [message_to_wire(m) for m in messages]}
+        async def read() -> EncodedJson:
+            return EncodedJson(f'{{"messages":{await workspace.store.messages_json(session.id)}}}')
 
         return read()
 

@@ -8,8 +8,11 @@ these at the edge. The records are described by what is read of them
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
+
+import attrs
 
 from . import shapes
 
@@ -17,6 +20,9 @@ from . import shapes
 def iso(ts: float) -> str:
     """A Unix time as the wire's ISO 8601 UTC string, to the millisecond."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps builds an encoder per call otherwise
 
 
 class SessionRecord(Protocol):
@@ -89,6 +95,23 @@ def message_to_wire(message: MessageRecord) -> shapes.Message:
     if message.provider:
         wire["provider"] = message.provider
     return wire
+
+
+@attrs.frozen
+class EncodedJson:
+    """A result already written as JSON text, sent as it is (`session/messages` of a long session:
+    its parts are the stored JSON text, never parsed nor encoded again)."""
+
+    text: str
+
+
+def message_json(message: MessageRecord, parts_json: str) -> str:
+    """`message_to_wire` as JSON text, its parts the JSON text `parts_json` as it is (`message.parts`
+    is not read)."""
+    wire = dict(message_to_wire(message))
+    del wire["parts"]
+    head = _COMPACT.encode(wire)
+    return f'{head[:-1]},"parts":{parts_json}}}'
 
 
 def model_to_wire(info: ModelRecord) -> shapes.Model:
