@@ -167,10 +167,13 @@ describe('VS Code extension in code-server', { skip }, () => {
     }
   }
 
-  /** Opens a workspace file with Quick Open (Ctrl+P) and waits for its editor. */
+  /**
+   * Opens a workspace file with Quick Open (Ctrl+P) and waits for its editor. By its
+   * absolute path: a file written just now may not be in the file search's index yet.
+   */
   async function openFile(name: string): Promise<void> {
     await page.keyboard.press('Control+P');
-    await page.locator('.quick-input-widget input').fill(name);
+    await page.locator('.quick-input-widget input').fill(join(dirs.workspace, name));
     await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click({ timeout: TIMEOUT });
     await page.locator('.tabs-container .tab.active', { hasText: name }).waitFor({ timeout: TIMEOUT });
   }
@@ -312,6 +315,30 @@ describe('VS Code extension in code-server', { skip }, () => {
     await shot('vscode-chat-view.png');
   });
 
+  test('the active file and its selection show as chips; a removed chip is not sent', async () => {
+    await withFailureShot('failure-context.png', async () => {
+      writeFileSync(join(dirs.workspace, 'ctx.txt'), 'first line\nsecond line\n');
+      await openFile('ctx.txt');
+      const chips = chatView.locator('#context .chip');
+      await chips.filter({ hasText: 'ctx.txt' }).first().waitFor({ timeout: TIMEOUT });
+      await activeEditor().click();
+      await page.keyboard.press('Control+Home');
+      await page.keyboard.press('Shift+ArrowDown');
+      const selection = chatView.locator('#context .chip-selection', { hasText: 'ctx.txt:1' });
+      await selection.waitFor({ timeout: TIMEOUT });
+      await shot('vscode-context-chips.png');
+      await selection.locator('.chip-remove').click();
+      await selection.waitFor({ state: 'detached', timeout: TIMEOUT });
+      assert.deepEqual((await chips.allInnerTexts()).map((t) => t.replace('×', '').trim()), ['ctx.txt']);
+      await sendInView('context please');
+      // The user message as the server stored it (message_created): its context parts.
+      const user = chatView.locator('.entry.user', { hasText: 'context please' });
+      await user.locator('.chip-file', { hasText: 'ctx.txt' }).waitFor({ timeout: TIMEOUT });
+      assert.equal(await user.locator('.chip-selection').count(), 0, 'the removed selection was not sent');
+      await chatView.locator('#busy').waitFor({ state: 'hidden', timeout: TIMEOUT });
+    });
+  });
+
   test('@crush answers in the chat panel', async () => {
     await withFailureShot('failure-chat-panel.png', async () => {
     await runCommand('Crush Test: Open Chat with @crush');
@@ -351,6 +378,9 @@ describe('VS Code extension in code-server', { skip }, () => {
       await chatView.locator('.entry.user', { hasText: 'slow panel question' }).waitFor({ timeout: TIMEOUT });
       const prompts = (await chatView.locator('.entry.user .body').allInnerTexts()).map((t) => t.trim());
       assert.deepEqual(prompts, ['panel question', 'slow panel question']);
+      // VS Code's chip of the selection in ctx.txt went with @crush as context (with its file).
+      const chips = await chatView.locator('.entry.user').first().locator('.chip').allInnerTexts();
+      assert.deepEqual(chips.map((t) => t.trim()), ['ctx.txt', 'ctx.txt:1']);
       const reply = chatView.locator('.entry.assistant').last();
       await reply.locator('.finish', { hasText: 'Canceled' }).waitFor({ timeout: TIMEOUT });
       const ticks = (await reply.locator('.body').innerText()).split('tick').length - 1;
@@ -415,6 +445,20 @@ describe('VS Code extension in code-server', { skip }, () => {
       await activeEditor().filter({ hasText: 'beta' }).waitFor({ timeout: TIMEOUT });
       assert.doesNotMatch(await activeEditor().innerText(), /BETA/);
       await page.keyboard.press('Control+S'); // back as it was, for the tests after this one
+    });
+  });
+
+  test('diagnostics of a file with a syntax error reach the model', async () => {
+    await withFailureShot('failure-diagnostics.png', async () => {
+      writeFileSync(join(dirs.workspace, 'broken.json'), '{"a": 1 "b": 2}\n');
+      await openFile('broken.json');
+      await page.locator('.editor-group-container.active .squiggly-error').first().waitFor({ timeout: TIMEOUT });
+      await sendInView('check the problems');
+      const card = chatView.locator('.tool-card.status-completed', { hasText: 'diagnostics' });
+      await card.waitFor({ timeout: TIMEOUT });
+      // The tool result is what the model was given.
+      assert.match(await card.locator('.tool-result pre').textContent() ?? '', /broken\.json[\s\S]*Expected comma/);
+      await chatView.locator('.entry.assistant .body', { hasText: 'Checked the problems.' }).waitFor({ timeout: TIMEOUT });
     });
   });
 

@@ -221,6 +221,45 @@ describe('crush-ls protocol layer', () => {
     chat.dispose();
   });
 
+  test('context items go with the prompt, are stored with it and come back as chips', async () => {
+    writeFileSync(join(server.folder, 'ctx.txt'), 'one\ntwo\n');
+    const uri = pathToFileURL(join(server.folder, 'ctx.txt')).toString();
+    const chat = new ChatSession(server.api);
+    const { runId } = await chat.send('context test', 'queue', [
+      { uri, kind: 'file' },
+      { uri, kind: 'selection', range: { start: { line: 1, character: 0 }, end: { line: 1, character: 3 } }, text: 'two' },
+    ]);
+    await runCompleteOf(server.api, runId);
+    const [user] = await server.api.messages(chat.sessionId!);
+    const parts = user.parts.flatMap((p) => (p.type === 'context' ? [[p.kind, p.uri, p.text]] : []));
+    assert.deepEqual(parts, [['file', uri, 'one\ntwo\n'], ['selection', uri, 'two']]);
+    assert.deepEqual(chat.snapshot().entries[0].context.map((c) => c.label), ['ctx.txt', 'ctx.txt:2']);
+    chat.dispose();
+  });
+
+  test('the diagnostics tool asks the editor (agent/diagnostics); the model reads its answer', async () => {
+    writeFileSync(join(server.folder, 'broken.json'), '{"a": 1 "b": 2}\n');
+    const uri = pathToFileURL(join(server.folder, 'broken.json')).toString();
+    const asked: Array<string[] | undefined> = [];
+    server.api.setEditorHandlers({
+      saveDocument: async () => false,
+      diagnostics: async (uris) => {
+        asked.push(uris);
+        const range = { start: { line: 0, character: 8 }, end: { line: 0, character: 11 } };
+        return [{ uri, diagnostics: [{ range, severity: 1, source: 'json', message: 'Expected comma' }] }];
+      },
+    });
+    const chat = new ChatSession(server.api);
+    const { runId } = await chat.send('check the problems');
+    await runCompleteOf(server.api, runId);
+    const card = chat.snapshot().entries.flatMap((e) => e.tools).find((c) => c.name === 'diagnostics');
+    assert.equal(card?.status, 'completed', JSON.stringify(card));
+    assert.match(card?.content ?? '', /broken\.json:1:9[\s\S]*Expected comma/);
+    assert.deepEqual(asked, [[uri]]);
+    server.api.setEditorHandlers(undefined);
+    chat.dispose();
+  });
+
   test('the changed files of a run are listed (agent/changes); rejecting one hunk of two reverts just it', async () => {
     const file = join(server.folder, 'hunks.txt');
     const lines = Array.from({ length: 12 }, (_, i) => `line ${i + 1}\n`);
