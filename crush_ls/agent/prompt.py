@@ -80,10 +80,14 @@ def workspace_listing(root: Path, hide: frozenset[str] = frozenset({".crush"})) 
         return f"{WORKSPACE_TAG}\n(cannot list {root}: {exc.strerror})\n</workspace>"
     names = [e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in entries
              if e.name != ".git" and e.name not in hide]
+    # A bulleted list and a plain "no others" keep the 135M embedded model from inventing more
+    # (measured: one comma-separated line, or no such sentence, and it named files that do not exist).
     lines = [WORKSPACE_TAG, f"Top-level entries of {root} ({len(names)}):"]
-    lines += names[:LISTING_MAX_ENTRIES] or ["(empty)"]
+    lines += [f"- {name}" for name in names[:LISTING_MAX_ENTRIES]] or ["(empty)"]
     if len(names) > LISTING_MAX_ENTRIES:
         lines.append(f"(and {len(names) - LISTING_MAX_ENTRIES} more)")
+    else:
+        lines.append("These are all of them: never name others.")
     status = git_status(root)
     if status is not None:
         changed = status.splitlines()

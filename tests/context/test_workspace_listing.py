@@ -28,8 +28,8 @@ def test_the_listing_names_the_top_level_entries_and_git_status(tmp_path: Path) 
     (tmp_path / "README.md").write_text("changed\n")
     listing = workspace_listing(tmp_path)
     assert listing.splitlines() == [
-        "<workspace>", f"Top-level entries of {tmp_path} (2):", "README.md", "src/",
-        "git status --short:", " M README.md", "?? src/", "</workspace>"]
+        "<workspace>", f"Top-level entries of {tmp_path} (2):", "- README.md", "- src/",
+        "These are all of them: never name others.", "git status --short:", " M README.md", "?? src/", "</workspace>"]
 
 
 def test_the_listing_is_bounded_and_says_when_it_is_not_a_repository(tmp_path: Path) -> None:
@@ -53,7 +53,8 @@ async def test_a_model_without_tools_gets_the_listing_in_its_system_prompt(start
         await client.completed((await client.send(session, "and now?"))["runId"])
     first, second = (server.system_text(body) for body in server.requests)
     assert "You cannot call tools." in first and "tools" not in server.requests[0]
-    assert f"<workspace>\nTop-level entries of {workspace} (2):\ndocs/\nmain.go\n</workspace>" in first
+    assert (f"<workspace>\nTop-level entries of {workspace} (2):\n- docs/\n- main.go\n"
+            "These are all of them: never name others.\n</workspace>") in first
     assert "new.txt" in second and "new.txt" not in first
 
 
