@@ -20,6 +20,7 @@ untouched. An idle cancel changes nothing.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -31,12 +32,16 @@ from .events import RunEvents
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = "accepted"  # will start as soon as its worker gets to it
-QUEUED = "queued"  # waits behind another run of the session
-ACTIVE = "active"
-STEERING = "steering"  # waits to be folded into the active turn
-FOLDED = "folded"  # its prompt went into another run's turn
-DONE = "done"
+
+class RunState(enum.StrEnum):
+    """Where a run is in its session's line. A StrEnum: each state is still the string it was."""
+
+    ACCEPTED = "accepted"  # will start as soon as its worker gets to it
+    QUEUED = "queued"  # waits behind another run of the session
+    ACTIVE = "active"
+    STEERING = "steering"  # waits to be folded into the active turn
+    FOLDED = "folded"  # its prompt went into another run's turn
+    DONE = "done"
 
 
 @attrs.define(eq=False)
@@ -47,7 +52,7 @@ class Run:
     attachments: list[dict[str, Any]]
     events: RunEvents
     mode: str = "queue"
-    state: str = ACCEPTED
+    state: RunState = RunState.ACCEPTED
     canceled: bool = False  # cancelled before its turn started
     started: bool = False  # its turn is running (a cancel now interrupts it)
     folded: list[Run] = attrs.Factory(list)  # steered runs folded into this one
@@ -103,7 +108,7 @@ class Coordinator:
         if line.active is not None:
             return line.active
         head = line.waiting[0] if line.waiting else None
-        return head if head is not None and head.state == ACCEPTED and not head.canceled else None
+        return head if head is not None and head.state == RunState.ACCEPTED and not head.canceled else None
 
     def runs_after_active(self, session_id: str) -> bool:
         """Another run will start when the active one ends (the session stays busy)."""
@@ -112,7 +117,7 @@ class Coordinator:
 
     def queued(self, session_id: str) -> list[Run]:
         line = self._lines.get(session_id)
-        return [r for r in line.waiting if r.state == QUEUED] if line else []
+        return [r for r in line.waiting if r.state == RunState.QUEUED] if line else []
 
     def all_queued(self) -> list[Run]:
         return [r for sid in self._lines for r in self.queued(sid)]
@@ -131,13 +136,13 @@ class Coordinator:
             line = self._lines[run.session_id] = SessionLine()
         self.live_run_ids.add(run.id)
         if run.mode == "steer" and line.active is not None and not line.active.summarize:
-            run.state = STEERING
+            run.state = RunState.STEERING
             line.steering.append(run)
             return False, 0
         ahead = len(line.waiting) + (1 if line.active else 0)
         line.waiting.append(run)
         if ahead:
-            run.state = QUEUED
+            run.state = RunState.QUEUED
             run.events.emit_soon({"type": "run_queued", "position": ahead})
         if line.worker is None or line.worker.done():
             line.worker = asyncio.get_running_loop().create_task(
@@ -151,7 +156,7 @@ class Coordinator:
         taken = [r for r in line.steering if not r.canceled]
         line.steering.clear()
         for run in taken:
-            run.state = FOLDED
+            run.state = RunState.FOLDED
         return taken
 
     # ------------------------------------------------------------------ cancelling
@@ -191,7 +196,7 @@ class Coordinator:
         line = self._lines.get(session_id)
         if line is None:
             return []
-        dropped = [r for r in line.waiting if r.state == QUEUED and not r.canceled]
+        dropped = [r for r in line.waiting if r.state == RunState.QUEUED and not r.canceled]
         for run in dropped:
             line.waiting.remove(run)
             self._drop(run)
@@ -200,7 +205,7 @@ class Coordinator:
     def pop_queue(self, session_id: str) -> Run | None:
         """Take back the newest run waiting behind another (it ends canceled, storing nothing)."""
         line = self._lines.get(session_id)
-        waiting = [r for r in line.waiting if r.state == QUEUED and not r.canceled] if line else []
+        waiting = [r for r in line.waiting if r.state == RunState.QUEUED and not r.canceled] if line else []
         if line is None or not waiting:
             return None
         line.waiting.remove(waiting[-1])
@@ -212,7 +217,7 @@ class Coordinator:
             self.cancel(session_id)
 
     def _drop(self, run: Run) -> None:
-        run.state = DONE
+        run.state = RunState.DONE
         self.live_run_ids.discard(run.id)
         self._complete_unstarted(run)
 
@@ -228,7 +233,7 @@ class Coordinator:
         while line.waiting:
             run = line.waiting.popleft()
             line.active = run
-            run.state = ACTIVE
+            run.state = RunState.ACTIVE
             run.task = asyncio.get_running_loop().create_task(self._turn(run), name=f"crush-ls run {run.id}")
             try:
                 await asyncio.shield(run.task)
@@ -239,18 +244,18 @@ class Coordinator:
                 raise
             finally:
                 line.active = None
-                run.state = DONE
+                run.state = RunState.DONE
                 self.live_run_ids.discard(run.id)
                 for steered in run.folded:  # completed right after their host
-                    steered.state = DONE
+                    steered.state = RunState.DONE
                     self.live_run_ids.discard(steered.id)
             # Steered prompts the finished turn never folded run as if queued, first.
             leftover, line.steering = line.steering, []
             for steered in reversed(leftover):
-                steered.state = QUEUED  # waits behind the run ahead; the head becomes ACCEPTED below
+                steered.state = RunState.QUEUED  # waits behind the run ahead; the head becomes ACCEPTED below
                 line.waiting.appendleft(steered)
             if line.waiting:
-                line.waiting[0].state = ACCEPTED
+                line.waiting[0].state = RunState.ACCEPTED
             for position, steered in enumerate(leftover[1:], start=1):  # now waiting behind another
                 steered.events.emit({"type": "run_queued", "position": position})
         line.worker = None

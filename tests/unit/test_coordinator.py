@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from crush_ls.agent.coordinator import ACTIVE, FOLDED, QUEUED, STEERING, Coordinator, Run
+from crush_ls.agent.coordinator import Coordinator, Run, RunState
 from crush_ls.agent.events import RunEvents
 
 
@@ -156,10 +156,10 @@ async def test_steer_folds_into_the_active_turn(turns):
     await turns.until_started("host")
     assert turns.accept("steer", mode="steer") == (False, 0)
     steered = turns.coordinator.line("s1").steering[0]
-    assert steered.state == STEERING
+    assert steered.state == RunState.STEERING
     assert turns.coordinator.queued("s1") == []  # not a queued prompt
     taken = turns.coordinator.take_steered("s1")
-    assert [r.id for r in taken] == ["steer"] and taken[0].state == FOLDED
+    assert [r.id for r in taken] == ["steer"] and taken[0].state == RunState.FOLDED
     assert turns.coordinator.take_steered("s1") == []
     turns.gate("host").set()
     await turns.idle()
@@ -180,7 +180,7 @@ async def test_unfolded_steered_runs_run_after_the_host_before_the_queue(turns):
     turns.accept("s1st", mode="steer")
     turns.accept("s2nd", mode="steer")
     queued = turns.coordinator.line("s1").waiting[0]
-    assert queued.state == QUEUED
+    assert queued.state == RunState.QUEUED
     turns.gate("host").set()  # the host ends without another model call
     await turns.until_started("s1st")
     assert [r.id for r in turns.coordinator.line("s1").waiting] == ["s2nd", "queued"]
@@ -206,10 +206,10 @@ async def test_next_run_becomes_accepted_after_the_active_one_ends(turns):
     turns.accept("a")
     turns.accept("b")
     await turns.until_started("a")
-    assert turns.coordinator.line("s1").waiting[0].state == QUEUED
+    assert turns.coordinator.line("s1").waiting[0].state == RunState.QUEUED
     turns.gate("a").set()
     await turns.until_started("b")
-    assert turns.coordinator.active_run("s1").state == ACTIVE
+    assert turns.coordinator.active_run("s1").state == RunState.ACTIVE
     # b is active now; a run accepted next waits behind it
     assert turns.accept("c") == (True, 1)
     for run_id in ("b", "c"):
