@@ -27,8 +27,9 @@ from .coordinator import Coordinator, Run
 from .events import RunEvents, Send
 from .models import ProviderPool
 from .prompt import system_prompt, workspace_listing
+from .summary import SUMMARY_PROMPT
 from .titles import ask_for_title, asks_a_model, fallback_title
-from .turn import CANCELED, ERROR, SUMMARY_PROMPT, Turn, run_complete_body
+from .turn import CANCELED, ERROR, Turn, run_complete_body
 from .usage import RunUsage, cost
 
 log = logging.getLogger(__name__)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import os
 import random
-from pathlib import Path
 from typing import Any, Protocol
 
-from ..permissions import Permissions, granted
 from ..protocol.encode import iso, message_to_wire, usage_to_wire
 from ..protocol.errors import StorageFailed
 from ..providers.base import (
@@ -35,14 +34,14 @@ from ..providers.base import (
     ToolSpec,
     Usage,
 )
-from ..settings.secrets import redact, redact_json
-from ..storage import DEFAULT_TITLE, Message, Session, Store, now
-from ..tools.base import Files, Tool, ToolContext, ToolResult
+from ..storage import DEFAULT_TITLE, Message, Session, now
+from ..tools.base import ToolResult
 from ..tools.diagnostics import DiagnosticsSource
-from ..tools.paths import ToolInputError
 from .context import context_part, read_context
 from .coordinator import Run
 from .events import RunEvents
+from .summary import continuation_parts, summarized, summary_call
+from .tool_calls import NOT_RUN, ToolDeps, call_tool, result_part
 from .usage import RunUsage
 
 log = logging.getLogger(__name__)
@@ -52,15 +51,6 @@ ERROR = "error"
 MAX_STEPS = 50
 CANCELED_MESSAGE = "User canceled request"
 CANCELED_TOOL_RESULT = "Error: user cancelled assistant tool calling"
-SUMMARY_PROMPT = "Provide a detailed summary of our conversation above."
-SUMMARY_SYSTEM = (
-    "You summarize a coding conversation so that it can continue without the full history. "
-    "Keep: the user's goals, decisions made, files read or changed (with paths), the current state, "
-    "and what remains to do. Be specific and concise."
-)
-CONTINUE_AFTER_SUMMARY = (
-    "The previous session was interrupted because it got too long, the initial user request was: `{prompt}`"
-)
 
 
 def retry_delay(attempt: int, retry_after: float | None) -> float:
@@ -71,18 +61,10 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
     return min(base * 2.0 ** (attempt - 1) * (1 + random.random() / 4), 60.0)
 
 
-class TurnDeps(Protocol):
+class TurnDeps(ToolDeps, Protocol):
     """What a turn needs from its workspace's agent (`Agent` is the one implementation)."""
 
-    root: Path
-    store: Store
-    permissions: Permissions
-    files: Files | None  # the editor's buffers for the file tools (ACP fs/*); None: the disk
     diagnostics: DiagnosticsSource | None  # the editor's diagnostics (agent/diagnostics)
-
-    def tools_for(self, session_id: str) -> dict[str, Tool]:
-        """The workspace's tools and those of the session's own MCP servers."""
-        ...
 
     async def system_prompt(self, with_tools: bool) -> str: ...
 
@@ -209,17 +191,12 @@ class Turn:
         if not history:
             self.finish_reason = END_TURN
             return
-        request = Message(id="summary-request", session_id=self.run.session_id, role="user",
-                          parts=[{"type": "text", "text": SUMMARY_PROMPT}], created_at=now(), updated_at=now())
-        call = ModelCall(system=SUMMARY_SYSTEM, messages=[m.for_model() for m in history] + [request.for_model()],
-                         tools=[], prompt=SUMMARY_PROMPT, step=0, max_tokens=self.provider.info.max_tokens)
+        call = summary_call(history, self.run.session_id, self.provider.info.max_tokens)
         message = await self.new_assistant_message(is_summary=True)
         self.summary_message = message
         reason, usage = await self.call_model(call, message)
         session = self.store.sessions[self.run.session_id]
-        session.summary_message_id = message.id
-        session.prompt_tokens = 0
-        session.completion_tokens = usage.output_tokens or len(message.text()) // 4
+        summarized(session, message, usage)
         self.store.save_session(session)
         self.deps.session_updated(session, self.events)
         self.summary_message = None
@@ -253,10 +230,7 @@ class Turn:
             self.events.emit(self.agent_error(exc.message, "internal", False, will_retry=False))
 
     async def store_continuation(self) -> None:
-        message = self.store.create_message(
-            self.run.session_id, "user",
-            [{"type": "text", "text": CONTINUE_AFTER_SUMMARY.format(prompt=self.run.prompt)}],
-        )
+        message = self.store.create_message(self.run.session_id, "user", continuation_parts(self.run.prompt))
         self.history.append(message)
         self.created(message)
         await self.announce()
@@ -404,10 +378,12 @@ class Turn:
         while self.open_calls:
             part, request = self.open_calls[0]
             if stop:
-                result = ToolResult("Not run: an earlier tool call of this step was denied.", is_error=True)
+                result = ToolResult(NOT_RUN, is_error=True)
                 self.set_status(part, "canceled")
             else:
-                result = await self.call_tool(part, request)
+                message_id = self.user_message.id if self.user_message else None
+                result = await call_tool(self.deps, self.run, request, message_id,
+                                         functools.partial(self.set_status, part))
                 stop = result.stop_turn
             self.open_calls.pop(0)
             await self.store_result(part, result)
@@ -415,58 +391,11 @@ class Turn:
             self.store.update_message(self.assistant)
         return stop
 
-    async def call_tool(self, part: dict[str, Any], request: ToolCallRequest) -> ToolResult:
-        tools = self.deps.tools_for(self.run.session_id)
-        tool = tools.get(request.name)
-        ctx = ToolContext(
-            root=self.deps.root, session_id=self.run.session_id, run_id=self.run.id,
-            tool_call_id=request.id, store=self.store, files=self.deps.files,
-            message_id=self.user_message.id if self.user_message else None,
-        )
-        try:
-            if request.input_error:
-                raise ToolInputError(f"Tool call failed: arguments were not valid JSON: {request.input_error}")
-            if tool is None:
-                raise ToolInputError(f"Unknown tool {request.name!r}. Available: {', '.join(tools)}")
-            args = tool.parse(request.input)
-            access = tool.access(ctx, args)
-            if self.deps.permissions.needs_decision(access):
-                decision = await self.deps.permissions.decide(
-                    session_id=self.run.session_id, run_id=self.run.id, tool_call_id=request.id,
-                    tool=request.name, access=access, input=request.input, emit=self.events.emit,
-                    on_asking=lambda: self.set_status(part, "awaiting_permission"),
-                )
-                if not granted(decision):
-                    self.set_status(part, "failed")
-                    return ToolResult(
-                        f"Permission denied ({decision}): the user did not allow {access.description}.",
-                        is_error=True, stop_turn=True,
-                    )
-            self.set_status(part, "running")
-            result = await tool.run(ctx, args)
-        except ToolInputError as exc:
-            result = ToolResult(str(exc), is_error=True)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("tool %s failed", request.name)
-            result = ToolResult(f"Tool {request.name} failed: {type(exc).__name__}: {exc}", is_error=True)
-        self.set_status(part, "failed" if result.is_error else "completed")
-        return result
-
     async def store_result(self, part: dict[str, Any], result: ToolResult) -> None:
-        # No key in what the model, the client and the database get (`cat .env`, /proc/$PPID/environ).
-        result_part: dict[str, Any] = {
-            "type": "tool_result", "toolCallId": part["id"], "name": part["name"],
-            "content": redact(result.content), "isError": result.is_error,
-        }
-        if result.metadata:
-            result_part["metadata"] = redact_json(result.metadata)
-        if result.parts:
-            result_part["parts"] = redact_json(result.parts)
-        message = self.store.create_message(self.run.session_id, "tool", [result_part])
+        stored = result_part(part, result)
+        message = self.store.create_message(self.run.session_id, "tool", [stored])
         self.history.append(message)
-        body = {k: v for k, v in result_part.items() if k != "type"}
+        body = {k: v for k, v in stored.items() if k != "type"}
         self.created(message, None, {"type": "tool_result", "messageId": message.id, **body})
         await self.announce()
 
