@@ -300,7 +300,7 @@ class CrushServer(LanguageServer):
         except CrushError as exc:
             self._refuse(data, exc)
             return
-        if not inspect.isawaitable(outcome):
+        if type(outcome) is dict or outcome is None or not inspect.isawaitable(outcome):  # dict: no ABC check
             if "id" in data:
                 self._reply(data["id"], outcome)
             return
@@ -361,13 +361,13 @@ class CrushServer(LanguageServer):
         self._write_answer({"jsonrpc": "2.0", "id": msg_id, "error": error})
 
     def _write_answer(self, message: dict[str, Any] | bytes) -> None:
-        if isinstance(message, bytes):
-            self.protocol.write_body(message)
-        else:
-            self.protocol.write_json(message)
-        flush = getattr(self.protocol.writer, "flush", None)
-        if flush is not None:  # answers go out at once; notifications are batched per loop turn
-            flush()
+        frame = ContentLength.frame(message) if isinstance(message, bytes) else encode(message)
+        writer = self.protocol.writer
+        write_now = getattr(writer, "write_now", None)
+        if write_now is not None:  # answers go out at once (behind what is pending), no loop turn waited for
+            write_now(frame)
+        elif writer is not None:  # notifications are batched per loop turn; other writers write through
+            writer.write(frame)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # Errors are answered to the request that caused them; no showMessage pop-ups.

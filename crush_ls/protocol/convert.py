@@ -160,6 +160,16 @@ def describe_structure_error(exc: BaseException, path: str = "", camel_case: boo
     return str(exc) or type(exc).__name__
 
 
+_PARAMS_HOOKS: dict[type, Callable[[Any, type], Any]] = {}  # by params class: looked up once, not per request
+
+
+def _params_hook(cls: type) -> Callable[[Any, type], Any]:
+    hook = _PARAMS_HOOKS.get(cls)
+    if hook is None:
+        hook = _PARAMS_HOOKS[cls] = PARAMS.get_structure_hook(cls)
+    return hook
+
+
 def structure_params(raw: Any, cls: type[T]) -> T:
     """Structure request params; raises ValueError with a readable message."""
     if raw is None:
@@ -167,6 +177,7 @@ def structure_params(raw: Any, cls: type[T]) -> T:
     if not isinstance(raw, dict):
         raise ValueError(f"params must be an object, got {_json_type(raw)}")
     try:
-        return PARAMS.structure(raw, cls)
+        params: T = _params_hook(cls)(raw, cls)
+        return params
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
         raise ValueError(describe_structure_error(exc, path="params", camel_case=True)) from exc

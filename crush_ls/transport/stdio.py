@@ -118,6 +118,11 @@ class StdoutWriter:
         except RuntimeError:  # no loop (start-up or teardown): write through
             self.flush()
 
+    def write_now(self, data: bytes) -> None:
+        """Write `data` behind what is pending, in one write now (an answer: no loop turn waited for)."""
+        self._pending.append(data)
+        self.flush()
+
     def flush(self) -> None:
         self._scheduled = False
         data = b"".join(self._pending)
