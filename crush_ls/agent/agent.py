@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from ..permissions import Permissions
 from ..protocol.encode import session_to_wire
 from ..protocol.errors import CrushError
@@ -189,13 +191,13 @@ class Agent:
 
     async def history(self, session_id: str) -> list[Message]:
         """The messages the model sees: from the last summary on (as a user message)."""
-        messages = await self.store.list_messages(session_id)
+        messages = await self.store.history(session_id)
         session = self.store.sessions[session_id]
         if session.summary_message_id:
-            for index, message in enumerate(messages):
-                if message.id == session.summary_message_id:
-                    messages = messages[index:]
-                    messages[0].role = "user"
+            for index in range(len(messages) - 1, -1, -1):
+                if messages[index].id == session.summary_message_id:
+                    # A copy: the stored message stays the assistant's.
+                    messages = [attrs.evolve(messages[index], role="user"), *messages[index + 1:]]
                     break
         return messages
 

@@ -133,7 +133,9 @@ class Turn:
         self.user_message: Message | None = None
         self.assistant: Message | None = None  # the current step's message
         self.last_assistant: Message | None = None
-        self.history: list[Message] = []
+        # What the model gets of the session's messages, kept as they come: a step of a long session
+        # rebuilt it from every message (2,000 dicts for each model call).
+        self.history: list[dict[str, Any]] = []
         self.usage = RunUsage()
         self.finish_reason = UNKNOWN
         self.error: str | None = None
@@ -155,7 +157,7 @@ class Turn:
         first_prompt = session.message_count == 0
         await self.read_context(self.run)
         self.queue_user_message(start=True)  # the prompt is on disk before its run_started goes out
-        self.history = await self.deps.history(self.run.session_id)  # read behind that write: it holds the prompt
+        self.history = await self.model_history()  # read behind that write: it holds the prompt
         await self.announce()
         if first_prompt and session.title == DEFAULT_TITLE:  # a title given at creation is kept
             await self.deps.title_session(session, self.run.prompt, self.events)
@@ -168,7 +170,7 @@ class Turn:
                     self.finish_reason = END_TURN
                     return
                 await self.summarize()
-                self.history = await self.deps.history(self.run.session_id)
+                self.history = await self.model_history()
                 await self.store_continuation()
                 continue
             if reason != TOOL_USE:
@@ -185,9 +187,12 @@ class Turn:
         log.warning("run %s hit the step limit (%d)", self.run.id, MAX_STEPS)
         self.finish_reason = UNKNOWN
 
+    async def model_history(self) -> list[dict[str, Any]]:
+        return [m.for_model() for m in await self.deps.history(self.run.session_id)]
+
     async def summarize(self) -> None:
         """Write a summary message; the session's history starts from it afterwards."""
-        history = await self.store.list_messages(self.run.session_id)
+        history = await self.store.history(self.run.session_id)
         if not history:
             self.finish_reason = END_TURN
             return
@@ -231,7 +236,7 @@ class Turn:
 
     async def store_continuation(self) -> None:
         message = self.store.create_message(self.run.session_id, "user", continuation_parts(self.run.prompt))
-        self.history.append(message)
+        self.history.append(message.for_model())
         self.created(message)
         await self.announce()
 
@@ -259,7 +264,7 @@ class Turn:
         for steered in steered_runs:
             await self.read_context(steered)
             message = self.store.create_message(self.run.session_id, "user", self.prompt_parts(steered))
-            self.history.append(message)
+            self.history.append(message.for_model())
             self.created(message, steered.events)
         await self.announce()
 
@@ -276,14 +281,14 @@ class Turn:
     async def model_step(self, step: int) -> str:
         call = ModelCall(
             system=await self.deps.system_prompt(self.provider.info.supports_tools),
-            messages=[m.for_model() for m in self.history],
+            messages=list(self.history),  # the turn's list grows on: the call keeps what it was
             tools=self.deps.tool_specs(self.run.session_id) if self.provider.info.supports_tools else [],
             prompt=self.run.prompt,
             step=step,
             max_tokens=self.provider.info.max_tokens,
         )
         message = await self.new_assistant_message()
-        self.history.append(message)
+        self.history.append(message.for_model())
         reason, _usage = await self.call_model(call, message)
         return reason
 
@@ -394,7 +399,7 @@ class Turn:
     async def store_result(self, part: dict[str, Any], result: ToolResult) -> None:
         stored = result_part(part, result)
         message = self.store.create_message(self.run.session_id, "tool", [stored])
-        self.history.append(message)
+        self.history.append(message.for_model())
         body = {k: v for k, v in stored.items() if k != "type"}
         self.created(message, None, {"type": "tool_result", "messageId": message.id, **body})
         await self.announce()

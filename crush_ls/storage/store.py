@@ -13,6 +13,10 @@ with the session it belonged to, so that its client hears of it. Sessions
 are also kept in memory: `agent/sendMessage` checks that a session exists
 without touching the disk.
 
+The visible messages of the few sessions that ran last are also kept
+(`history`): a prompt in a long session would otherwise read and parse all
+of them again before its first model call.
+
 Text is bound as UTF-8, which a lone surrogate (`"\ud800"`, valid in JSON)
 cannot be: `storable` replaces them in the text columns (titles, models,
 paths). Parts and todos are stored as ASCII-escaped JSON, which keeps them exactly.
@@ -27,6 +31,7 @@ import queue
 import re
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +48,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 WriteErrorHandler = Callable[[str | None, StorageFailed], None]
+HISTORY_SESSIONS = 4  # the sessions whose messages `history` keeps: the ones a person works in
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -115,6 +121,9 @@ class Store:
         self._message_seq = 0
         self._closed = False
         self._tenancy: Tenancy | None = None
+        # The visible messages of the sessions `history` read last (least recent first), the
+        # very objects the agent changes; a session's list grows as its messages are created.
+        self._histories: OrderedDict[str, list[Message]] = OrderedDict()
 
     @classmethod
     def open(cls, path: Path, on_write_error: WriteErrorHandler | None = None) -> Store:
@@ -160,6 +169,8 @@ class Store:
             del self._writes[record]  # a failed one stays until someone asks `committed`
         if future.exception() is None:
             return
+        if session_id is not None:  # what is kept may now differ from the disk: read it again
+            self._histories.pop(session_id, None)
         if undo is not None:
             undo()
         if future in self._claimed:
@@ -341,9 +352,11 @@ class Store:
     def forget_session(self, session_id: str) -> None:
         """Requests see the session gone at once; `delete_session` removes it from disk."""
         self.sessions.pop(session_id, None)
+        self._histories.pop(session_id, None)
 
     def delete_session(self, session_id: str) -> None:
         self.sessions.pop(session_id, None)
+        self._histories.pop(session_id, None)
         self._write(lambda: self.db.execute("DELETE FROM sessions WHERE id=?", (session_id,)),
                     session_id=session_id, record=session_id)
 
@@ -378,14 +391,20 @@ class Store:
             )
 
         self._write(write, session_id=session_id, record=message.id, undo=undo)
+        if (history := self._histories.get(session_id)) is not None:
+            history.append(message)
         return message
 
     def update_message(self, message: Message) -> None:
         message.updated_at = now()
+        history = self._histories.get(message.session_id)
+        if history is not None and not any(kept is message for kept in reversed(history)):
+            self._histories.pop(message.session_id)  # another copy of a message changed: read again
         snapshot = attrs.evolve(message, parts=json.loads(json.dumps(message.parts)))
         self._write(self._save_message, snapshot, None, session_id=message.session_id, record=message.id)
 
     def delete_message(self, message: Message) -> None:
+        self._histories.pop(message.session_id, None)  # rare (a cancelled summary): read again
         session = self.sessions.get(message.session_id)
         if session is not None:
             session.message_count = max(0, session.message_count - 1)
@@ -410,6 +429,27 @@ class Store:
     async def list_messages(self, session_id: str) -> list[Message]:
         """The session's messages, oldest first, without those a rewind hides."""
         return await self._call(lambda: [_message_from_row(r) for r in self._visible_rows(session_id)])
+
+    async def history(self, session_id: str) -> list[Message]:
+        """`list_messages`, from memory for the last HISTORY_SESSIONS sessions read. The list is
+        the caller's; its messages are the ones the store keeps: read them, change them only as
+        the agent does (parts of its own messages, then `update_message`)."""
+        history = self._histories.get(session_id)
+        if history is not None:
+            self._histories.move_to_end(session_id)
+            return list(history)
+        # Kept from now on: messages created while the read waits are appended, after those it finds.
+        history = self._histories[session_id] = []
+        while len(self._histories) > HISTORY_SESSIONS:
+            self._histories.popitem(last=False)
+        try:
+            stored = await self.list_messages(session_id)
+        except BaseException:
+            if self._histories.get(session_id) is history:
+                del self._histories[session_id]
+            raise
+        history[:0] = stored
+        return list(history)
 
     async def messages_json(self, session_id: str) -> str:
         """`list_messages` in the wire's JSON (an array of `message_to_wire`), built on the writer
@@ -451,7 +491,9 @@ class Store:
                             "AND hidden_by IS NULL) WHERE id=?", (session_id, session_id))
             return int(changed)
 
+        self._histories.pop(session_id, None)
         changed = await self._call(write)
+        self._histories.pop(session_id, None)  # a history read meanwhile holds them still
         session = self.sessions.get(session_id)
         if session is not None:
             session.message_count = max(0, session.message_count + (changed if from_seq is None else -changed))
