@@ -10,9 +10,11 @@ against a spawned `python -m crush_ls`, through the protocol:
      file, then an answer) with the scripted model, which answers at once.
      Printed: the server's CPU time (user + system, every thread, from
      /proc) per step and the run's wall time per step, next to the same run
-     in an empty session. This is everything the server does for a step
-     (history, the ModelCall, storing and committing the messages,
-     notifications, the tool); the model itself costs nothing here.
+     in an empty session; and the CPU time of a prompt answered in one
+     step (what a prompt costs, its history read once). This is everything
+     the server does for a step (history, the ModelCall, storing and
+     committing the messages, notifications, the tool); the model itself
+     costs nothing here.
      Also, in this process: what a real provider adds on top each step,
      turning the whole history into its request (`openai_messages`).
   2. `session/messages` of that session: response time (p50, p99).
@@ -106,67 +108,78 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_steps(folder: Path, session_id: str | None, runs: int) -> tuple[float, float]:
-    """(server CPU seconds per step over all runs, median wall seconds per step)."""
+def bench_steps(folder: Path, session_id: str | None, runs: int) -> tuple[float, float, float]:
+    """(server CPU seconds per step of STEPS-step runs, median wall seconds per step, server CPU
+    seconds per one-step prompt), over `runs` runs of each kind."""
     client = RunClock(server_cmd())
     client.initialize(folder, options())
     session = session_id or client.request("session/create", {})[1]["id"]
     client.request("agent/sendMessage", {"sessionId": session, "prompt": "warm up"})  # tools, prompt, caches
-    cpu, wall = 0.0, []
+    cpu = {LONG_PROMPT: 0.0, "hi": 0.0}
+    wall = []
     for _ in range(runs):
-        client.request("agent/status", {})
-        before = cpu_seconds(client.proc.pid)
-        run_id = client.request("agent/sendMessage", {"sessionId": session, "prompt": LONG_PROMPT})[1]["runId"]
-        client.wait([run_id])
-        cpu += cpu_seconds(client.proc.pid) - before  # clock ticks (10 ms): summed, not per run
-        wall.append((client.seen[(run_id, "run_complete")] - client.seen[(run_id, "run_started")]) / STEPS)
+        for prompt in cpu:
+            client.request("agent/status", {})
+            before = cpu_seconds(client.proc.pid)
+            run_id = client.request("agent/sendMessage", {"sessionId": session, "prompt": prompt})[1]["runId"]
+            client.wait([run_id])
+            cpu[prompt] += cpu_seconds(client.proc.pid) - before  # clock ticks (10 ms): summed, not per run
+            if prompt == LONG_PROMPT:
+                wall.append((client.seen[(run_id, "run_complete")] - client.seen[(run_id, "run_started")]) / STEPS)
     client.close()
-    return cpu / (runs * STEPS), pct(wall, 0.5)
+    return cpu[LONG_PROMPT] / (runs * STEPS), pct(wall, 0.5), cpu["hi"] / runs
 
 
-def bench_messages(folder: Path, session_id: str, n: int) -> tuple[list[float], int]:
+def bench_messages(folder: Path, session_id: str, n: int) -> tuple[list[float], int, float]:
+    """(response times, messages in the answer, mean server CPU seconds per request)."""
     client = Client(server_cmd())
     client.initialize(folder, options())
     client.request("session/messages", {"sessionId": session_id})
     times, count = [], 0
+    cpu = cpu_seconds(client.proc.pid)
     for _ in range(n):
         took, result = client.request("session/messages", {"sessionId": session_id})
         times.append(took)
         count = len(result["messages"])
+    cpu = cpu_seconds(client.proc.pid) - cpu
     client.close()
-    return times, count
+    return times, count, cpu / n
 
 
-def spawn(folder: Path) -> tuple[Client, float]:
-    """A server with `folder` open; returns it and initialized -> its session/list answered."""
+def spawn(folder: Path) -> tuple[Client, float, float]:
+    """A server with `folder` open; returns it, and from `initialized` to its session/list answered
+    the seconds and the server's CPU seconds."""
     client = Client(server_cmd())
     client.request("initialize", {"processId": os.getpid(), "capabilities": {},
                                   "workspaceFolders": [{"uri": folder.as_uri(), "name": "w"}],
                                   "initializationOptions": options()})
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(client.proc.pid)
     client.notify("initialized", {})
     client.request("session/list", {})
-    return client, time.perf_counter() - started
+    return client, time.perf_counter() - started, cpu_seconds(client.proc.pid) - cpu
 
 
-def bench_open(folder: Path, runs: int) -> tuple[float, float, int]:
-    """(initialized -> session/list of a fresh server with `folder`, `folder` added to a running
-    server -> its session/list answered, sessions listed): medians over `runs` servers each."""
-    first, added, listed = [], [], 0
+def bench_open(folder: Path, runs: int) -> tuple[float, float, float, float, int]:
+    """For a fresh server with `folder` (initialized -> session/list answered) and for `folder`
+    added to a running server (-> its session/list answered): the median seconds and the mean
+    server CPU seconds over `runs` servers each; and the sessions listed."""
+    first, first_cpu, added, added_cpu, listed = [], 0.0, [], 0.0, 0
     warm = folder.parent / "warm"
     warm.mkdir(exist_ok=True)
     for _ in range(runs):
-        client, took = spawn(folder)
+        client, took, cpu = spawn(folder)
         first.append(took)
+        first_cpu += cpu
         client.close()
-        client, _took = spawn(warm)
-        started = time.perf_counter()
+        client, _took, _cpu = spawn(warm)
+        started, cpu = time.perf_counter(), cpu_seconds(client.proc.pid)
         client.notify("workspace/didChangeWorkspaceFolders",
                       {"event": {"added": [{"uri": folder.as_uri(), "name": "timed"}], "removed": []}})
         listed = len(client.request("session/list", {"workspace": folder.as_uri()})[1]["sessions"])
         added.append(time.perf_counter() - started)
+        added_cpu += cpu_seconds(client.proc.pid) - cpu
         client.close()
-    return pct(first, .5), pct(added, .5), listed
+    return pct(first, .5), first_cpu / runs, pct(added, .5), added_cpu / runs, listed
 
 
 def bench_memory(folder: Path, ids: list[str], marks: list[int]) -> list[tuple[int, float]]:
@@ -204,45 +217,67 @@ def provider_history(folder: Path) -> tuple[float, int]:
     return pct(times, 0.5), len(messages)
 
 
+def report_steps(root: Path, long_id: str, messages: int, runs: int) -> None:
+    long_cpu, long_wall, long_prompt = bench_steps(root / "long", long_id, runs)
+    empty_cpu, empty_wall, empty_prompt = bench_steps(root / "empty", None, runs)
+    convert, converted = provider_history(root / "long")
+    print(f"per model step, {messages} stored   server CPU {ms(long_cpu)}  wall {ms(long_wall)}"
+          f"  (empty session: CPU {ms(empty_cpu)}, wall {ms(empty_wall)}; {STEPS} steps a run; target < 2 ms)")
+    print(f"  a one-step prompt               server CPU {ms(long_prompt)}  (empty session {ms(empty_prompt)})")
+    print(f"  + a real provider's request     openai_messages of {converted} messages {ms(convert)} per step")
+
+
+def report_messages(root: Path, long_id: str) -> None:
+    times, count, cpu = bench_messages(root / "long", long_id, 20)
+    print(f"session/messages ({count} messages)  p50 {ms(pct(times, .5))}  p99 {ms(pct(times, .99))}"
+          f"  server CPU {ms(cpu)}  (target < 50 ms)")
+
+
+def report_open(root: Path, runs: int) -> None:
+    first, first_cpu, added, added_cpu, listed = bench_open(root / "many", runs)
+    first_empty, first_empty_cpu, added_empty, added_empty_cpu, _ = bench_open(root / "none", runs)
+    print(f"open a workspace, {listed} sessions  folder added -> its session/list {ms(added)}, server CPU"
+          f" {ms(added_cpu)}  (empty folder {ms(added_empty)}, CPU {ms(added_empty_cpu)}; target < 100 ms)")
+    print(f"  a fresh server                  initialized -> session/list {ms(first)}, server CPU {ms(first_cpu)}"
+          f"  (empty folder {ms(first_empty)}, CPU {ms(first_empty_cpu)})")
+
+
+def report_memory(root: Path, touch_ids: list[str]) -> None:
+    (_, base), *marks = bench_memory(root / "touch", touch_ids, [min(1000, len(touch_ids)), len(touch_ids)])
+    growth = "  ".join(f"{n} sessions seen {mb:.1f} MB" for n, mb in marks)
+    (n1, mb1), (n2, mb2) = marks[0], marks[-1]
+    per = (mb2 - mb1) * 1024 / (n2 - n1) if n2 > n1 else 0.0
+    print(f"RSS, {len(touch_ids)} sessions stored       idle {base:.1f} MB  {growth}"
+          f"  ({per:.2f} KB per further session)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--touch", type=int, default=5000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--only", default="messages,steps,open,memory", help="the figures to take, comma-separated")
     args = parser.parse_args()
+    only = set(args.only.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name in ("long", "empty", "many", "none", "touch"):
             (root / name).mkdir()
         (long_id,) = seed(root / "long", 1, args.messages // 4)
-        seed(root / "empty", 0, 0)
-        seed(root / "many", args.sessions, 2)
-        seed(root / "none", 0, 0)
-        touch_ids = seed(root / "touch", args.touch, 1)
-
-        messages, count = bench_messages(root / "long", long_id, 20)  # before the runs add to it
-        convert, converted = provider_history(root / "long")
-        long_cpu, long_wall = bench_steps(root / "long", long_id, args.runs)
-        empty_cpu, empty_wall = bench_steps(root / "empty", None, args.runs)
-        first, added, listed = bench_open(root / "many", args.runs)
-        first_empty, added_empty, _ = bench_open(root / "none", args.runs)
-        memory = bench_memory(root / "touch", touch_ids, [min(1000, args.touch), args.touch])
-
-    print(f"per model step, {args.messages} stored   server CPU {ms(long_cpu)}  wall {ms(long_wall)}"
-          f"  (empty session: CPU {ms(empty_cpu)}, wall {ms(empty_wall)}; {STEPS} steps a run; target < 2 ms)")
-    print(f"  + a real provider's request     openai_messages of {converted} messages {ms(convert)} per step")
-    print(f"session/messages ({count} messages)  p50 {ms(pct(messages, .5))}  p99 {ms(pct(messages, .99))}"
-          f"  (target < 50 ms)")
-    print(f"open a workspace, {listed} sessions  folder added -> its session/list {ms(added)}"
-          f"  (empty folder {ms(added_empty)}; target < 100 ms)")
-    print(f"  a fresh server                  initialized -> session/list {ms(first)}"
-          f"  (empty folder {ms(first_empty)})")
-    (_, base), *marks = memory
-    growth = "  ".join(f"{n} sessions seen {mb:.1f} MB" for n, mb in marks)
-    (n1, mb1), (n2, mb2) = marks[0], marks[-1]
-    per = (mb2 - mb1) * 1024 / (n2 - n1) if n2 > n1 else 0.0
-    print(f"RSS, {args.touch} sessions stored       idle {base:.1f} MB  {growth}  ({per:.2f} KB per further session)")
+        if "messages" in only:  # before the runs add to the session
+            report_messages(root, long_id)
+        if "steps" in only:
+            seed(root / "empty", 0, 0)
+            report_steps(root, long_id, args.messages, args.runs)
+        if "open" in only:
+            seed(root / "many", args.sessions, 2)
+            seed(root / "none", 0, 0)
+            report_open(root, args.runs)
+        if "memory" in only:
+            report_memory(root, seed(root / "touch", args.touch, 1))
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: wall times stretch with it, CPU times"
+          " much less)")
 
 
 if __name__ == "__main__":
