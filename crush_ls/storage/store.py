@@ -163,6 +163,8 @@ class Store:
 
     def _written(self, future: asyncio.Future[Any], session_id: str | None, record: str | None,
                  undo: Callable[[], None] | None) -> None:
+        claimed = future in self._claimed
+        self._claimed.discard(future)  # kept until now, every awaited write stayed (and grew the set for good)
         if future.cancelled():
             return
         if record is not None and self._writes.get(record) is future and not future.exception():
@@ -173,8 +175,7 @@ class Store:
             self._histories.pop(session_id, None)
         if undo is not None:
             undo()
-        if future in self._claimed:
-            self._claimed.discard(future)
+        if claimed:
             return
         error = future.exception()
         assert isinstance(error, StorageFailed)

@@ -83,3 +83,14 @@ async def test_messages_json_is_the_wire_form_of_the_visible_messages(tmp_path: 
     assert text.isascii()
     assert json.loads(text) == [message_to_wire(m) for m in await store.list_messages(session.id)]
     await store.close()
+
+
+async def test_nothing_of_an_awaited_write_is_kept_once_it_landed(tmp_path: Path):
+    store = Store.open(tmp_path / "db")
+    session = store.new_session("t")
+    for n in range(50):
+        message = store.create_message(session.id, "user", [{"type": "text", "text": str(n)}])
+        await store.committed(message.id)
+    await store.flush()
+    assert not store._claimed and not store._writes
+    await store.close()
