@@ -47,6 +47,7 @@ from .protocol.convert import structure_params
 from .protocol.encode import EncodedJson
 from .protocol.errors import ClientDeclined, CrushError, InvalidParams, ServerShuttingDown
 from .settings import InitOptions, parse_init_options
+from .tools.worker import keep_spare
 from .transport import envelope
 from .transport.framing import ContentLength, encode
 from .transport.stdio import Backpressure, Writer
@@ -421,6 +422,7 @@ def on_initialized(ls: CrushServer, params: types.InitializedParams) -> None:
     backend.open_pending()
     for workspace in backend.workspaces.values():
         workspace.agent.prepare()
+    keep_spare()  # this loop lives as long as the server: each search leaves the next worker starting
     # Every module the server runs on is loaded now (lsprotocol alone is ~50k objects): keep
     # them out of the collector's scans, or its first full pass stalls the loop mid-stream
     # (0.2 s under load: a prompt acknowledged that much late).
