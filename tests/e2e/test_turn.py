@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crush_ls.agent.turn import MAX_STEPS
-from tests.conftest import scripted
+from tests.conftest import NOTE_TIMEOUT, scripted
 from tests.e2e.runs import assert_runs_end_once, barrier, finish_reason, roles, stored, text
 
 
@@ -18,10 +18,10 @@ def step(n: int, *events: dict) -> dict:
     return {"step": n, "events": list(events)}
 
 
-async def run_once(client, prompt: str = "go") -> tuple[str, str, dict]:
+async def run_once(client, prompt: str = "go", timeout: float = NOTE_TIMEOUT) -> tuple[str, str, dict]:
     session = await client.new_session()
     run_id = (await client.send(session, prompt))["runId"]
-    done = await client.completed(run_id)
+    done = await client.completed(run_id, timeout)
     await barrier(client)
     assert_runs_end_once(client.notes, [run_id])
     return session, run_id, done
@@ -162,7 +162,8 @@ async def test_pending_text_is_flushed_before_tool_call_finish_and_run_complete(
 
 async def test_step_cap_ends_a_turn_that_never_stops_calling_tools(start):
     client = await start({"model": scripted({"events": [call("ls")]})})
-    _session, run_id, done = await run_once(client)
+    # 50 real `ls` calls, each in its own search worker: a loaded machine needs more than one note's wait.
+    _session, run_id, done = await run_once(client, timeout=MAX_STEPS * NOTE_TIMEOUT / 5)
     assert done["finishReason"] == "unknown"
     finished = of_type(client, run_id, "message_finished")
     assert len(finished) == MAX_STEPS == 50
