@@ -262,6 +262,7 @@ def test_add_sends_a_file_and_lines_with_the_next_prompt_and_the_transcript_show
     term.expect("❯")
     term.send("/add\r")
     term.expect("with the next prompt: nothing")  # sent with the prompt, then forgotten
+    term.expect("❯")  # before the prompt is back the terminal is in cooked mode: it would eat the Ctrl-D
     term.send("\x04")
     assert term.wait() == 0
 
