@@ -16,11 +16,41 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crush_ls.transport.framing import ContentLength, FrameError
+from crush_ls.transport.framing import ContentLength, Decoder, FrameError
 from tests.conftest import SERVER_CMD, server_env
 
 
-class RawServer:
+class FramedReader:
+    """Reads a child's stdout as the messages its decoder cuts out, in wire order (LSP or ACP framing)."""
+
+    proc: subprocess.Popen[bytes]
+    _decoder: Decoder
+    _ready: collections.deque[bytes]
+    received: list[dict[str, Any]]
+
+    def read_message(self, timeout: float = 10) -> dict[str, Any] | None:
+        """The next message, or None at end of output."""
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while not self._ready:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no complete message within {timeout}s")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    return None
+                for item in self._decoder.feed(chunk):
+                    assert not isinstance(item, FrameError), f"the server wrote something that is not a message: {item}"
+                    self._ready.append(item)
+        message = json.loads(self._ready.popleft())
+        self.received.append(message)
+        return message
+
+
+class RawServer(FramedReader):
     def __init__(self, folder: Path, init_options: dict[str, Any] | None = None, *,
                  capabilities: dict[str, Any] | None = None, initialize: bool = True,
                  env: dict[str, str] | None = None, stderr: Any = subprocess.PIPE) -> None:
@@ -78,27 +108,6 @@ class RawServer:
         return self.read_until(lambda m: m.get("id") == msg_id and "method" not in m, timeout)
 
     # -------------------------------------------------------------- reading
-    def read_message(self, timeout: float = 10) -> dict[str, Any] | None:
-        """The next message, or None at end of output."""
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        while not self._ready:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no complete message within {timeout}s")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    return None
-                for item in self._decoder.feed(chunk):
-                    assert not isinstance(item, FrameError), f"the server wrote something that is not a frame: {item}"
-                    self._ready.append(item)
-        message = json.loads(self._ready.popleft())
-        self.received.append(message)
-        return message
-
     def read_until(self, predicate: Any, timeout: float = 10) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import select
 import subprocess
 import sys
 import time
@@ -17,8 +15,9 @@ from typing import Any, Protocol
 
 import attrs
 
-from crush_ls.transport.framing import ContentLength, FrameError, JsonLines
+from crush_ls.transport.framing import ContentLength, JsonLines
 from tests.conftest import server_env
+from tests.raw import FramedReader
 from tests.reliability.hostile import Shot
 
 
@@ -38,7 +37,7 @@ def frame_acp(shot: Shot) -> bytes:
     return shot.data if shot.framed else shot.data + b"\n"
 
 
-class AcpRaw:
+class AcpRaw(FramedReader):
     """`crush-ls acp` on exact bytes: lines in, messages out in wire order."""
 
     def __init__(self, folder: Path, script: dict[str, Any], stderr: Any, env: dict[str, str] | None = None) -> None:
@@ -67,25 +66,6 @@ class AcpRaw:
             assert message is not None, "the agent closed its output"
             if message.get("id") == msg_id and "method" not in message:
                 return message
-
-    def read_message(self, timeout: float = 10) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        while not self._ready:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no complete message within {timeout}s")
-            if select.select([fd], [], [], left)[0]:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    return None
-                for item in self._decoder.feed(chunk):
-                    assert not isinstance(item, FrameError), f"the agent wrote something that is not a line: {item}"
-                    self._ready.append(item)
-        message = json.loads(self._ready.popleft())
-        self.received.append(message)
-        return message
 
     def close(self) -> None:
         if self.proc.poll() is None:
