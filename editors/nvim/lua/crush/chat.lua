@@ -380,17 +380,22 @@ function M.add(entry)
   return entry
 end
 
--- Takes an entry out of the chat (a queued prompt taken back).
-function M.remove(entry)
-  if M.entries[entry.index] ~= entry then
-    return
-  end
+-- Deletes an entry's lines and renumbers the entries after it.
+local function take_out(entry)
   local start = block_start(entry.index)
   write_lines(start, start + entry.line_count, {})
   table.remove(M.entries, entry.index)
   for i = entry.index, #M.entries do
     M.entries[i].index = i
   end
+end
+
+-- Takes an entry out of the chat (a queued prompt taken back).
+function M.remove(entry)
+  if M.entries[entry.index] ~= entry then
+    return
+  end
+  take_out(entry)
 end
 
 -- Opens the chat with `text` in the prompt (a prompt taken back or rewound), the cursor at its end.
@@ -407,12 +412,7 @@ function M.move_to_end(entry)
   if entry.index == #M.entries then
     return M.update(entry)
   end
-  local start = block_start(entry.index)
-  write_lines(start, start + entry.line_count, {})
-  table.remove(M.entries, entry.index)
-  for i = entry.index, #M.entries do
-    M.entries[i].index = i
-  end
+  take_out(entry)
   M.add(entry)
 end
 
