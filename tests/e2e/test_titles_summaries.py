@@ -206,7 +206,9 @@ async def test_the_small_model_keeps_no_connection_open_after_a_title(start):
         assert open_connections(client._server.pid, small_port) == 0
 
 
-async def test_a_title_arriving_after_the_session_was_deleted_does_not_bring_it_back(start, workspace):
+@contextlib.asynccontextmanager
+async def title_held(start: Any) -> Any:
+    """A session after its first run, its title request arrived at the small model and held until `release`."""
     release = threading.Event()
     title = [Hold(release), *openai.text_stream("Late title")]
     with openai.FakeOpenAI([openai.text_stream("answer")]) as main, \
@@ -215,6 +217,11 @@ async def test_a_title_arriving_after_the_session_was_deleted_does_not_bring_it_
         session = await client.new_session()
         await run(client, session, "a prompt whose title is slow")
         await requests_arrived(small, 1)
+        yield client, session, release
+
+
+async def test_a_title_arriving_after_the_session_was_deleted_does_not_bring_it_back(start, workspace):
+    async with title_held(start) as (client, session, release):
         await client.call("session/delete", {"workspace": client.ws_uri, "sessionId": session})
         release.set()
         # Nothing announces a dropped title: give it the time a title takes here, then look.
@@ -419,19 +426,7 @@ async def test_anthropic_history_after_a_summary_is_one_user_message(start):
 
 
 async def test_a_rename_during_title_generation_is_kept(start):
-    import threading
-
-    from tests.providers import fake_openai as openai
-    from tests.providers.fake_vendor import Hold
-
-    release = threading.Event()
-    title = [Hold(release), *openai.text_stream("Late title")]
-    with openai.FakeOpenAI([openai.text_stream("answer")]) as main, \
-            openai.FakeOpenAI([title], titles=None) as small:
-        client = await start({"model": model(main), "smallModel": model(small, model="tiny-test")})
-        session = await client.new_session()
-        await run(client, session, "a prompt whose title is slow")
-        await requests_arrived(small, 1)
+    async with title_held(start) as (client, session, release):
         await client.call("session/rename", {"workspace": client.ws_uri, "sessionId": session, "title": "Mine"})
         mark = client.notes[-1]["seq"]
         release.set()
