@@ -1,0 +1,86 @@
+"""The cache of generated code (crush_ls/startup.py): what a process compiled once, the next one reuses.
+
+Each test runs fresh interpreters on a cache directory of its own: the hook
+changes attrs and cattrs for the whole process, and what is measured is what
+the second process finds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.raw import RawServer
+
+# Classes of each kind attrs writes methods for, and a cattrs structure function.
+PROBE = """
+import json, sys
+from crush_ls.startup import load_code_cache, save_code_cache
+cache = load_code_cache("probe")
+import attrs, cattrs
+
+@attrs.define
+class Point:
+    x: int
+    y: int = 0
+
+@attrs.frozen
+class Key:
+    name: str
+
+@attrs.define(order=True)
+class Version:
+    major: int
+    minor: int
+
+point = cattrs.Converter().structure({"x": 1, "y": 2}, Point)
+assert point == Point(1, 2) and repr(point) == "Point(x=1, y=2)" and Point(3).y == 0
+assert hash(Key("a")) == hash(Key("a")) and Key("a") != Key("b")
+assert Version(1, 2) < Version(1, 10)
+missed = cache.missed
+save_code_cache()
+print(json.dumps({"used": len(cache.used), "missed": missed, "path": cache.path}))
+"""
+
+
+def probe(cache_home: Path) -> dict[str, object]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_second_process_compiles_nothing_the_first_compiled(tmp_path: Path):
+    first = probe(tmp_path)
+    assert first["missed"] == first["used"] and first["used"] >= 4  # attrs' methods and cattrs' structure
+    assert Path(str(first["path"])).is_file() and str(first["path"]).startswith(str(tmp_path / "crush-ls"))
+    second = probe(tmp_path)
+    assert second == {**first, "missed": 0}
+
+
+def test_a_damaged_cache_is_compiled_again_and_rewritten(tmp_path: Path):
+    path = Path(str(probe(tmp_path)["path"]))
+    path.write_bytes(path.read_bytes()[:100])
+    again = probe(tmp_path)
+    assert again["missed"] == again["used"]
+    assert probe(tmp_path)["missed"] == 0
+
+
+def test_the_server_answers_initialize_alike_with_the_cache_cold_and_warm(tmp_path: Path):
+    answers = []
+    for _ in range(2):
+        server = RawServer(tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, initialize=False)
+        try:
+            answers.append(server.request("initialize", {"processId": None, "capabilities": {},
+                                                         "rootUri": tmp_path.as_uri()}))
+            bad = server.request("initialize", {"processId": None, "capabilities": {},
+                                                "initializationOptions": {"streamIntervalMs": "soon"}})
+            answers.append(bad)
+        finally:
+            server.close()
+    assert answers[0] == answers[2] and answers[0]["result"]["capabilities"]["experimental"]["crush"]
+    assert answers[1] == answers[3] and answers[1]["error"]["data"]["reason"] == "invalid_params"
+    assert list((tmp_path / "cache" / "crush-ls").glob("generated-code.serve.*"))
