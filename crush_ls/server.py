@@ -44,10 +44,8 @@ from . import __version__
 from . import protocol as p
 from .protocol.capabilities import ClientCapabilities
 from .protocol.convert import structure_params
-from .protocol.encode import EncodedJson
 from .protocol.errors import ClientDeclined, CrushError, InvalidParams, ServerShuttingDown
 from .settings import InitOptions, parse_init_options
-from .tools.worker import keep_spare
 from .transport import envelope
 from .transport.framing import ContentLength, encode
 from .transport.stdio import Backpressure, Writer
@@ -353,7 +351,7 @@ class CrushServer(LanguageServer):
             future.set_result(data.get("result"))
 
     def _reply(self, msg_id: Any, result: Any) -> None:
-        if isinstance(result, EncodedJson):  # JSON text already (session/messages): spliced in as it is
+        if isinstance(result, p.EncodedJson):  # JSON text already (session/messages): spliced in as it is
             self._write_answer(f'{{"jsonrpc":"2.0","id":{json.dumps(msg_id)},"result":{result.text}}}'.encode())
             return
         self._write_answer({"jsonrpc": "2.0", "id": msg_id, "result": result})
@@ -422,6 +420,8 @@ def on_initialized(ls: CrushServer, params: types.InitializedParams) -> None:
     backend.open_pending()
     for workspace in backend.workspaces.values():
         workspace.agent.prepare()
+    from .tools.worker import keep_spare  # (the tools are not needed before the initialize answer)
+
     keep_spare()  # this loop lives as long as the server: each search leaves the next worker starting
     # Every module the server runs on is loaded now (lsprotocol alone is ~50k objects): keep
     # them out of the collector's scans, or its first full pass stalls the loop mid-stream

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import attrs
 
 from ..agent.context import MAX_ITEMS as MAX_CONTEXT_ITEMS
-from ..protocol import shapes
-from ..protocol.encode import EncodedJson, model_to_wire
+from ..protocol import EncodedJson, shapes
+from ..protocol.encode import model_to_wire
 from ..protocol.errors import CrushError, EmptyPrompt, InvalidParams, SessionBusy, StorageFailed
 from ..protocol.params import (
     CancelParams,

@@ -9,11 +9,16 @@ One home for the contract, so that a wire question has one place to look:
 - `errors`: the `CrushError` family, each with its stable `data.reason` and code;
 - `convert`: the strict cattrs converters and their one-line error text.
 
+`EncodedJson` is here rather than in `encode`, which the server does not need
+before its `initialize` answer (a module less to load at start-up).
+
 This package imports nothing else of crush_ls: every other layer may import it.
 The request params are re-exported here for the server's handler table.
 """
 
 from __future__ import annotations
+
+import attrs
 
 from .capabilities import ClientCapabilities
 from .params import (
@@ -77,11 +82,20 @@ NOTIFICATION_TYPES = [
     "session_updated", "agent_error", "run_complete", "mcp_updated", "change_reviewed",
 ]
 
+
+@attrs.frozen
+class EncodedJson:
+    """A result already written as JSON text, sent as it is (`session/messages` of a long session:
+    its parts are the stored JSON text, never parsed nor encoded again)."""
+
+    text: str
+
+
 __all__ = [
     "Attachment", "CancelParams", "ChangesParams", "ContextItem", "CreateSessionParams", "DiagnosticsResult",
     "HunkDecision", "ModelSelection", "RenameSessionParams", "ReviewParams", "RewindParams", "SendMessageParams",
     "SessionParams", "SetModelParams", "UnrewindParams", "WorkspaceParams",
-    "ClientCapabilities",
+    "ClientCapabilities", "EncodedJson",
     "PROTOCOL_VERSION", "METHODS", "NOTIFICATION_TYPES", "NOTIFICATION", "REQUEST_PERMISSION",
     "SAVE_DOCUMENT", "APPLY_EDIT", "SHOW_DOCUMENT", "DIAGNOSTICS",
     "SEND_MESSAGE", "CANCEL", "STATUS", "QUEUED_PROMPTS", "CLEAR_QUEUE", "SUMMARIZE", "MODELS", "SET_MODEL",

@@ -12,8 +12,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-import attrs
-
 from . import shapes
 
 
@@ -95,14 +93,6 @@ def message_to_wire(message: MessageRecord) -> shapes.Message:
     if message.provider:
         wire["provider"] = message.provider
     return wire
-
-
-@attrs.frozen
-class EncodedJson:
-    """A result already written as JSON text, sent as it is (`session/messages` of a long session:
-    its parts are the stored JSON text, never parsed nor encoded again)."""
-
-    text: str
 
 
 def message_json(message: MessageRecord, parts_json: str) -> str:

@@ -1,4 +1,5 @@
-"""The cache of generated code (crush_ls/startup.py): what a process compiled once, the next one reuses.
+"""Start-up: the cache of generated code (crush_ls/startup.py), what a process compiled once the next one
+reuses; the command line read without argparse when it says nothing.
 
 Each test runs fresh interpreters on a cache directory of its own: the hook
 changes attrs and cattrs for the whole process, and what is measured is what
@@ -13,6 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from crush_ls.cli import _serve_options, _serve_parser
 from tests.raw import RawServer
 
 # Classes of each kind attrs writes methods for, and a cattrs structure function.
@@ -84,3 +88,8 @@ def test_the_server_answers_initialize_alike_with_the_cache_cold_and_warm(tmp_pa
     assert answers[0] == answers[2] and answers[0]["result"]["capabilities"]["experimental"]["crush"]
     assert answers[1] == answers[3] and answers[1]["error"]["data"]["reason"] == "invalid_params"
     assert list((tmp_path / "cache" / "crush-ls").glob("generated-code.serve.*"))
+
+
+@pytest.mark.parametrize("args", [[], ["--stdio"]])
+def test_the_flags_editors_start_the_server_with_mean_what_the_parser_says(args: list[str]):
+    assert vars(_serve_options(args)) == vars(_serve_parser().parse_args(args))
