@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import sys
@@ -88,21 +87,13 @@ def main(argv: list[str] | None = None) -> None:
     for handler in logging.getLogger().handlers:  # a logger's own filter would miss pygls' child loggers
         handler.addFilter(_one_line_from_pygls)
 
-    # The imports below build ~100k objects that live as long as the process (lsprotocol's classes
-    # mostly): the collector's passes over them while they are built were ~40 ms of the spawn ->
-    # `initialize` answer. Collect nothing until they are built, then keep them out of its scans.
-    # The methods attrs generates for those classes come compiled from the last process (startup.py).
-    gc.disable()
-    from .startup import load_code_cache, save_code_cache
+    from .startup import loading, save_code_cache
 
-    load_code_cache("serve")
-    from .server import server
-    from .settings.secrets import hide_process_environment
-    from .transport.stdio import serve_stdio, serve_tcp
+    with loading("serve"):
+        from .server import server
+        from .settings.secrets import hide_process_environment
+        from .transport.stdio import serve_stdio, serve_tcp
 
-    save_code_cache()  # what the imports compiled, for the next process (nothing when all was cached)
-    gc.freeze()
-    gc.enable()
     hide_process_environment()  # commands run for the model must not read keys from /proc/<server>/environ
 
     if options.tcp:

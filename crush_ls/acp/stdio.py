@@ -84,10 +84,13 @@ class AcpPeer:
             self._writer.write(encode(message))
 
     def connected(self, writer: Writer) -> None:
-        from acp.agent.connection import AgentSideConnection
+        from ..startup import loading
 
-        from .agent import AcpAgent
-        from .content import tolerant_setup
+        with loading("acp"):  # the SDK's models and the agent: most of the start-up
+            from acp.agent.connection import AgentSideConnection
+
+            from .agent import AcpAgent
+            from .content import tolerant_setup
 
         self._writer = writer
         self._prepare = tolerant_setup

@@ -50,9 +50,10 @@ print(json.dumps({"used": len(cache.used), "missed": missed, "path": cache.path}
 """
 
 
-def probe(cache_home: Path) -> dict[str, object]:
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
-    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60)
+def probe(cache_home: Path, **env: str) -> dict[str, object]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home), **env}
+    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=cache_home)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -71,6 +72,14 @@ def test_a_damaged_cache_is_compiled_again_and_rewritten(tmp_path: Path):
     again = probe(tmp_path)
     assert again["missed"] == again["used"]
     assert probe(tmp_path)["missed"] == 0
+
+
+def test_without_a_home_nothing_is_written_where_the_server_runs(tmp_path: Path):
+    assert probe(tmp_path, XDG_CACHE_HOME="", HOME="relative")["path"] is None
+    assert probe(tmp_path, XDG_CACHE_HOME="relative", HOME="relative")["path"] is None
+    assert list(tmp_path.iterdir()) == []
+    home = tmp_path / "home"
+    assert str(probe(tmp_path, XDG_CACHE_HOME="relative", HOME=str(home))["path"]).startswith(f"{home}/.cache/")
 
 
 def test_the_server_answers_initialize_alike_with_the_cache_cold_and_warm(tmp_path: Path):
