@@ -47,7 +47,7 @@ from .protocol.convert import structure_params
 from .protocol.errors import ClientDeclined, CrushError, InvalidParams, ServerShuttingDown
 from .settings import InitOptions, parse_init_options
 from .transport import envelope
-from .transport.framing import ContentLength, encode
+from .transport.framing import ContentLength, encode, params_frame
 from .transport.stdio import Backpressure, Writer
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ SERVER_NOT_INITIALIZED = -32002  # LSP's ServerNotInitialized
 REQUEST_CANCELLED = -32800
 OWN_ID_PREFIX = "crush-ls/"  # ids of the server's own requests: never confused with the client's
 DELTAS = ("text_delta", "reasoning_delta")
+NOTIFICATION_HEAD = b'{"jsonrpc":"2.0","method":"%s","params":' % p.NOTIFICATION.encode()
 DELTA_BUDGET = 1 << 20  # characters of deltas queued per connection while the client does not read
 
 
@@ -216,8 +217,11 @@ class CrushServer(LanguageServer):
     def _write_notification(self, body: dict[str, Any]) -> None:
         self.seq += 1  # numbered as written: seq stays gapless and in wire order
         body["seq"] = self.seq
+        writer = self.protocol.writer
+        if writer is None:
+            return
         try:
-            self.protocol.write_json({"jsonrpc": "2.0", "method": p.NOTIFICATION, "params": body})
+            writer.write(params_frame(NOTIFICATION_HEAD, body))
         except (BrokenPipeError, ConnectionError, ValueError):
             log.debug("client gone; dropped notification %s", body.get("type"))
 

@@ -49,6 +49,10 @@ class RunEvents:
         if not text:
             return
         pending = self._pending
+        if self._interval == 0 and pending is None:  # not joined (streamIntervalMs 0): sent as it comes
+            if not self.completed:
+                self._send({"type": kind, "messageId": message_id, "text": text, **self._ids})
+            return
         if pending is not None and (pending["type"] != kind or pending["messageId"] != message_id):
             self.flush()
             pending = None

@@ -132,6 +132,8 @@ class ScriptedProvider:
                 for i in range(0, max(len(event.text), 1), size):
                     if event.delayMs:
                         await asyncio.sleep(event.delayMs / 1000)
+                    elif i:  # one loop turn per chunk, as a network stream arrives: a long text
+                        await asyncio.sleep(0)  # never holds the loop (an ack, the other sessions) at once
                     chunk = event.text[i : i + size]
                     if chunk:
                         yield TextDelta(chunk)

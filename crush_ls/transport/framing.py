@@ -88,6 +88,14 @@ def encode(message: Any) -> bytes:
     return ContentLength.frame(dumps(message))
 
 
+def params_frame(head: bytes, params: Any) -> bytes:
+    """`encode` of a message whose JSON up to its params' value is `head` (e.g.
+    `{"jsonrpc":"2.0","method":"agent/notification","params":`), byte for byte: a streamed delta
+    is one of these, and building and encoding its envelope each time was a fifth of its cost."""
+    body = dumps(params)
+    return b"Content-Length: %d\r\n\r\n%s%s}" % (len(head) + len(body) + 1, head, body)
+
+
 def max_frame_from_env(default: int = DEFAULT_MAX_FRAME) -> int:
     value = os.environ.get(MAX_FRAME_ENV, "").strip()
     return int(value) if value.isdigit() and int(value) > 0 else default

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from crush_ls.transport.framing import ContentLength, FrameError, JsonLines, encode
+from crush_ls.transport.framing import ContentLength, FrameError, JsonLines, encode, params_frame
 
 GOOD = [{"jsonrpc": "2.0", "id": i, "method": "agent/status", "params": {}} for i in range(3)]
 STREAM = b"".join(encode(m) for m in GOOD)
@@ -85,3 +85,15 @@ def test_json_lines():
     long_line = b'{"jsonrpc":"2.0","id":9,"method":"x","params":"' + b"y" * 500 + b'"}\n'
     items = decode(decoder, long_line + data, 40)
     assert isinstance(items[0], FrameError) and items[0].msg_id == 9 and items[1:] == GOOD
+
+
+@pytest.mark.parametrize("params", [
+    {"type": "text_delta", "text": "plain", "seq": 3},
+    {"type": "text_delta", "text": "h\u00e9llo \ud800 \U0001f600", "seq": 4},  # non-ASCII, a lone surrogate
+    {"n": 2**70, "list": [1, None, True]},  # beyond orjson's integers
+])
+def test_a_frame_around_encoded_params_is_the_frame_of_the_whole_message(params):
+    head = b'{"jsonrpc":"2.0","method":"agent/notification","params":'
+    whole = {"jsonrpc": "2.0", "method": "agent/notification", "params": params}
+    assert params_frame(head, params) == encode(whole)
+    assert decode(ContentLength(), params_frame(head, params)) == [json.loads(json.dumps(whole))]
