@@ -9,7 +9,8 @@ gives the same code object, so the code is kept in a cache file, as Python keeps
 a module's bytecode in a .pyc: keyed by a digest of the generated name and
 source, so another version of attrs, cattrs, lsprotocol or crush-ls misses
 instead of getting stale code. `load_code_cache` hooks the modules' `compile`
-(a module global shadowing the builtin); `save_code_cache` writes what missed.
+(a module global shadowing the builtin); `save_code_cache` writes what missed;
+`loading` wraps a process's start-up imports in both, with the collector paused.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def save_code_cache() -> None:
 
 
 @contextmanager
-def loading(name: str) -> Iterator[None]:
+def loading(name: str) -> Iterator[CodeCache]:
     """Around the imports a process needs before it answers: they build ~100k objects that live as
     long as it does (lsprotocol's classes, the ACP SDK's models). The collector's passes over them
     while they are built were ~40 ms of the server's spawn -> `initialize` answer: it collects
@@ -137,8 +138,7 @@ def loading(name: str) -> Iterator[None]:
     and cattrs generate meanwhile come from the cache `name`."""
     gc.disable()
     try:
-        load_code_cache(name)
-        yield
+        yield load_code_cache(name)
         save_code_cache()  # what the imports compiled, for the next process (nothing when all was cached)
     finally:
         gc.freeze()

@@ -21,31 +21,32 @@ from tests.raw import RawServer
 
 # Classes of each kind attrs writes methods for, and a cattrs structure function.
 PROBE = """
-import json, sys
-from crush_ls.startup import load_code_cache, save_code_cache
-cache = load_code_cache("probe")
-import attrs, cattrs
+import gc, json, sys
+from crush_ls.startup import loading
+with loading("probe") as cache:
+    assert not gc.isenabled()
+    import attrs, cattrs
 
-@attrs.define
-class Point:
-    x: int
-    y: int = 0
+    @attrs.define
+    class Point:
+        x: int
+        y: int = 0
 
-@attrs.frozen
-class Key:
-    name: str
+    @attrs.frozen
+    class Key:
+        name: str
 
-@attrs.define(order=True)
-class Version:
-    major: int
-    minor: int
+    @attrs.define(order=True)
+    class Version:
+        major: int
+        minor: int
 
-point = cattrs.Converter().structure({"x": 1, "y": 2}, Point)
+    point = cattrs.Converter().structure({"x": 1, "y": 2}, Point)
+    missed = cache.missed
+assert gc.isenabled() and gc.get_freeze_count() > 0  # what was loaded is out of the collector's scans
 assert point == Point(1, 2) and repr(point) == "Point(x=1, y=2)" and Point(3).y == 0
 assert hash(Key("a")) == hash(Key("a")) and Key("a") != Key("b")
 assert Version(1, 2) < Version(1, 10)
-missed = cache.missed
-save_code_cache()
 print(json.dumps({"used": len(cache.used), "missed": missed, "path": cache.path}))
 """
 
@@ -102,3 +103,30 @@ def test_the_server_answers_initialize_alike_with_the_cache_cold_and_warm(tmp_pa
 @pytest.mark.parametrize("args", [[], ["--stdio"]])
 def test_the_flags_editors_start_the_server_with_mean_what_the_parser_says(args: list[str]):
     assert vars(_serve_options(args)) == vars(_serve_parser().parse_args(args))
+
+
+# What only a prompt, a tool or an open workspace needs: none of it is loaded before the initialize answer.
+NOT_BEFORE_THE_ANSWER = ["openai", "anthropic", "httpx", "mcp", "acp", "llama_cpp", "sqlite3", "pydantic", "rich",
+                         "prompt_toolkit", "pathspec", "crush_ls.backend", "crush_ls.agent", "crush_ls.storage",
+                         "crush_ls.tools", "crush_ls.providers", "crush_ls.mcp", "crush_ls.permissions",
+                         "crush_ls.protocol.encode", "crush_ls.chat", "crush_ls.acp"]
+ANSWER_INITIALIZE = """
+import asyncio, json, sys
+from tests.unit.inprocess import InProcessServer
+
+async def main():
+    reply = await InProcessServer().request("initialize", {
+        "capabilities": {}, "rootUri": sys.argv[1], "initializationOptions": {"model": {"provider": "scripted"}}})
+    assert "result" in reply, reply
+    print(json.dumps(sorted(sys.modules)))
+
+asyncio.run(main())
+"""
+
+
+def test_the_initialize_answer_loads_nothing_only_a_prompt_needs(tmp_path: Path):
+    done = subprocess.run([sys.executable, "-c", ANSWER_INITIALIZE, tmp_path.as_uri()], capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert [name for name in NOT_BEFORE_THE_ANSWER if name in loaded] == []
