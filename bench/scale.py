@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor_bench import BenchError, LspFraming, Peer, make_text, pct
+from floor_bench import BenchError, LspFraming, Peer, make_text, pct, proc_cpu_s
 
 
 @dataclass
@@ -157,13 +157,14 @@ def one_workspace(cmd: list[str], args: argparse.Namespace, text: str) -> dict[s
         ws = root.as_uri()
         ids = sessions(peer, ws, args.sessions)
         check = Checker(peer)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), proc_cpu_s(peer.proc.pid)
         for n, sid in enumerate(ids):
             check.prompt(ws, sid, f"a{n}")
             run = check.runs[f"a{n}"]
             check.pump(lambda run=run: run.acked_ns is not None)
         check.pump(lambda: check.completed() == len(ids), timeout_s=600)
-        result = check.report(text) | {"all_done_s": time.perf_counter() - t0}
+        result = check.report(text) | {"all_done_s": time.perf_counter() - t0,
+                                       "server_cpu_s": proc_cpu_s(peer.proc.pid) - cpu0}
         stop(peer)
         return result
     finally:
@@ -181,13 +182,14 @@ def many_workspaces(cmd: list[str], args: argparse.Namespace, text: str) -> dict
         per = {f.as_uri(): sessions(peer, f.as_uri(), args.sessions_per_workspace) for f in folders}
         opened = time.perf_counter() - t0
         check = Checker(peer)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), proc_cpu_s(peer.proc.pid)
         for n, (ws, sids) in enumerate(per.items()):
             for m, sid in enumerate(sids):
                 check.prompt(ws, sid, f"b{n}-{m}")  # all at once: the acks queue behind each other
         total = len(folders) * args.sessions_per_workspace
         check.pump(lambda: check.completed() == total, timeout_s=600)
-        result = check.report(text) | {"all_done_s": time.perf_counter() - t0, "open_and_create_s": opened}
+        result = check.report(text) | {"all_done_s": time.perf_counter() - t0, "open_and_create_s": opened,
+                                       "server_cpu_s": proc_cpu_s(peer.proc.pid) - cpu0}
         stop(peer)
         return result
     finally:
@@ -201,7 +203,8 @@ def show(title: str, r: dict[str, Any]) -> None:
     print(f"  lost or reordered: {lost or 'none'} (seq gaps {r['seq_faults']}, runs with other text "
           f"{r['runs_with_other_text']}, runs out of order {r['runs_out_of_order']})")
     print(f"  RSS peak {r['rss_peak_mb']:.0f} MB, at the end {r['rss_end_mb']:.0f} MB; "
-          f"every run done after {r['all_done_s']:.1f} s")
+          f"every run done after {r['all_done_s']:.1f} s, server CPU {r['server_cpu_s']:.2f} s "
+          f"({r['server_cpu_s'] / r['runs'] * 1e3:.2f} ms per run); load {os.getloadavg()[0]:.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,7 +114,8 @@ class Store:
         self._writes: dict[str, asyncio.Future[Any]] = {}  # the latest write of a record still in flight
         self._claimed: set[asyncio.Future[Any]] = set()  # writes someone awaits (who hears of a failure)
         self._db: sqlite3.Connection | None = None
-        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
+        self._turn_jobs: list[Job] = []  # queued in this loop turn, handed to the thread at its end
         self._writer = threading.Thread(target=self._work, name="crush-ls-db", daemon=True)
         self._writer.start()
         self.sessions: dict[str, Session] = {}
@@ -140,7 +141,7 @@ class Store:
             finally:
                 opened.set()
 
-        store._jobs.put((open_and_signal, (), None, None, False))
+        store._jobs.put([(open_and_signal, (), None, None, False)])
         opened.wait()
         if failure:
             raise failure[0]
@@ -159,7 +160,7 @@ class Store:
         future.add_done_callback(lambda done: self._written(done, session_id, record, undo))
         if record is not None:
             self._writes[record] = future
-        self._jobs.put((fn, args, future, session_id, True))
+        self._queue((fn, args, future, session_id, True))
 
     def _written(self, future: asyncio.Future[Any], session_id: str | None, record: str | None,
                  undo: Callable[[], None] | None) -> None:
@@ -204,22 +205,35 @@ class Store:
         if self._closed:
             raise RuntimeError(f"the storage {self.path} is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((fn, args, future, None, False))
+        self._queue((fn, args, future, None, False))
         return await future
+
+    def _queue(self, job: Job) -> None:
+        """Queue a job for the thread. The jobs of one loop turn are handed over together, once:
+        each hand-off wakes the thread, which then takes the GIL from the loop (a prompt queued
+        about five, one by one, and an ack behind them waited for the thread each time)."""
+        if not self._turn_jobs:
+            asyncio.get_running_loop().call_soon(self._hand_off)
+        self._turn_jobs.append(job)
+
+    def _hand_off(self) -> None:
+        jobs, self._turn_jobs = self._turn_jobs, []
+        if jobs:
+            self._jobs.put(jobs)
 
     # ------------------------------------------------------------------ worker thread
     def _work(self) -> None:
         while True:
-            job = self._jobs.get()
-            batch = [job]
-            while job is not None:
+            batch: list[Job] = []
+            handed = self._jobs.get()
+            while handed is not None:  # everything handed over meanwhile, up to a close
+                batch += handed
                 try:
-                    job = self._jobs.get_nowait()
+                    handed = self._jobs.get_nowait()
                 except queue.Empty:
                     break
-                batch.append(job)
-            self._settle(self._run_batch([item for item in batch if item is not None]))
-            if None in batch:  # close: fold the WAL back into the database file
+            self._settle(self._run_batch(batch))
+            if handed is None:  # close: fold the WAL back into the database file
                 if self._db is not None:
                     if self._tenancy is not None:
                         self._tenancy.end(self._db)
@@ -629,6 +643,7 @@ class Store:
         if self._closed:
             return
         self._closed = True  # later calls fail at once instead of waiting on a stopped thread
+        self._hand_off()
         self._jobs.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
 

@@ -146,7 +146,8 @@ async def test_deltas_are_joined_per_interval(start):
 
 async def test_pending_text_is_flushed_before_tool_call_finish_and_run_complete(start, workspace: Path):
     (workspace / "a.txt").write_text("a\n")
-    # Fast chunks and a long interval: nothing is sent by the timer, only by the flushes.
+    # Fast chunks and a long interval: the first chunk of each message goes out at once, the rest
+    # only by the flushes (the timer never fires).
     client = await start({"model": scripted(
         step(0, {"text": "Before the call.", "chunkSize": 1}, call("view", file_path="a.txt")),
         step(1, {"text": "After the call.", "chunkSize": 1}),
@@ -155,9 +156,10 @@ async def test_pending_text_is_flushed_before_tool_call_finish_and_run_complete(
     notes = client.of_run(run_id)
     flow = [(n["type"], n.get("text")) for n in notes
             if n["type"] in ("text_delta", "tool_call", "message_finished", "run_complete")]
-    assert flow[:2] == [("text_delta", "Before the call."), ("tool_call", None)]
-    assert flow[-3:] == [("text_delta", "After the call."), ("message_finished", None), ("run_complete", "After the call.")]
-    assert len(of_type(client, run_id, "text_delta")) == 2
+    assert flow[:3] == [("text_delta", "B"), ("text_delta", "efore the call."), ("tool_call", None)]
+    assert flow[-4:] == [("text_delta", "A"), ("text_delta", "fter the call."), ("message_finished", None),
+                         ("run_complete", "After the call.")]
+    assert len(of_type(client, run_id, "text_delta")) == 4
 
 
 async def test_step_cap_ends_a_turn_that_never_stops_calling_tools(start):

@@ -243,9 +243,13 @@ async def test_deltas_are_joined_per_interval_and_flushed_by_the_timer():
     events = RunEvents(rec.send, "file:///w", "s1", "r1", 20)
     for chunk in ("Hel", "lo", " world"):
         events.delta("text_delta", "m1", chunk)
-    assert rec.sent == []  # held until the interval ends
+    assert [n["text"] for n in rec.sent] == ["Hel"]  # the first at once, the rest held until the interval ends
+    rec.arrived.clear()
     await asyncio.wait_for(rec.arrived.wait(), 2)
-    assert [(n["type"], n["text"]) for n in rec.sent] == [("text_delta", "Hello world")]
+    assert [(n["type"], n["text"]) for n in rec.sent] == [("text_delta", "Hel"), ("text_delta", "lo world")]
+    await asyncio.sleep(0.05)  # an interval with nothing sent: the next delta goes out at once
+    events.delta("text_delta", "m1", "!")
+    assert [n["text"] for n in rec.sent] == ["Hel", "lo world", "!"]
 
 
 async def test_pending_delta_goes_out_before_any_other_notification():
@@ -264,8 +268,9 @@ async def test_pending_delta_goes_out_before_any_other_notification():
     events.emit({"type": "session_updated"})
     events.flush()
     assert [(n["type"], n.get("text")) for n in rec.sent] == [
-        ("reasoning_delta", "think"), ("text_delta", "ab"), ("text_delta", "c"), ("tool_call", None),
-        ("text_delta", "d"), ("message_finished", None), ("text_delta", "e"), ("run_complete", "e"),
+        ("reasoning_delta", "think"), ("text_delta", "a"), ("text_delta", "b"), ("text_delta", "c"),
+        ("tool_call", None), ("text_delta", "d"), ("message_finished", None), ("text_delta", "e"),
+        ("run_complete", "e"),
     ]
     assert events.completed
 
