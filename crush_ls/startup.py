@@ -39,7 +39,7 @@ PRUNE_FACTOR = 3  # a file holding this many times what a process used is rewrit
 
 
 class CodeCache:
-    """Generated code by digest of (name, source), loaded from and saved to one file."""
+    """Generated code by digest of (mode, flags, name, source), loaded from and saved to one file."""
 
     def __init__(self, path: str | None) -> None:
         self.path = path  # None: kept in memory only
@@ -66,7 +66,7 @@ class CodeCache:
             if args or kwargs or type(source) is not str or type(filename) is not str or "def __hash__" in source:
                 # (attrs writes a hash of the class's name, different in each process, into __hash__)
                 return builtins.compile(source, filename, mode, *args, **kwargs)
-            key = blake2b(f"{mode}\0{filename}\0{source}".encode(), digest_size=16).digest()
+            key = blake2b(f"{mode}\0{flags}\0{filename}\0{source}".encode(), digest_size=16).digest()
             code = self.known.get(key)
             if code is None:
                 code = self.known[key] = builtins.compile(source, filename, mode, flags, True)
