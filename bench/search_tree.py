@@ -1,13 +1,13 @@
 """grep / glob / ls over a generated tree: the tools (in their worker), with each engine, against ripgrep alone.
 
-    python bench/search_tree.py [FILES] [--keep DIR] [--runs N]
+    python bench/search_tree.py [FILES] [--keep DIR] [--runs N] [--only WORD]
 
 Prints the median of N runs (default 5) of each, and each tool's time over
 ripgrep's for the same question. The tree has FILES files (default 100,000,
 issue 14's target) of ~40 lines in directories of 50, a .gitignore and an
 ignored directory; one file in 1,000 holds the needle. `--keep DIR` builds
 the tree in DIR once and reuses it (a 100,000-file tree takes a minute or
-two to write).
+two to write). `--only glob` (or grep, ls, worker) takes those rows alone.
 
 ripgrep alone is timed twice where the tool's answer needs more than
 ripgrep's default: `glob` and `grep` order files newest first, which ripgrep
@@ -79,8 +79,8 @@ def rg_alone(rg: str, root: Path, *args: str) -> Callable[[], object]:
     return lambda: subprocess.run([rg, "--no-config", *args, str(root)], capture_output=True, check=False)
 
 
-def rows(root: Path, rg: str | None, runs: int) -> list[tuple[str, float, list[float]]]:
-    """(label, ms, ms of the ripgrep rows it is compared with)."""
+def rows(root: Path, rg: str | None, runs: int, only: str = "") -> list[tuple[str, float, list[float]]]:
+    """(label, ms, ms of the ripgrep rows it is compared with); `only` the questions whose label starts so."""
     out: list[tuple[str, float, list[float]]] = []
 
     def row(label: str, fn: Callable[[], object], against: list[float] | None = None, pause: float = 0.2) -> float:
@@ -89,8 +89,9 @@ def rows(root: Path, rg: str | None, runs: int) -> list[tuple[str, float, list[f
         return ms
 
     engines = ["ripgrep", "python"] if rg else ["python"]
-    row("worker floor: ls of an empty folder", lambda: tool("ls", root / "build", ignore=[], depth=1))
-    row("  the same, back to back", lambda: tool("ls", root / "build", ignore=[], depth=1), pause=0)
+    if "worker floor".startswith(only[:12]):
+        row("worker floor: ls of an empty folder", lambda: tool("ls", root / "build", ignore=[], depth=1))
+        row("  the same, back to back", lambda: tool("ls", root / "build", ignore=[], depth=1), pause=0)
     cases: list[tuple[str, list[list[str]], dict[str, Any]]] = [
         ("grep needle", [["-n", "needle"], ["-n", "--sortr=modified", "needle"]],
          {"op": "grep", "pattern": "needle", "include": None}),
@@ -101,13 +102,15 @@ def rows(root: Path, rg: str | None, runs: int) -> list[tuple[str, float, list[f
         ("glob **/*.py", [["--files"], ["--files", "--sortr=modified"]], {"op": "glob", "pattern": "**/*.py"}),
         ("glob file1?.py", [["--files", "-g", "file1?.py"]], {"op": "glob", "pattern": "file1?.py"}),
     ]
-    for label, rg_args, job in cases:
+    for label, rg_args, job in [case for case in cases if case[0].startswith(only)]:
         against = [row(f"  rg {' '.join(args)}", rg_alone(rg, root, *args)) for args in rg_args] if rg else []
         for engine in engines:
             row(f"{label}: tool, {engine}", lambda job=job, engine=engine: tool(root=root, engine=engine, **job),
                 against)
-    ls_against = [row("  rg --files --max-depth 3", rg_alone(rg, root, "--files", "--max-depth", "3"))] if rg else []
-    row("ls (depth 3, 1000 entries): tool", lambda: tool("ls", root, ignore=[], depth=3), ls_against)
+    if "ls (depth 3".startswith(only[:11]):
+        ls_rg = rg_alone(rg, root, "--files", "--max-depth", "3") if rg else None
+        ls_against = [row("  rg --files --max-depth 3", ls_rg)] if ls_rg else []
+        row("ls (depth 3, 1000 entries): tool", lambda: tool("ls", root, ignore=[], depth=3), ls_against)
     return out
 
 
@@ -116,6 +119,7 @@ def main() -> None:
     parser.add_argument("files", nargs="?", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="build the tree here once and reuse it")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", default="", help="only the rows of this tool: glob, grep, ls or worker")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = (args.keep or Path(tmp)).resolve()
@@ -125,7 +129,7 @@ def main() -> None:
         print(f"tree: {args.files} files; ripgrep: {rg or 'not installed'}; cpus: {os.cpu_count()}; "
               f"load: {os.getloadavg()[0]:.1f}")
         print("(a tool's ratios are over each ripgrep row just above it, in order)")
-        for label, ms, against in rows(root, rg, args.runs):
+        for label, ms, against in rows(root, rg, args.runs, args.only):
             ratio = ("  " + " / ".join(f"{ms / a:.2f}x" for a in against)) if against else ""
             print(f"{label:48} {ms:9.1f} ms{ratio}")
 

@@ -87,3 +87,31 @@ def compile_glob(pattern: str) -> Callable[[str], bool]:
     if "/" in pattern:
         return lambda rel: regex.match(rel) is not None
     return lambda rel: regex.match(rel.rsplit("/", 1)[-1]) is not None
+
+
+# A name glob ripgrep's file types read as `compile_glob` does: plain characters, `*`, `?`, one `{a,b}`.
+RG_NAME_GLOB = re.compile(r"[\w.\-*?]*(?:\{[\w.\-*?]+(?:,[\w.\-*?]+)+\}[\w.\-*?]*)?")
+
+
+def name_superset(pattern: str) -> str | None:
+    """A glob of file names that the name of every path `pattern` matches also matches (its last
+    segment), for ripgrep to list only those (as a file type: a type, unlike `--glob`, never brings back an
+    ignored file); None when there is none narrower than `*` that ripgrep reads alike."""
+    prefix, slash, last = pattern.rpartition("/")
+    if "{" in prefix and ("[" in prefix or _open_braces(prefix)):
+        return None  # that "/" may be inside a {a,b/c}: not where the name starts
+    if "**" in last:
+        if slash:
+            return None  # `a/b**c`: the `**` crosses folders, the name need not match `b*c`
+        last = re.sub(r"\*+", "*", last)  # names have no "/": `**` is `*`
+    if not RG_NAME_GLOB.fullmatch(last) or not last.strip("*"):
+        return None
+    return last
+
+
+def _open_braces(text: str) -> bool:
+    """Whether a `{` of `text` is still open at its end (counted as `_closing_brace` counts)."""
+    depth = 0
+    for c in text:
+        depth += 1 if c == "{" else -1 if c == "}" and depth else 0
+    return depth > 0

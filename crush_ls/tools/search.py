@@ -21,11 +21,11 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from .globs import compile_glob
+from .globs import compile_glob, name_superset
 from .paths import ToolInputError, ensure_unchanged, is_inside, relative_display
 from .walk import (
     Scratch,
@@ -142,11 +142,36 @@ def glob(root: Path, start: Path, pattern: str, emit: Emit, unsaved: list[str] |
     matches = compile_glob(pattern)
     files = [Found(-float("inf"), rel, 0) for path in unsaved or ()
              if is_inside(start, Path(path)) and matches(rel := Path(path).relative_to(start).as_posix())]
-    rels, timed_out = visible_files(root, start, ripgrep_for(engine), time.monotonic() + GLOB_TIMEOUT_S)
-    files += [found(start, rel) for rel in rels if matches(rel)]
+    deadline = time.monotonic() + GLOB_TIMEOUT_S
+    rg = ripgrep_for(engine)
+    narrow = rg_type(name_superset(pattern))
+    listed = rg_files(rg, root, start, deadline, ["--sortr=modified", *narrow]) if rg is not None else None
+    if listed is not None:
+        files += newest(start, (rel for rel in listed[0] if matches(rel)), GLOB_MAX_RESULTS - len(files))
+        timed_out = listed[1]
+    else:
+        rels, timed_out = visible_files(root, start, None, deadline)
+        files += [found(start, rel) for rel in rels if matches(rel)]
     for file in heapq.nsmallest(GLOB_MAX_RESULTS, files):
         emit(relative_display(root, start / file.rel))
     return timed_out or len(files) > GLOB_MAX_RESULTS
+
+
+def newest(start: Path, rels: Iterator[str], wanted: int) -> list[Found]:
+    """The files of `rels` (newest first, as ripgrep sorted them) that can be among the `wanted` newest,
+    and one more when there are more: only those are looked at again, for the ties ripgrep orders by walk."""
+    files: list[Found] = []
+    for rel in rels:
+        file = found(start, rel)
+        if len(files) >= wanted and (not files or file.age > files[wanted - 1].age):
+            return [*files, file]  # older than the last that is shown: so is every one after it
+        files.append(file)
+    return files
+
+
+def rg_type(name_glob: str | None) -> list[str]:
+    """ripgrep's flags to list only files named like `name_glob` (globs.name_superset)."""
+    return ["--type-add", f"crushglob:{name_glob}", "--type=crushglob"] if name_glob else []
 
 
 # ---------------------------------------------------------------- grep
@@ -179,19 +204,13 @@ def candidates(root: Path, start: Path, include: str | None, pattern: str, rg: s
     return Candidates([f"{start}/{f.rel}" for f in files if f.size <= GREP_MAX_FILE_BYTES], cut)
 
 
-# An `include` ripgrep's file types read as crush-ls's globs do: names of plain characters, `*` (not `**`),
-# `?`, one `{a,b}`. Given to ripgrep as a type, it only narrows what ripgrep reads (a type, unlike --glob, never
-# brings back an ignored file); the include is still matched here.
-RG_TYPE_INCLUDE = re.compile(r"[\w.\-*?]*(?:\{[\w.\-*?]+(?:,[\w.\-*?]+)+\}[\w.\-*?]*)?")
-
-
 def rg_matching_files(rg: str, root: Path, start: Path, pattern: str, deadline: float,
                       include: str | None = None) -> tuple[list[str], bool] | None:
     """The visible files in which ripgrep finds `pattern` (as `rg_matches` reads them), and whether the
     deadline cut the search; None when ripgrep cannot walk this tree alike; RipgrepRefused when it cannot
-    read the pattern. A simple `include` (RG_TYPE_INCLUDE) narrows what ripgrep reads."""
-    narrow = ["--type-add", f"crushinclude:{include}", "--type=crushinclude"] if (
-        include and RG_TYPE_INCLUDE.fullmatch(include) and "**" not in include) else []
+    read the pattern. The names of `include` (globs.name_superset) narrow what ripgrep reads; the include
+    itself is matched by the caller."""
+    narrow = rg_type(name_superset(include)) if include else []
     with Scratch() as scratch:
         plan = rg_plan(root, start, scratch)
         if plan is None:

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -269,10 +269,20 @@ def run_rg(rg: str, plan: RgPlan, flags: list[str], deadline: float) -> tuple[li
         timed_out = False
     except subprocess.TimeoutExpired as exc:
         out, timed_out = exc.stdout or b"", True
-    names = out.split(b"\0")
+    # One decode for all names (a NUL is never part of another character), not one per name.
+    text = out.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+    names = text.split("\0")
     names.pop()  # after the last NUL: nothing, or a name cut by the deadline
     cut = len(plan.prefix)
-    return [os.fsdecode(name)[cut:] for name in names], timed_out
+    if "/." not in plan.prefix and "/." not in text:  # the prefix ends in "/": no hidden name below
+        return [name[cut:] for name in names], timed_out
+    return [rel for name in names if not _hidden(rel := name[cut:])], timed_out
+
+
+def _hidden(rel: str) -> bool:
+    """A name below the start begins with ".": ripgrep lists such a file when a `!rule` or a file type
+    whitelists it; the Python walk never enters a hidden name."""
+    return rel.startswith(".") or "/." in rel
 
 
 def deferred_crushignore_check(rg: str, plan: RgPlan) -> subprocess.Popen[bytes]:
@@ -298,15 +308,19 @@ def deeper_crushignore(check: subprocess.Popen[bytes], plan: RgPlan, deadline: f
     return any(b"/" in name[cut:] for name in out.split(b"\0") if name)
 
 
-def rg_files(rg: str, root: Path, start: Path, deadline: float) -> tuple[list[str], bool] | None:
-    """What `python_files` yields (any order), listed by ripgrep, and whether the deadline cut it;
-    None when ripgrep cannot walk this tree as the Python walk does."""
+def rg_files(rg: str, root: Path, start: Path, deadline: float,
+             flags: Sequence[str] = ()) -> tuple[list[str], bool] | None:
+    """What `python_files` yields (in ripgrep's order), listed by ripgrep, and whether the deadline cut it;
+    None when ripgrep cannot walk this tree as the Python walk does.
+
+    `flags` may narrow the list by a file type (a type never brings back an ignored file, unlike `--glob`)
+    or order it (`--sortr=modified`: ripgrep prints nothing before it has walked everything)."""
     with Scratch() as scratch:
         plan = rg_plan(root, start, scratch)
         if plan is None:
             return None
         check = deferred_crushignore_check(rg, plan)
-        files, timed_out = run_rg(rg, plan, ["--files"], deadline)
+        files, timed_out = run_rg(rg, plan, ["--files", *flags], deadline)
         if deeper_crushignore(check, plan, deadline):
             return None
     return files, timed_out

@@ -196,3 +196,63 @@ async def test_a_deeper_crushignore_and_rules_above_the_path_apply_to_glob_and_g
         assert sorted(globbed.content.splitlines()) == ["src/pkg/gen/kept.py", "src/pkg/ok.py"]
         grepped = await call("grep", {"pattern": "hit", "path": path})
         assert sorted(grepped.content.splitlines()[1:]) == ["src/pkg/gen/kept.py:1: hit", "src/pkg/ok.py:1: hit"]
+
+
+async def test_glob_by_name_keeps_out_what_the_rules_ignore(workspace, call):
+    """ripgrep lists only the files named like the pattern's last part: a name the rules ignore stays out."""
+    make(workspace, {".gitignore": "*.log\n!keep.log\nbuild/\n", "x.log": "", "keep.log": "", "a/y.log": "",
+                     "build/z.log": "", "a/.gitignore": "!y.log\n", "a/b/w.log": "", "m.py": ""})
+    for pattern in ("*.log", "**/*.log", "a/**/*.log", "{a,build}/*.log"):
+        found = await call("glob", {"pattern": pattern})
+        assert sorted(found.content.splitlines()) == (["a/y.log", "keep.log"] if pattern[0] in "*" else ["a/y.log"])
+
+
+async def test_hidden_files_a_rule_reincludes_stay_hidden(workspace, call):
+    """`!.env` makes ripgrep list .env (and a name pattern lists .x.py): the walk never shows a hidden name."""
+    make(workspace, {".gitignore": "!.env\n!.hid/\n", ".env": "hit\n", ".x.py": "hit\n", ".hid/h.py": "hit\n",
+                     "a/.y.py": "hit\n", "a/ok.py": "hit\n"})
+    for pattern in ("**/*", "*.py", "**/*.py", "a/*.py", ".*", "**/.*"):
+        found = await call("glob", {"pattern": pattern})
+        assert found.content.splitlines() == (["a/ok.py"] if "*.py" in pattern or pattern == "**/*" else
+                                              ["No files found"])
+    for include in (None, "*.py", ".*"):
+        grepped = await call("grep", {"pattern": "hit", "include": include})
+        assert grepped.content.splitlines()[1:] == ([] if include == ".*" else ["a/ok.py:1: hit"])
+
+
+@pytest.mark.parametrize("newer", [0, 30, 70, MAX_RESULTS])
+async def test_glob_equal_times_are_ordered_by_path_at_the_cut(workspace, call, newer):
+    """`newer` files of distinct times, then 60 of one time: the newest first, the tied ones by path (ripgrep
+    sorts them in the walk's order), the cut at 100 inside them or at their edge."""
+    names = [f"n{i:03}.txt" for i in range(newer)] + [f"t/{i:03}.txt" for i in range(60, 0, -1)]
+    make(workspace, dict.fromkeys(names, ""))
+    for i, name in enumerate(names[:newer]):
+        age(workspace / name, i)
+    for name in names[newer:]:
+        age(workspace / name, 1000)
+    result = await call("glob", {"pattern": "**/*.txt"})
+    expected = (names[:newer] + sorted(names[newer:]))[:MAX_RESULTS]
+    assert [line for line in result.content.splitlines() if line.endswith(".txt")] == expected
+    assert result.metadata["truncated"] is (newer + 60 > MAX_RESULTS)
+
+
+async def test_glob_honours_a_deeper_crushignore_even_an_ignored_one(workspace, call):
+    make(workspace, {".gitignore": ".crushignore\n", "sub/.crushignore": "x.py\n", "sub/x.py": "", "sub/y.py": "",
+                     "x.py": ""})
+    for pattern in ("**/*.py", "*.py", "x.py"):
+        found = await call("glob", {"pattern": pattern})
+        assert sorted(found.content.splitlines()) == (["x.py"] if pattern == "x.py" else ["sub/y.py", "x.py"])
+
+
+@pytest.mark.parametrize(("pattern", "expected"), [
+    ("{a,b/c}.py", ["a.py", "b/c.py"]),  # a "/" inside braces: the name is not the last part
+    ("b/x**y", ["b/x/d.py", "b/x/q/y", "b/xy"]),  # `**` crossing folders within a name
+    ("**.py", ["a.py", "b/c.py", "b/x/d.py"]),
+    ("{b/x,q}/*.py", ["b/x/d.py"]),
+    ("b/**", ["b/c.py", "b/x/d.py", "b/x/q/y", "b/xy"]),
+    ("*.p[y]", ["a.py", "b/c.py", "b/x/d.py"]),
+])
+async def test_glob_patterns_whose_names_ripgrep_narrows_or_not(workspace, call, pattern, expected):
+    make(workspace, {"a.py": "", "b/c.py": "", "b/x/d.py": "", "b/x/q/y": "", "b/xy": "", "e.txt": ""})
+    found = await call("glob", {"pattern": pattern})
+    assert sorted(found.content.splitlines()) == expected
