@@ -35,6 +35,7 @@ from .walk import (
     deferred_crushignore_check,
     is_binary,
     python_files,
+    rg_file_parts,
     rg_files,
     rg_plan,
     ripgrep,
@@ -46,6 +47,8 @@ Emit = Callable[[str], None]
 LS_MAX_ENTRIES = 1000
 GLOB_MAX_RESULTS = 100
 GLOB_TIMEOUT_S = 30.0
+# glob's ripgreps, sharing the walk (walk.shared_walk): sorting by time, each walks on one thread.
+SORTING_RIPGREPS = min(4, os.cpu_count() or 1)
 GREP_MAX_MATCHES = 100
 GREP_MAX_FILE_BYTES = 2 * 1024 * 1024
 GREP_MAX_LINE = 500
@@ -145,9 +148,13 @@ def glob(root: Path, start: Path, pattern: str, emit: Emit, unsaved: list[str] |
     deadline = time.monotonic() + GLOB_TIMEOUT_S
     rg = ripgrep_for(engine)
     narrow = rg_type(name_superset(pattern))
-    listed = rg_files(rg, root, start, deadline, ["--sortr=modified", *narrow]) if rg is not None else None
+    listed = rg_file_parts(rg, root, start, deadline, ["--sortr=modified", *narrow], SORTING_RIPGREPS) if (
+        rg is not None) else None
     if listed is not None:
-        files += newest(start, (rel for rel in listed[0] if matches(rel)), GLOB_MAX_RESULTS - len(files))
+        wanted = GLOB_MAX_RESULTS - len(files)
+        newest_of_all = {file.rel: file for part in listed[0]
+                         for file in newest(start, (rel for rel in part if matches(rel)), wanted)}
+        files += newest_of_all.values()
         timed_out = listed[1]
     else:
         rels, timed_out = visible_files(root, start, None, deadline)

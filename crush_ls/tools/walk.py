@@ -262,13 +262,22 @@ def rg_plan(root: Path, start: Path, scratch: Scratch) -> RgPlan | None:
 
 def run_rg(rg: str, plan: RgPlan, flags: list[str], deadline: float) -> tuple[list[str], bool]:
     """Paths (relative to the plan's start) ripgrep prints with `flags`; and whether the deadline cut it."""
-    command = [rg, *flags, *plan.args]
+    return rg_output(start_rg(rg, plan, flags), plan, deadline)
+
+
+def start_rg(rg: str, plan: RgPlan, flags: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([rg, *flags, *plan.args], cwd=plan.cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def rg_output(run: subprocess.Popen[bytes], plan: RgPlan, deadline: float) -> tuple[list[str], bool]:
+    """What a ripgrep started by `start_rg` prints (as `run_rg` says), killed at the deadline."""
     try:
-        out = subprocess.run(command, cwd=plan.cwd, capture_output=True, stdin=subprocess.DEVNULL,
-                             timeout=max(0.1, deadline - time.monotonic())).stdout
+        out, _ = run.communicate(timeout=max(0.1, deadline - time.monotonic()))
         timed_out = False
-    except subprocess.TimeoutExpired as exc:
-        out, timed_out = exc.stdout or b"", True
+    except subprocess.TimeoutExpired:
+        run.kill()
+        out, timed_out = run.communicate()[0], True  # with what was read before the timeout
     # One decode for all names (a NUL is never part of another character), not one per name.
     text = out.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
     names = text.split("\0")
@@ -315,15 +324,87 @@ def rg_files(rg: str, root: Path, start: Path, deadline: float,
 
     `flags` may narrow the list by a file type (a type never brings back an ignored file, unlike `--glob`)
     or order it (`--sortr=modified`: ripgrep prints nothing before it has walked everything)."""
+    listed = rg_file_parts(rg, root, start, deadline, flags, parts=1)
+    return None if listed is None else (listed[0][0], listed[1])
+
+
+def rg_file_parts(rg: str, root: Path, start: Path, deadline: float, flags: Sequence[str],
+                  parts: int) -> tuple[list[list[str]], bool] | None:
+    """What `rg_files` lists, in up to `parts` lists walked side by side by as many ripgreps (see
+    `shared_walk`; a file may be in two when the tree changes meanwhile), and whether the deadline cut one."""
     with Scratch() as scratch:
         plan = rg_plan(root, start, scratch)
         if plan is None:
             return None
         check = deferred_crushignore_check(rg, plan)
-        files, timed_out = run_rg(rg, plan, ["--files", *flags], deadline)
+        runs = [start_rg(rg, plan, ["--files", *flags, *part]) for part in shared_walk(start, plan, parts)]
+        listed = [rg_output(run, plan, deadline) for run in runs]
         if deeper_crushignore(check, plan, deadline):
             return None
-    return files, timed_out
+    return [names for names, _ in listed], any(cut for _, cut in listed)
+
+
+SHARED_UNITS = 8  # folders to share out among the ripgreps, at least (they are of any size)
+SHARED_DEPTH = 3  # how deep the folders shared out may be
+SHARED_MAX_GLOBS = 256  # more globs than this for one ripgrep: one ripgrep walks it all
+
+
+def shared_walk(start: Path, plan: RgPlan, parts: int) -> list[list[str]]:
+    """`--glob` flags for each of up to `parts` ripgreps that walk `start` between them, some folders each.
+
+    Every ripgrep walks from `start` as the whole walk does (the same ignore files, read where they are):
+    globs that only exclude (`!/path`) keep each out of what is given to the others, and the first takes
+    the files of the folders in between and whatever appeared since. A `--sortr` ripgrep walks on one
+    thread: two of them use two cores.
+    """
+    if parts < 2:
+        return [[]]
+    listed = {"": _entries(start, "")}  # the folders split into their subfolders: their entries
+    units = _subfolders(listed[""])
+    for _ in range(SHARED_DEPTH - 1):
+        if len(units) >= SHARED_UNITS:
+            break
+        below = {unit: _entries(start, unit) for unit in units}
+        split = {unit for unit, entries in below.items() if _subfolders(entries)}
+        if not split:
+            break
+        listed |= {unit: below[unit] for unit in split}
+        units = [sub for unit in units for sub in (_subfolders(below[unit]) if unit in split else [unit])]
+    if any(not _plain(entry) for entries in listed.values() for entry in entries):
+        return [[]]  # a name a glob may not say exactly (a trailing space, a control character)
+    owner = {unit: i % parts for i, unit in enumerate(units)}
+    if len(set(owner.values())) < 2:
+        return [[]]
+    shares = [[unit for unit, of in owner.items() if of != 0]]
+    for part in sorted(set(owner.values()) - {0}):
+        # its folders and those above them are walked; what else they hold is left out
+        walked = {unit[: i + 1] for unit, of in owner.items() if of == part for i, c in enumerate(unit) if c == "/"}
+        shares.append([entry for folder, entries in listed.items() if folder == "" or folder in walked
+                       for entry in entries if entry not in walked])
+    if any(len(excluded) > SHARED_MAX_GLOBS for excluded in shares):
+        return [[]]
+    anchor = "/" + _glob_escape(plan.prefix.removeprefix("./"))
+    return [[f"--glob=!{anchor}{_glob_escape(entry)}" for entry in excluded] for excluded in shares]
+
+
+def _entries(start: Path, folder: str) -> list[str]:
+    """The names in `folder` (relative to start, "/"-ended) a walk lists or enters, as `folder/name`, a
+    folder's ending in "/"."""
+    try:
+        with os.scandir(start / folder) as scan:
+            return sorted(folder + entry.name + ("/" if entry.is_dir(follow_symlinks=False) else "")
+                          for entry in scan if not skipped_name(entry.name) and (
+                              entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False)))
+    except OSError:
+        return []
+
+
+def _subfolders(entries: list[str]) -> list[str]:
+    return [entry for entry in entries if entry.endswith("/")]
+
+
+def _plain(entry: str) -> bool:
+    return entry.isprintable() and not entry.endswith(" ")
 
 
 class Scratch:

@@ -12,7 +12,7 @@ import pytest
 
 from crush_ls.tools.globs import compile_glob
 from crush_ls.tools.search import RipgrepRefused, rg_matching_files, visible_files
-from crush_ls.tools.walk import python_files, rg_files, ripgrep
+from crush_ls.tools.walk import python_files, rg_file_parts, rg_files, ripgrep
 
 RG = ripgrep()
 pytestmark = pytest.mark.skipif(RG is None, reason="ripgrep is a dependency of crush-ls; this is its walk")
@@ -155,3 +155,17 @@ def test_rg_l_with_an_include_finds_what_the_include_keeps(tmp_path, include):
     wanted = compile_glob(include)
     expected = [rel for rel in python_files(tmp_path, tmp_path) if "needle" in (tmp_path / rel).read_text()]
     assert sorted(rel for rel in listed[0] if wanted(rel)) == sorted(rel for rel in expected if wanted(rel))
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("start", ["", "a", "docs"])
+def test_ripgreps_sharing_the_walk_list_each_file_once(tmp_path, parts, start):
+    """Each takes some folders (two levels down when the start has few) and leaves the rest to the others."""
+    make(tmp_path, RULES)
+    make(tmp_path, {"a/b/c/e.py": "", "a/b/f.py": "", "a/g/h.py": "", "a/g/i/j.py": "", "docs/x/y.md": "",
+                    "docs/z/w.md": "", "a/b/.gitignore": "f.py\n", "a/g/.gitignore": "!*.log\n", "a/g/k.log": ""})
+    assert RG is not None
+    listed = rg_file_parts(RG, tmp_path, tmp_path / start, time.monotonic() + 30, [], parts)
+    assert listed is not None and len(listed[0]) > 1
+    files = [rel for part in listed[0] for rel in part]
+    assert sorted(files) == same(tmp_path, tmp_path / start)
