@@ -19,6 +19,7 @@ import fnmatch
 import heapq
 import os
 import re
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from .walk import (
     WalkTimeout,
     deeper_crushignore,
     deferred_crushignore_check,
+    ignore_base,
     is_binary,
     python_files,
     rg_file_parts,
@@ -40,6 +42,7 @@ from .walk import (
     rg_plan,
     ripgrep,
     run_rg,
+    skipped_name,
 )
 
 Emit = Callable[[str], None]
@@ -147,21 +150,63 @@ def glob(root: Path, start: Path, pattern: str, emit: Emit, unsaved: list[str] |
              if is_inside(start, Path(path)) and matches(rel := Path(path).relative_to(start).as_posix())]
     deadline = time.monotonic() + GLOB_TIMEOUT_S
     rg = ripgrep_for(engine)
-    narrow = rg_type(name_superset(pattern))
-    listed = rg_file_parts(rg, root, start, deadline, ["--sortr=modified", *narrow], SORTING_RIPGREPS) if (
-        rg is not None) else None
-    if listed is not None:
-        wanted = GLOB_MAX_RESULTS - len(files)
-        newest_of_all = {file.rel: file for part in listed[0]
-                         for file in newest(start, (rel for rel in part if matches(rel)), wanted)}
-        files += newest_of_all.values()
-        timed_out = listed[1]
-    else:
-        rels, timed_out = visible_files(root, start, None, deadline)
-        files += [found(start, rel) for rel in rels if matches(rel)]
+    listed = rg_glob(rg, root, start, pattern, matches, GLOB_MAX_RESULTS - len(files), deadline) if rg else None
+    if listed is None:
+        rels, cut = visible_files(root, start, None, deadline)
+        listed = [found(start, rel) for rel in rels if matches(rel)], cut
+    files += listed[0]
+    timed_out = listed[1]
     for file in heapq.nsmallest(GLOB_MAX_RESULTS, files):
         emit(relative_display(root, start / file.rel))
     return timed_out or len(files) > GLOB_MAX_RESULTS
+
+
+def rg_glob(rg: str, root: Path, start: Path, pattern: str, matches: Callable[[str], bool], wanted: int,
+            deadline: float) -> tuple[list[Found], bool] | None:
+    """The files matching `pattern` that can be among the `wanted` newest (and one more if there are more),
+    found by ripgrep, and whether the deadline cut the walk; None when ripgrep cannot walk this tree alike.
+
+    ripgrep sorts them (by time, the files of the pattern's names only), walks only the folders the pattern
+    begins with, and Python looks again at the first of them only.
+    """
+    folders = literal_folders(pattern)
+    if folders and not entered(start, folders):
+        return [], False  # hidden, always skipped, a link or no folder: no walk goes in
+    flags = ["--sortr=modified", *rg_type(name_superset(pattern))]
+    below = start / folders
+    listed = rg_file_parts(rg, root, below, deadline, flags, SORTING_RIPGREPS) if (
+        folders and ignore_base(root, below) == ignore_base(root, start)) else None
+    prefix = folders + "/" if listed is not None else ""
+    listed = listed or rg_file_parts(rg, root, start, deadline, flags, SORTING_RIPGREPS)
+    if listed is None:
+        return None
+    newest_of_all = {file.rel: file for part in listed[0]  # a file two ripgreps listed (the tree changed) once
+                     for file in newest(start, filter(matches, (prefix + name for name in part)), wanted)}
+    return list(newest_of_all.values()), listed[1]
+
+
+def literal_folders(pattern: str) -> str:
+    """The folders a pattern's paths begin with, written out in it (`src/app/**/*.ts`: `src/app`)."""
+    folders = []
+    for part in pattern.split("/")[:-1]:
+        if not part or part == "." or any(c in part for c in "*?[{"):
+            break
+        folders.append(part)
+    return "/".join(folders)
+
+
+def entered(start: Path, folders: str) -> bool:
+    """Whether the walk of `start` may enter `folders` (a relative "/" path): folders all, none hidden or
+    always skipped, none a link (the ignore rules are ripgrep's to apply)."""
+    path = start
+    for name in folders.split("/"):
+        path = path / name
+        try:
+            if skipped_name(name) or not stat.S_ISDIR(os.lstat(path).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def newest(start: Path, rels: Iterator[str], wanted: int) -> list[Found]:

@@ -256,3 +256,20 @@ async def test_glob_patterns_whose_names_ripgrep_narrows_or_not(workspace, call,
     make(workspace, {"a.py": "", "b/c.py": "", "b/x/d.py": "", "b/x/q/y": "", "b/xy": "", "e.txt": ""})
     found = await call("glob", {"pattern": pattern})
     assert sorted(found.content.splitlines()) == expected
+
+
+async def test_glob_walks_only_the_folders_a_pattern_begins_with(workspace, outside, call):
+    """`a/b/**` is walked from a/b, with the rules of the folders above it; a folder no walk enters has none."""
+    make(outside, {"o.py": ""})
+    make(workspace, {".gitignore": "build/\n!.hid/\n", "build/g.py": "", ".hid/h.py": "", "a/.gitignore": "/b/x.py\n",
+                     "a/.crushignore": "*.tmp\n", "a/b/x.py": "", "a/b/y.py": "", "a/b/z.tmp": "", "a/b/c/x.py": "",
+                     "node_modules/m.py": "", "f.py/g.py": "", "plain.py": ""})
+    os.symlink(outside, workspace / "link")
+    cases = {"a/b/**": ["a/b/c/x.py", "a/b/y.py"], "a/b/*.py": ["a/b/y.py"], "a/**/x.py": ["a/b/c/x.py"],
+             "build/*.py": [], ".hid/*.py": [], "link/*.py": [], "node_modules/*": [], "missing/*.py": [],
+             "plain.py/*": [], "f.py/*.py": ["f.py/g.py"], "a/b/c/x.py": ["a/b/c/x.py"]}
+    for pattern, expected in cases.items():
+        found = await call("glob", {"pattern": pattern})
+        assert sorted(found.content.splitlines()) == (expected or ["No files found"]), pattern
+    below = await call("glob", {"pattern": "b/**/*.py", "path": "a"})
+    assert sorted(below.content.splitlines()) == ["a/b/c/x.py", "a/b/y.py"]
