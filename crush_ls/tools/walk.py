@@ -278,14 +278,14 @@ def rg_output(run: subprocess.Popen[bytes], plan: RgPlan, deadline: float) -> tu
     except subprocess.TimeoutExpired:
         run.kill()
         out, timed_out = run.communicate()[0], True  # with what was read before the timeout
-    # One decode for all names (a NUL is never part of another character), not one per name.
+    # One decode and one split for all names (a NUL is never part of another character; each name begins
+    # with the prefix), not a call per name: there may be 100,000.
     text = out.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
-    names = text.split("\0")
-    names.pop()  # after the last NUL: nothing, or a name cut by the deadline
-    cut = len(plan.prefix)
+    text = text[: text.rfind("\0") + 1]  # after the last NUL: nothing, or a name cut by the deadline
+    names = text[len(plan.prefix) : -1].split("\0" + plan.prefix) if text else []
     if "/." not in plan.prefix and "/." not in text:  # the prefix ends in "/": no hidden name below
-        return [name[cut:] for name in names], timed_out
-    return [rel for name in names if not _hidden(rel := name[cut:])], timed_out
+        return names, timed_out
+    return [rel for rel in names if not _hidden(rel)], timed_out
 
 
 def _hidden(rel: str) -> bool:
