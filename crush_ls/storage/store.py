@@ -48,7 +48,12 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 WriteErrorHandler = Callable[[str | None, StorageFailed], None]
-HISTORY_SESSIONS = 4  # the sessions whose messages `history` keeps: the ones a person works in
+# The sessions whose messages `history` keeps: the last HISTORY_SESSIONS read always (the ones a
+# person works in), and up to HISTORY_MAX_SESSIONS while they keep HISTORY_MESSAGES in all (sessions
+# prompted together: 20 at once read their whole history from disk for every prompt).
+HISTORY_SESSIONS = 4
+HISTORY_MAX_SESSIONS = 64
+HISTORY_MESSAGES = 4_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -446,7 +451,7 @@ class Store:
         return await self._call(lambda: [_message_from_row(r) for r in self._visible_rows(session_id)])
 
     async def history(self, session_id: str) -> list[Message]:
-        """`list_messages`, from memory for the last HISTORY_SESSIONS sessions read. The list is
+        """`list_messages`, from memory for the sessions read last (see HISTORY_SESSIONS). The list is
         the caller's; its messages are the ones the store keeps: read them, change them only as
         the agent does (parts of its own messages, then `update_message`)."""
         history = self._histories.get(session_id)
@@ -455,8 +460,7 @@ class Store:
             return list(history)
         # Kept from now on: messages created while the read waits are appended, after those it finds.
         history = self._histories[session_id] = []
-        while len(self._histories) > HISTORY_SESSIONS:
-            self._histories.popitem(last=False)
+        self._forget_histories()
         try:
             stored = await self.list_messages(session_id)
         except BaseException:
@@ -465,6 +469,12 @@ class Store:
             raise
         history[:0] = stored
         return list(history)
+
+    def _forget_histories(self) -> None:
+        kept = self._histories
+        while len(kept) > HISTORY_SESSIONS and (
+                len(kept) > HISTORY_MAX_SESSIONS or sum(map(len, kept.values())) > HISTORY_MESSAGES):
+            kept.popitem(last=False)
 
     async def messages_json(self, session_id: str) -> str:
         """`list_messages` in the wire's JSON (an array of `message_to_wire`), built on the writer

@@ -93,12 +93,14 @@ class StdoutWriter:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # asking for it each loop turn costs a getpid()
         self.backpressure = Backpressure()
 
     async def attach(self) -> None:
         """Write through a non-blocking pipe transport when stdout is a pipe."""
+        self._loop = asyncio.get_running_loop()
         try:
-            self._transport, _ = await asyncio.get_running_loop().connect_write_pipe(
+            self._transport, _ = await self._loop.connect_write_pipe(
                 lambda: _PipeProtocol(self.backpressure), self._stream)
             self._transport.set_write_buffer_limits(high=BEHIND, low=BEHIND // 4)
         except (ValueError, OSError):  # a regular file or a terminal: blocking writes
@@ -112,11 +114,15 @@ class StdoutWriter:
             return
         if self._scheduled:
             return
-        try:
-            asyncio.get_running_loop().call_soon(self.flush)
-            self._scheduled = True
-        except RuntimeError:  # no loop (start-up or teardown): write through
-            self.flush()
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (start-up or teardown): write through
+                self.flush()
+                return
+        loop.call_soon(self.flush)
+        self._scheduled = True
 
     def write_now(self, data: bytes) -> None:
         """Write `data` behind what is pending, in one write now (an answer: no loop turn waited for)."""

@@ -11,7 +11,8 @@ import pytest
 from crush_ls.protocol.encode import message_to_wire
 from crush_ls.protocol.errors import StorageFailed
 from crush_ls.storage import Store
-from crush_ls.storage.store import HISTORY_SESSIONS
+from crush_ls.storage import store as store_module
+from crush_ls.storage.store import HISTORY_MAX_SESSIONS, HISTORY_SESSIONS
 
 
 async def on_disk(store: Store, session_id: str) -> list[tuple[str, str, list[dict]]]:
@@ -64,12 +65,25 @@ async def test_a_copy_changed_elsewhere_a_deleted_message_and_a_failed_write_are
 
 async def test_history_is_kept_for_a_few_sessions_only(tmp_path: Path):
     store = Store.open(tmp_path / "db")
-    sessions = [store.new_session(f"s{n}") for n in range(HISTORY_SESSIONS + 3)]
+    sessions = [store.new_session(f"s{n}") for n in range(HISTORY_MAX_SESSIONS + 3)]
     for session in sessions:
         store.create_message(session.id, "user", [{"type": "text", "text": session.title}])
         assert [m.text() for m in await store.history(session.id)] == [session.title]
-    assert len(store._histories) == HISTORY_SESSIONS
+    assert len(store._histories) == HISTORY_MAX_SESSIONS
     assert [m.text() for m in await store.history(sessions[0].id)] == ["s0"]  # read from disk again
+    await store.close()
+
+
+async def test_beyond_the_last_few_sessions_history_is_kept_up_to_a_number_of_messages(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(store_module, "HISTORY_MESSAGES", 10)
+    store = Store.open(tmp_path / "db")
+    sessions = [store.new_session(f"s{n}") for n in range(HISTORY_SESSIONS + 3)]
+    for session in sessions:
+        for n in range(3):
+            store.create_message(session.id, "user", [{"type": "text", "text": f"{session.title}.{n}"}])
+        assert len(await store.history(session.id)) == 3
+    # 3 messages a session: the last four sessions are kept whatever they hold, the others only within 10
+    assert list(store._histories) == [s.id for s in sessions[-HISTORY_SESSIONS:]]
     await store.close()
 
 
