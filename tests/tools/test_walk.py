@@ -163,7 +163,8 @@ def test_ripgreps_sharing_the_walk_list_each_file_once(tmp_path, parts, start):
     """Each takes some folders (two levels down when the start has few) and leaves the rest to the others."""
     make(tmp_path, RULES)
     make(tmp_path, {"a/b/c/e.py": "", "a/b/f.py": "", "a/g/h.py": "", "a/g/i/j.py": "", "docs/x/y.md": "",
-                    "docs/z/w.md": "", "a/b/.gitignore": "f.py\n", "a/g/.gitignore": "!*.log\n", "a/g/k.log": ""})
+                    "docs/z/w.md": "", "a/b/.gitignore": "f.py\n", "a/g/.gitignore": "!*.log\n", "a/g/k.log": "",
+                    "a/we[i]rd *!#{x}/l.py": "", "docs/we[i]rd *!#{x}/l.md": "", "a/w?": "", "a/w*/m.py": ""})
     assert RG is not None
     listed = rg_file_parts(RG, tmp_path, tmp_path / start, time.monotonic() + 30, [], parts)
     assert listed is not None and len(listed[0]) > 1
