@@ -54,6 +54,7 @@ WriteErrorHandler = Callable[[str | None, StorageFailed], None]
 HISTORY_SESSIONS = 4
 HISTORY_MAX_SESSIONS = 64
 HISTORY_MESSAGES = 4_000
+CHECKPOINT_EVERY = 64  # commits between two checkpoints of the WAL (sqlite's own: every ~1,000 pages)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -123,6 +124,8 @@ class Store:
         self._turn_jobs: list[Job] = []  # queued in this loop turn, handed to the thread at its end
         self._writer = threading.Thread(target=self._work, name="crush-ls-db", daemon=True)
         self._writer.start()
+        self._checkpointer: Checkpointer | None = None
+        self._commits = 0  # since the last checkpoint
         self.sessions: dict[str, Session] = {}
         self._message_seq = 0
         self._closed = False
@@ -238,7 +241,13 @@ class Store:
                 except queue.Empty:
                     break
             self._settle(self._run_batch(batch))
+            self._commits += 1
+            if self._checkpointer is not None and self._commits >= CHECKPOINT_EVERY:
+                self._commits = 0
+                self._checkpointer.request()
             if handed is None:  # close: fold the WAL back into the database file
+                if self._checkpointer is not None:
+                    self._checkpointer.stop()
                 if self._db is not None:
                     if self._tenancy is not None:
                         self._tenancy.end(self._db)
@@ -308,6 +317,12 @@ class Store:
             self.sessions[session.id] = session
         self._message_seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]
         self._db = db
+        try:
+            self._checkpointer = Checkpointer(self.path)
+        except sqlite3.Error as exc:  # sqlite checkpoints in the COMMIT, as it does by default
+            log.warning("storage %s: no checkpoint thread (%s)", self.path, exc)
+        else:
+            db.execute("PRAGMA wal_autocheckpoint=0")
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -656,6 +671,38 @@ class Store:
         self._hand_off()
         self._jobs.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+
+
+class Checkpointer:
+    """Folds the WAL back into the database file on its own connection and thread.
+
+    sqlite does it by default inside the COMMIT that fills the WAL past 1,000
+    pages: a few milliseconds of copying and fsync that every write of that
+    batch waited for (a run's `message_finished`, and its `run_complete`, every
+    70th prompt). A passive checkpoint runs beside the writer's transactions.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._asked: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="crush-ls-db-checkpoint", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        self._asked.put(True)
+
+    def stop(self) -> None:
+        self._asked.put(False)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while self._asked.get():
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:  # the next one, or the close, folds what this one left
+                log.warning("storage checkpoint failed: %s", exc)
+        self._db.close()
 
 
 def _settle_futures(outcomes: list[Outcome]) -> None:

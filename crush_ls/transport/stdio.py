@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 
 BEHIND = 256 << 10  # bytes written and not yet read by the client above which the writer is "behind"
+WRITE_TURNS = 4  # loop turns whose output goes out in one write
+JOIN_BYTES = 32 << 10  # ...unless this much is pending already
 
 
 class Writer(Protocol):
@@ -79,10 +81,14 @@ class Peer(Protocol):
 
 
 class StdoutWriter:
-    """Collects what one turn of the event loop writes and sends it in one write.
+    """Collects what WRITE_TURNS turns of the event loop write and sends it in one write.
 
     Under load many notifications are written per loop iteration; one write
     instead of one per message keeps the loop free to read the next request.
+    A run streaming alone writes one delta per loop turn: a write (and a
+    wake-up of the client) for each cost more than the delta itself, so the
+    output of a few turns goes together (a few loop turns late: microseconds
+    when the loop is idle). Answers go out at once (`write_now`), behind it.
     Order is kept: everything goes through one buffer. With a pipe transport
     the write never blocks the loop, even when the client stops reading.
     """
@@ -121,8 +127,15 @@ class StdoutWriter:
             except RuntimeError:  # no loop (start-up or teardown): write through
                 self.flush()
                 return
-        loop.call_soon(self.flush)
+        loop.call_soon(self._after_turn, loop, 1)
         self._scheduled = True
+
+    def _after_turn(self, loop: asyncio.AbstractEventLoop, turns: int) -> None:
+        if self._pending and turns < WRITE_TURNS and self._pending_size < JOIN_BYTES:
+            loop.call_soon(self._after_turn, loop, turns + 1)
+            return
+        self._scheduled = False
+        self.flush()
 
     def write_now(self, data: bytes) -> None:
         """Write `data` behind what is pending, in one write now (an answer: no loop turn waited for)."""
@@ -130,7 +143,6 @@ class StdoutWriter:
         self.flush()
 
     def flush(self) -> None:
-        self._scheduled = False
         data = b"".join(self._pending)
         self._pending.clear()
         self._pending_size = 0

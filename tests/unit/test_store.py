@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from crush_ls.protocol.errors import StorageFailed
 from crush_ls.storage import Store
+from crush_ls.storage import store as store_module
 
 
 async def test_text_a_model_or_a_file_name_brings_is_stored_even_with_lone_surrogates(tmp_path: Path):
@@ -70,3 +73,21 @@ async def test_a_store_opened_beside_a_live_one_repairs_nothing_and_the_last_one
         ("user", None), ("assistant", "canceled")]
     assert fourth.get_session(starting.id).message_count == 2
     await fourth.close()
+
+
+async def test_the_wal_is_folded_into_the_database_beside_the_writes_not_in_their_commit(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", 4)
+    store = Store.open(tmp_path / "db")
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # no checkpoint inside a COMMIT
+    size = (tmp_path / "db").stat().st_size
+    session = store.new_session("t")
+    for n in range(8):  # one commit each: the checkpoint thread is asked twice
+        await store.committed(store.create_message(session.id, "user", [{"type": "text", "text": "x" * 50_000}]).id)
+    deadline = time.monotonic() + 10
+    while (tmp_path / "db").stat().st_size == size:  # the pages reach the database file only by a checkpoint
+        assert time.monotonic() < deadline, "the WAL was never checkpointed while the store was open"
+        await asyncio.sleep(0.01)
+    await store.close()
+    reopened = Store.open(tmp_path / "db")
+    assert len(await reopened.list_messages(session.id)) == 8
+    await reopened.close()
