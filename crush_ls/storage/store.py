@@ -54,7 +54,8 @@ WriteErrorHandler = Callable[[str | None, StorageFailed], None]
 HISTORY_SESSIONS = 4
 HISTORY_MAX_SESSIONS = 64
 HISTORY_MESSAGES = 4_000
-CHECKPOINT_EVERY = 64  # commits between two checkpoints of the WAL (sqlite's own: every ~1,000 pages)
+CHECKPOINT_EVERY = 64  # commits between two checkpoints of the WAL at first; then as many as fill...
+CHECKPOINT_PAGES = 1_000  # ...this many pages of it (sqlite's own threshold)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -242,7 +243,7 @@ class Store:
                     break
             self._settle(self._run_batch(batch))
             self._commits += 1
-            if self._checkpointer is not None and self._commits >= CHECKPOINT_EVERY:
+            if self._checkpointer is not None and self._commits >= self._checkpointer.every:
                 self._commits = 0
                 self._checkpointer.request()
             if handed is None:  # close: fold the WAL back into the database file
@@ -686,6 +687,7 @@ class Checkpointer:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=5000")
         self._asked: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self.every = CHECKPOINT_EVERY  # commits between two requests, set from the pages each found
         self._thread = threading.Thread(target=self._run, name="crush-ls-db-checkpoint", daemon=True)
         self._thread.start()
 
@@ -699,9 +701,22 @@ class Checkpointer:
     def _run(self) -> None:
         while self._asked.get():
             try:
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                pages = self._checkpoint()
             except sqlite3.Error as exc:  # the next one, or the close, folds what this one left
                 log.warning("storage checkpoint failed: %s", exc)
+                continue
+            self.every = max(8, min(4096, self.every * CHECKPOINT_PAGES // max(pages, 1)))
+
+    def _checkpoint(self) -> int:
+        """Fold every page of the WAL; returns how many it held. Pages committed meanwhile are folded
+        too (a few tries): only a WAL folded to its end starts over at the next write, else it
+        grows for as long as writes keep coming."""
+        _busy, pages, done = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        for _ in range(3):
+            if done >= pages:
+                break
+            _busy, pages, done = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(pages)
         self._db.close()
 
 
