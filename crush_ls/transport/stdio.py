@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, BinaryIO, Protocol
 
 from . import envelope
@@ -25,6 +25,24 @@ log = logging.getLogger(__name__)
 BEHIND = 256 << 10  # bytes written and not yet read by the client above which the writer is "behind"
 WRITE_TURNS = 4  # loop turns whose output goes out in one write
 JOIN_BYTES = 32 << 10  # ...unless this much is pending already
+LOOP_ENV = "CRUSH_LS_LOOP"  # "asyncio": the standard library's event loop even when uvloop is installed
+
+
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """`asyncio.run(main)` on uvloop's event loop (libuv, as node's) when it is installed, else on
+    asyncio's. The server spends most of its time in the loop's own machinery (callbacks, timers,
+    pipe writes): on uvloop a streamed notification costs ~20 % less server CPU and a prompt is
+    acknowledged ~20 % sooner (bench/floor_bench.py). `CRUSH_LS_LOOP=asyncio` keeps asyncio's."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if os.environ.get(LOOP_ENV, "").strip().lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:  # not built for this platform: asyncio's loop serves the same
+            pass
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 class Writer(Protocol):
@@ -286,7 +304,7 @@ def serve_stdio(peer: Peer, stdin: BinaryIO, stdout: BinaryIO, decoder: Decoder 
             await writer.drain(0.4)
 
     try:
-        return asyncio.run(main())
+        return run_loop(main())
     except BrokenPipeError:
         log.error("the client closed the connection")
         return 0
@@ -332,4 +350,4 @@ def serve_tcp(peer: Peer, host: str, port: int) -> int:
                 connection.transport.close()
             return code
 
-    return asyncio.run(main())
+    return run_loop(main())
