@@ -22,7 +22,7 @@ from tests.raw import RawServer
 # Classes of each kind attrs writes methods for, and a cattrs structure function.
 PROBE = """
 import gc, json, sys
-from crush_ls.startup import loading
+from crush_ls.startup import SERVING_THRESHOLDS, loading
 with loading("probe") as cache:
     assert not gc.isenabled()
     import attrs, cattrs
@@ -44,6 +44,7 @@ with loading("probe") as cache:
     point = cattrs.Converter().structure({"x": 1, "y": 2}, Point)
     missed = cache.missed
 assert gc.isenabled() and gc.get_freeze_count() > 0  # what was loaded is out of the collector's scans
+assert gc.get_threshold() == SERVING_THRESHOLDS  # a server's, not Python's (700, 10, 10)
 assert point == Point(1, 2) and repr(point) == "Point(x=1, y=2)" and Point(3).y == 0
 assert hash(Key("a")) == hash(Key("a")) and Key("a") != Key("b")
 assert Version(1, 2) < Version(1, 10)
