@@ -697,6 +697,7 @@ class Checkpointer:
     def stop(self) -> None:
         self._asked.put(False)
         self._thread.join()
+        self._db.close()  # before the writer's own close: the last connection's close removes the WAL
 
     def _run(self) -> None:
         while self._asked.get():
@@ -717,7 +718,6 @@ class Checkpointer:
                 break
             _busy, pages, done = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return int(pages)
-        self._db.close()
 
 
 def _settle_futures(outcomes: list[Outcome]) -> None:

@@ -88,6 +88,8 @@ async def test_the_wal_is_folded_into_the_database_beside_the_writes_not_in_thei
         assert time.monotonic() < deadline, "the WAL was never checkpointed while the store was open"
         await asyncio.sleep(0.01)
     await store.close()
+    # The last connection closed (the checkpoint thread's too): sqlite folded the WAL and removed it.
+    assert not (tmp_path / "db-wal").exists() and not (tmp_path / "db-shm").exists()
     reopened = Store.open(tmp_path / "db")
     assert len(await reopened.list_messages(session.id)) == 8
     await reopened.close()
